@@ -1,0 +1,250 @@
+//! The `Listener` actor: `LISTEN herald` on a dedicated connection and turn
+//! each notification into a typed [`DbChange`] for the router.
+//!
+//! - Owns: one PostgreSQL connection (not from the shared pool).
+//! - Takes: no messages; it runs a receive loop from `started()` until it is
+//!   stopped.
+//! - Emits: [`DbChange`] for every notification it understands, and
+//!   [`Reconcile`] after every (re)connect — NOTIFY drops whatever is sent while
+//!   nobody listens, so each new connection starts with a re-scan.
+//! - Malformed payloads are logged with their raw text (`notification.malformed`)
+//!   and skipped.
+//! - On connection loss it reconnects with exponential backoff. A restart of
+//!   the actor is the same as a reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tracing::{debug, info, warn};
+
+use crate::messages::change::CHANNEL;
+use crate::messages::{DbChange, Reconcile, ReconcileReason};
+use crate::metrics::Metrics;
+
+/// Settings of the listener.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// First delay before retrying a failed connect; doubles on each failure.
+    pub reconnect_initial: Duration,
+    /// Upper bound of the reconnect delay.
+    pub reconnect_max: Duration,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            reconnect_initial: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// The delay before connect attempt number `failures` (0-based).
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.min(16));
+        self.reconnect_initial
+            .saturating_mul(factor)
+            .min(self.reconnect_max)
+    }
+}
+
+/// Listens for database notifications and hands them to the router.
+pub struct Listener {
+    /// Where to connect; the listener opens its own connection from these.
+    connect_options: PgConnectOptions,
+    config: ListenerConfig,
+    /// Receives every understood notification.
+    changes: Recipient<DbChange>,
+    /// Receives a request after every (re)connect.
+    reconcile: Recipient<Reconcile>,
+    metrics: Arc<Metrics>,
+}
+
+impl Listener {
+    pub fn new(
+        connect_options: PgConnectOptions,
+        config: ListenerConfig,
+        changes: Recipient<DbChange>,
+        reconcile: Recipient<Reconcile>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Listener {
+            connect_options,
+            config,
+            changes,
+            reconcile,
+            metrics,
+        }
+    }
+}
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let receive_loop = ReceiveLoop {
+            connect_options: self
+                .connect_options
+                .clone()
+                .application_name("herald-listener"),
+            config: self.config.clone(),
+            changes: self.changes.clone(),
+            reconcile: self.reconcile.clone(),
+            metrics: self.metrics.clone(),
+        };
+        // The loop lives as long as the actor: stopping the actor drops it.
+        ctx.spawn(receive_loop.run().into_actor(self));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.metrics.listener_connected.set(0);
+        info!(event = "listener.stopped");
+    }
+}
+
+/// The state of the receive loop, moved into the future the actor runs.
+struct ReceiveLoop {
+    connect_options: PgConnectOptions,
+    config: ListenerConfig,
+    changes: Recipient<DbChange>,
+    reconcile: Recipient<Reconcile>,
+    metrics: Arc<Metrics>,
+}
+
+impl ReceiveLoop {
+    async fn run(self) {
+        let mut ever_connected = false;
+        let mut failures: u32 = 0;
+        loop {
+            let mut listener = match self.connect().await {
+                Ok(listener) => ListenerConnection(Some(listener)),
+                Err(error) => {
+                    let delay = self.config.backoff(failures);
+                    warn!(
+                        event = "listener.connect_failed",
+                        error = %error,
+                        attempt = failures + 1,
+                        retry_in_ms = delay.as_millis() as u64,
+                    );
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            failures = 0;
+            self.metrics.listener_connected.set(1);
+            let reason = if ever_connected {
+                self.metrics.listener_reconnects.inc();
+                info!(event = "listener.reconnected", channel = CHANNEL);
+                ReconcileReason::Reconnected
+            } else {
+                info!(event = "listener.connected", channel = CHANNEL);
+                ReconcileReason::Startup
+            };
+            ever_connected = true;
+            self.metrics
+                .reconciles
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            if let Err(error) = self.reconcile.send(Reconcile { reason }).await {
+                warn!(event = "listener.reconcile_undelivered", error = %error);
+            }
+
+            self.receive(&mut listener).await;
+            self.metrics.listener_connected.set(0);
+        }
+    }
+
+    async fn connect(&self) -> Result<PgListener, sqlx::Error> {
+        // A one-connection pool: PgListener takes its connection from a pool.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(self.connect_options.clone());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        // We reconnect ourselves, with backoff and a reconcile.
+        listener.eager_reconnect(false);
+        listener.listen(CHANNEL).await?;
+        Ok(listener)
+    }
+
+    /// Receive until the connection is lost.
+    async fn receive(&self, connection: &mut ListenerConnection) {
+        let Some(listener) = connection.0.as_mut() else {
+            return;
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => self.dispatch(notification.payload()).await,
+                Ok(None) => {
+                    warn!(event = "listener.disconnected", error = "connection lost");
+                    return;
+                }
+                Err(error) => {
+                    warn!(event = "listener.disconnected", error = %error);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&self, payload: &str) {
+        match DbChange::parse(payload) {
+            Ok(change) => {
+                self.metrics
+                    .notifications
+                    .with_label_values(&[change.table()])
+                    .inc();
+                debug!(
+                    event = "notification.received",
+                    table = change.table(),
+                    payload
+                );
+                // `send` (not `do_send`) waits when the router's mailbox is full:
+                // PostgreSQL buffers notifications meanwhile, memory stays bounded.
+                if let Err(error) = self.changes.send(change).await {
+                    warn!(event = "notification.undelivered", error = %error, payload);
+                }
+            }
+            Err(error) => {
+                self.metrics.notifications_malformed.inc();
+                warn!(event = "notification.malformed", reason = %error.reason, payload);
+            }
+        }
+    }
+}
+
+/// Owns the `PgListener`. Its `Drop` spawns a task to `UNLISTEN`, which
+/// panics outside a tokio runtime — as when the actor system is torn down
+/// with the actor still alive. Then the connection is simply let go: the
+/// process (or test) is ending and the server closes it.
+struct ListenerConnection(Option<PgListener>);
+
+impl Drop for ListenerConnection {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            if let Some(listener) = self.0.take() {
+                std::mem::forget(listener);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let config = ListenerConfig {
+            reconnect_initial: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
+        };
+        let delays: Vec<u128> = (0..6).map(|n| config.backoff(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(config.backoff(u32::MAX), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,31 @@
+//! herald turns the raw activity of a database-change pipeline into a few
+//! focused notifications and actions, and delivers them as signed webhooks —
+//! exactly right even with several replicas running and any of them crashing.
+//!
+//! # Layout
+//!
+//! - [`actors`]: one actix actor per file — the listener, the router, and
+//!   the actors that own plans, approvals and deliveries.
+//! - [`messages`]: the typed messages those actors exchange.
+//! - [`store`]: the only module that speaks SQL; the database is the truth.
+//! - [`pipeline`]: the pipeline's statuses as closed enums.
+//! - [`daemon`]: wires the store and actors together and takes them down.
+//! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
+//!   embedded default that herald manages itself.
+//! - [`cli`] / [`commands`]: the command line and what each command does.
+//! - [`metrics`], [`logging`], [`shutdown`]: operating concerns.
+//!
+//! See `ARCHITECTURE.md` for the picture and the invariants.
+
+pub mod actors;
+pub mod cli;
+pub mod commands;
+pub mod daemon;
+pub mod database;
+pub mod embedded_postgres;
+pub mod logging;
+pub mod messages;
+pub mod metrics;
+pub mod pipeline;
+pub mod shutdown;
+pub mod store;

@@ -1,0 +1,26 @@
+//! The `herald` binary: parse the command line, set up logging, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use herald::cli::{Cli, Command};
+use herald::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    herald::logging::init(cli.log_format);
+    let result = actix::System::new().block_on(async move {
+        match cli.command {
+            Command::Run(args) => commands::run::run(args).await,
+            Command::Migrate(args) => commands::migrate::migrate(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(event = "herald.failed", error = %format!("{error:#}"));
+            eprintln!("herald: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The messages actors exchange. Plain typed structs: any actor can be driven
+//! in tests by sending it these directly, without the listener.
+//!
+//! - [`change`]: a row of the pipeline (or the outbox) changed, as told by a
+//!   database notification.
+//! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
+
+pub mod change;
+pub mod reconcile;
+
+pub use change::{
+    ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
+    TaskRunChanged,
+};
+pub use reconcile::{Reconcile, ReconcileReason};

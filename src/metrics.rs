@@ -1,0 +1,86 @@
+//! Prometheus metrics. One [`Metrics`] value is created at start and shared
+//! (behind an `Arc`) by every actor; `GET /metrics` renders its registry.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Every metric herald exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Notifications received, by table.
+    pub notifications: IntCounterVec,
+    /// Notifications that could not be parsed and were skipped.
+    pub notifications_malformed: IntCounter,
+    /// 1 while the listener holds a live connection.
+    pub listener_connected: IntGauge,
+    /// Listener reconnections after a lost connection.
+    pub listener_reconnects: IntCounter,
+    /// Reconciliation requests, by reason.
+    pub reconciles: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("herald".into()), None).unwrap_or_else(|_| Registry::new());
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "notifications_total",
+                "Database notifications received, by table",
+            ),
+            &["table"],
+        );
+        let notifications_malformed = IntCounter::new(
+            "notifications_malformed_total",
+            "Notifications that were not herald's and were skipped",
+        );
+        let listener_connected = IntGauge::new(
+            "listener_connected",
+            "1 while the notification listener is connected",
+        );
+        let listener_reconnects = IntCounter::new(
+            "listener_reconnects_total",
+            "Times the notification listener reconnected",
+        );
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "reconciles_total",
+                "Reconciliation scans requested, by reason",
+            ),
+            &["reason"],
+        );
+        // The names and label sets above are constants; building them cannot fail.
+        let metrics = Metrics {
+            registry,
+            notifications: notifications.expect("valid metric"),
+            notifications_malformed: notifications_malformed.expect("valid metric"),
+            listener_connected: listener_connected.expect("valid metric"),
+            listener_reconnects: listener_reconnects.expect("valid metric"),
+            reconciles: reconciles.expect("valid metric"),
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.notifications.clone()),
+            Box::new(self.notifications_malformed.clone()),
+            Box::new(self.listener_connected.clone()),
+            Box::new(self.listener_reconnects.clone()),
+            Box::new(self.reconciles.clone()),
+        ];
+        for collector in collectors {
+            // Registration fails only on duplicate names, which is a bug here.
+            if let Err(e) = self.registry.register(collector) {
+                tracing::error!(event = "metrics.register_failed", error = %e);
+            }
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,234 @@
+//! The listener turns real NOTIFYs into typed messages at the router, skips
+//! what it cannot parse, and reconnects (then reconciles) when cut off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use herald::actors::{Listener, ListenerConfig, Router, RouterTargets};
+use herald::messages::{ChangeOp, Reconcile, ReconcileReason, TaskRunChanged};
+use herald::metrics::Metrics;
+use herald::pipeline::TaskRunStatus;
+
+use crate::support::recorder::{snapshot, Recorder};
+use crate::support::{wait_until, TestDb};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A listener wired to a router whose task-run and reconcile targets record.
+struct Harness {
+    db: TestDb,
+    metrics: Arc<Metrics>,
+    task_runs: Arc<std::sync::Mutex<Vec<TaskRunChanged>>>,
+    reconciles: Arc<std::sync::Mutex<Vec<Reconcile>>>,
+    _listener: Addr<Listener>,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let db = TestDb::new().await;
+        let (task_run_recorder, task_runs) = Recorder::<TaskRunChanged>::start();
+        let (reconcile_recorder, reconciles) = Recorder::<Reconcile>::start();
+        let router = Router::new(RouterTargets {
+            task_runs: vec![task_run_recorder.recipient()],
+            reconcile: vec![reconcile_recorder.recipient()],
+            ..RouterTargets::default()
+        })
+        .start();
+        let metrics = Arc::new(Metrics::new());
+        let listener = Listener::new(
+            db.options.clone(),
+            ListenerConfig {
+                reconnect_initial: Duration::from_millis(20),
+                reconnect_max: Duration::from_millis(200),
+            },
+            router.clone().recipient(),
+            router.recipient(),
+            metrics.clone(),
+        )
+        .start();
+        let harness = Harness {
+            db,
+            metrics,
+            task_runs,
+            reconciles,
+            _listener: listener,
+        };
+        harness.wait_for_reconciles(1).await;
+        harness
+    }
+
+    async fn wait_for_reconciles(&self, count: usize) -> Vec<Reconcile> {
+        wait_until("reconcile requests", DEADLINE, || async {
+            let seen = snapshot(&self.reconciles);
+            (seen.len() >= count).then_some(seen)
+        })
+        .await
+    }
+
+    /// Insert a project, plan, task and one PENDING run; returns (plan, task, run) ids.
+    async fn seed_task_run(&self) -> (i64, i64, i64) {
+        let pool = &self.db.pool;
+        let project: i64 = sqlx::query_scalar(
+            "INSERT INTO project (resource_id, title) VALUES ('p', 'P') RETURNING id",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("project");
+        let plan: i64 = sqlx::query_scalar(
+            "INSERT INTO plan (project_id, title) VALUES ($1, 'plan') RETURNING id",
+        )
+        .bind(project)
+        .fetch_one(pool)
+        .await
+        .expect("plan");
+        let task: i64 = sqlx::query_scalar(
+            "INSERT INTO task (plan_id, name, instance, database_name) VALUES ($1, 't', 'i', 'd') RETURNING id",
+        )
+        .bind(plan)
+        .fetch_one(pool)
+        .await
+        .expect("task");
+        let run: i64 = sqlx::query_scalar(
+            "INSERT INTO task_run (task_id, status) VALUES ($1, 'PENDING') RETURNING id",
+        )
+        .bind(task)
+        .fetch_one(pool)
+        .await
+        .expect("task run");
+        (plan, task, run)
+    }
+
+    async fn set_status(&self, run: i64, status: &str) {
+        sqlx::query("UPDATE task_run SET status = $2, updated_at = now() WHERE id = $1")
+            .bind(run)
+            .bind(status)
+            .execute(&self.db.pool)
+            .await
+            .expect("update task run");
+    }
+
+    async fn wait_for_task_run(&self, expected: TaskRunChanged) {
+        wait_until("the task run message at the router", DEADLINE, || async {
+            snapshot(&self.task_runs).contains(&expected).then_some(())
+        })
+        .await;
+    }
+}
+
+/// An UPDATE of a task run reaches the router's target as a typed message.
+#[actix_rt::test]
+async fn task_run_update_reaches_the_router_typed() {
+    let harness = Harness::start().await;
+    let (plan, task, run) = harness.seed_task_run().await;
+    harness.set_status(run, "FAILED").await;
+    harness
+        .wait_for_task_run(TaskRunChanged {
+            op: ChangeOp::Update,
+            task_run_id: run,
+            task_id: task,
+            plan_id: plan,
+            status: TaskRunStatus::Failed,
+        })
+        .await;
+    // The insert came through too, and an update that does not change the
+    // status notifies nothing.
+    sqlx::query("UPDATE task_run SET error_message = 'x' WHERE id = $1")
+        .bind(run)
+        .execute(&harness.db.pool)
+        .await
+        .expect("no-op update");
+    harness.set_status(run, "DONE").await;
+    harness
+        .wait_for_task_run(TaskRunChanged {
+            op: ChangeOp::Update,
+            task_run_id: run,
+            task_id: task,
+            plan_id: plan,
+            status: TaskRunStatus::Done,
+        })
+        .await;
+    let statuses: Vec<_> = snapshot(&harness.task_runs)
+        .into_iter()
+        .map(|m| (m.op, m.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (ChangeOp::Insert, TaskRunStatus::Pending),
+            (ChangeOp::Update, TaskRunStatus::Failed),
+            (ChangeOp::Update, TaskRunStatus::Done),
+        ]
+    );
+}
+
+/// A malformed payload is counted, logged and skipped; the listener goes on.
+#[actix_rt::test]
+async fn malformed_notification_is_skipped() {
+    let harness = Harness::start().await;
+    for payload in [
+        "not json at all",
+        r#"{"table":"task_run","op":"UPDATE","id":"seven"}"#,
+        r#"{"table":"nobody_knows","op":"INSERT","id":1}"#,
+    ] {
+        sqlx::query("SELECT pg_notify('herald', $1)")
+            .bind(payload)
+            .execute(&harness.db.pool)
+            .await
+            .expect("notify");
+    }
+    wait_until("three malformed notifications", DEADLINE, || async {
+        (harness.metrics.notifications_malformed.get() == 3).then_some(())
+    })
+    .await;
+    let (plan, task, run) = harness.seed_task_run().await;
+    harness
+        .wait_for_task_run(TaskRunChanged {
+            op: ChangeOp::Insert,
+            task_run_id: run,
+            task_id: task,
+            plan_id: plan,
+            status: TaskRunStatus::Pending,
+        })
+        .await;
+    assert!(snapshot(&harness.task_runs).len() == 1);
+}
+
+/// Killing the listener's backend leads to a reconnect and a reconcile
+/// request, and notifications flow again afterwards.
+#[actix_rt::test]
+async fn terminated_backend_reconnects_and_reconciles() {
+    let harness = Harness::start().await;
+    assert_eq!(
+        harness.wait_for_reconciles(1).await[0].reason,
+        ReconcileReason::Startup
+    );
+
+    let terminated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'herald-listener') t",
+    )
+    .fetch_one(&harness.db.pool)
+    .await
+    .expect("terminate listener backend");
+    assert_eq!(terminated, 1, "exactly one listener backend");
+
+    let reconciles = harness.wait_for_reconciles(2).await;
+    assert_eq!(reconciles[1].reason, ReconcileReason::Reconnected);
+    assert_eq!(harness.metrics.listener_reconnects.get(), 1);
+    wait_until("listener connected again", DEADLINE, || async {
+        (harness.metrics.listener_connected.get() == 1).then_some(())
+    })
+    .await;
+
+    let (plan, task, run) = harness.seed_task_run().await;
+    harness
+        .wait_for_task_run(TaskRunChanged {
+            op: ChangeOp::Insert,
+            task_run_id: run,
+            task_id: task,
+            plan_id: plan,
+            status: TaskRunStatus::Pending,
+        })
+        .await;
+}

@@ -1,0 +1,99 @@
+//! A fresh PostgreSQL database per test, with herald's migrations applied.
+//!
+//! The server comes from `HERALD_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). If it is not reachable the
+//! test fails with a message saying how to start it; it never skips.
+//! The database is dropped when the `TestDb` is dropped.
+
+use std::str::FromStr;
+
+use herald::store::Store;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[allow(dead_code)] // fields are used by different test modules
+pub struct TestDb {
+    pub name: String,
+    /// Options for connecting to this test's database.
+    pub options: PgConnectOptions,
+    pub pool: PgPool,
+    pub store: Store,
+    admin: PgConnectOptions,
+}
+
+fn admin_options() -> PgConnectOptions {
+    let url =
+        std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    PgConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("HERALD_TEST_DATABASE_URL={url} is not a PostgreSQL URL: {e}"))
+}
+
+async fn admin_connection(admin: &PgConnectOptions) -> PgConnection {
+    admin.connect().await.unwrap_or_else(|e| {
+        panic!(
+            "integration tests need PostgreSQL at {}:{} ({e}). Start it with \
+             `pg_ctlcluster --skip-systemctl-redirect 15 main start`, or set \
+             HERALD_TEST_DATABASE_URL to a server where this user may CREATE DATABASE.",
+            admin.get_host(),
+            admin.get_port()
+        )
+    })
+}
+
+impl TestDb {
+    /// Create an empty database, apply the migrations, and connect a pool.
+    pub async fn new() -> TestDb {
+        let admin = admin_options();
+        let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = admin_connection(&admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .expect("create test database");
+        let _ = connection.close().await;
+        let options = admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options.clone())
+            .await
+            .expect("connect to test database");
+        let store = Store::from_pool(pool.clone());
+        store.migrate(|_, _, _| {}).await.expect("migrations apply");
+        TestDb {
+            name,
+            options,
+            pool,
+            store,
+            admin,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop the database from a separate thread with its own runtime: Drop
+        // cannot await, and the test's runtime may be shutting down.
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        let pool = self.pool.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                pool.close().await;
+                if let Ok(mut connection) = admin.connect().await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut connection)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
