@@ -9,6 +9,7 @@
 //! - [`messages`]: the typed messages those actors exchange.
 //! - [`store`]: the only module that speaks SQL; the database is the truth.
 //! - [`pipeline`]: the pipeline's statuses as closed enums.
+//! - [`events`]: the event model — what herald emits and delivers.
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
 //!   embedded default that herald manages itself.
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod daemon;
 pub mod database;
 pub mod embedded_postgres;
+pub mod events;
 pub mod logging;
 pub mod messages;
 pub mod metrics;

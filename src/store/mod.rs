@@ -3,6 +3,8 @@
 //! Actors call functions here; they never build queries themselves. Each
 //! submodule owns the queries for one group of tables.
 
+pub mod events;
+
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -4,4 +4,5 @@
 mod support;
 
 mod embedded;
+mod emit;
 mod listener;

@@ -74,10 +74,11 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         // Drop the database from a separate thread with its own runtime: Drop
-        // cannot await, and the test's runtime may be shutting down.
+        // cannot await, and the test's runtime may be shutting down. The pool's
+        // sockets belong to the test's runtime (blocked here), so it is not
+        // closed politely; `WITH (FORCE)` ends its backends.
         let admin = self.admin.clone();
         let name = self.name.clone();
-        let pool = self.pool.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -86,7 +87,6 @@ impl Drop for TestDb {
                 return;
             };
             runtime.block_on(async move {
-                pool.close().await;
                 if let Ok(mut connection) = admin.connect().await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(&mut connection)

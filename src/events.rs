@@ -1,0 +1,231 @@
+//! The event model: what herald emits and delivers.
+//!
+//! An event has a stable id (the Standard Webhooks `webhook-id` and the
+//! receiver's dedup key), a type, a timestamp, snapshots of the related
+//! project / issue / plan / rollout taken when it was emitted, and `data`
+//! specific to its type. Five types are herald's own ([`EventType`]); any
+//! other dotted type is a custom event from a host application.
+//!
+//! The generic webhook body is [`Event`] serialized as JSON; platform formats
+//! render the same value.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// herald's own event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    IssueCreated,
+    IssueApprovalRequested,
+    IssueSentBack,
+    PipelineFailed,
+    PipelineCompleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::IssueCreated,
+        EventType::IssueApprovalRequested,
+        EventType::IssueSentBack,
+        EventType::PipelineFailed,
+        EventType::PipelineCompleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::IssueCreated => "ISSUE_CREATED",
+            EventType::IssueApprovalRequested => "ISSUE_APPROVAL_REQUESTED",
+            EventType::IssueSentBack => "ISSUE_SENT_BACK",
+            EventType::PipelineFailed => "PIPELINE_FAILED",
+            EventType::PipelineCompleted => "PIPELINE_COMPLETED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// Is `text` a valid event type name (dot-delimited words)? The same rule as
+/// the `herald_emit` SQL function.
+pub fn is_valid_type_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|word| {
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// A person, as far as notifications need one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    /// Known for platforms that mention by phone (DingTalk, WeCom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectRef {
+    pub id: i64,
+    pub resource_id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueRef {
+    pub id: i64,
+    pub title: String,
+    pub creator: UserRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRef {
+    pub id: i64,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutRef {
+    pub id: i64,
+}
+
+/// `data` of `ISSUE_CREATED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueCreatedData {
+    pub creator: UserRef,
+}
+
+/// `data` of `ISSUE_APPROVAL_REQUESTED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequestedData {
+    pub role: String,
+    pub required_count: i32,
+    /// Project members holding the role (deleted users skipped); mentioned.
+    pub approvers: Vec<UserRef>,
+}
+
+/// `data` of `ISSUE_SENT_BACK`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentBackData {
+    pub approver: Option<UserRef>,
+    pub reason: Option<String>,
+    /// The issue's creator; mentioned.
+    pub creator: UserRef,
+}
+
+/// One failed task in `PIPELINE_FAILED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTask {
+    pub task_id: i64,
+    pub name: String,
+    pub instance: String,
+    pub database: String,
+    pub error: Option<String>,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// `data` of `PIPELINE_FAILED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineFailedData {
+    pub generation: i32,
+    pub failed_tasks: Vec<FailedTask>,
+    pub first_failure_at: DateTime<Utc>,
+}
+
+/// `data` of `PIPELINE_COMPLETED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineCompletedData {
+    pub generation: i32,
+    pub total_tasks: i64,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+}
+
+/// An event about to be emitted (see `store::events::emit`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewEvent {
+    #[serde(skip)]
+    pub id: Uuid,
+    #[serde(skip)]
+    pub event_type: String,
+    pub project: Option<ProjectRef>,
+    pub issue: Option<IssueRef>,
+    pub plan: Option<PlanRef>,
+    pub rollout: Option<RolloutRef>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    /// A new event of `event_type` with a fresh id (UUIDv7: sortable by time).
+    pub fn new(event_type: impl Into<String>, data: serde_json::Value) -> Self {
+        NewEvent {
+            id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            project: None,
+            issue: None,
+            plan: None,
+            rollout: None,
+            data,
+        }
+    }
+
+    /// One of herald's own events with typed data.
+    pub fn typed<D: Serialize>(event_type: EventType, data: &D) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(event_type.as_str(), serde_json::to_value(data)?))
+    }
+}
+
+/// An emitted event as read back from the event log: the generic webhook body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub project: Option<ProjectRef>,
+    pub issue: Option<IssueRef>,
+    pub plan: Option<PlanRef>,
+    pub rollout: Option<RolloutRef>,
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    /// herald's own type, if it is one.
+    pub fn known_type(&self) -> Option<EventType> {
+        EventType::parse(&self.event_type)
+    }
+
+    /// The `webhook-id` header value: `msg_` + the id without dashes.
+    pub fn webhook_id(&self) -> String {
+        format!("msg_{}", self.id.simple())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert!(is_valid_type_name(t.as_str()));
+        }
+        assert!(is_valid_type_name("user.created"));
+        for bad in [
+            "",
+            "user.",
+            ".user",
+            "user..created",
+            "user created",
+            "user-created",
+        ] {
+            assert!(!is_valid_type_name(bad), "{bad:?}");
+        }
+    }
+}
