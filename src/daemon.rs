@@ -8,6 +8,7 @@ use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
 use crate::actors::{Listener, ListenerConfig, Router, RouterTargets};
+use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
 use crate::store::{PoolConfig, Store, StoreError};
 
@@ -20,6 +21,9 @@ pub struct DaemonConfig {
     pub migrate: bool,
     pub pool: PoolConfig,
     pub listener: ListenerConfig,
+    /// Global endpoints from the config file (project webhooks come from the
+    /// database).
+    pub endpoints: Vec<Endpoint>,
 }
 
 impl Default for DaemonConfig {
@@ -29,6 +33,7 @@ impl Default for DaemonConfig {
             migrate: true,
             pool: PoolConfig::default(),
             listener: ListenerConfig::default(),
+            endpoints: Vec::new(),
         }
     }
 }

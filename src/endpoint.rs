@@ -1,0 +1,132 @@
+//! What herald delivers to: an endpoint's identity, platform, address and
+//! secret, whichever source (config file or project webhook) it came from.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The receiving platform: decides the body format, signing and how a
+/// response is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Generic,
+    Slack,
+    Discord,
+    Teams,
+    Feishu,
+    Lark,
+    Dingtalk,
+    Wecom,
+    GoogleChat,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 9] = [
+        Platform::Generic,
+        Platform::Slack,
+        Platform::Discord,
+        Platform::Teams,
+        Platform::Feishu,
+        Platform::Lark,
+        Platform::Dingtalk,
+        Platform::Wecom,
+        Platform::GoogleChat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Generic => "generic",
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Teams => "teams",
+            Platform::Feishu => "feishu",
+            Platform::Lark => "lark",
+            Platform::Dingtalk => "dingtalk",
+            Platform::Wecom => "wecom",
+            Platform::GoogleChat => "google_chat",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Whether every request to this platform is signed, so an endpoint of
+    /// this type must have a secret.
+    pub fn requires_secret(self) -> bool {
+        matches!(self, Platform::Generic)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A signing secret. Never printed: `Debug` and `Display` mask it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret text itself — only for signing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where an endpoint was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointSource {
+    /// The YAML config file (`--config`).
+    Config,
+    /// A row of `project_webhook` (id `project-webhook-<row id>`).
+    ProjectWebhook,
+}
+
+/// One delivery target, as the delivery actors see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Unique across both sources; the outbox's `endpoint_id`.
+    pub id: String,
+    pub source: EndpointSource,
+    pub platform: Platform,
+    pub url: Url,
+    pub secret: Option<Secret>,
+    /// Subscribed event types; `*` is every type.
+    pub event_types: Vec<String>,
+    /// Only events of this project (None: every project).
+    pub project_id: Option<i64>,
+    pub enabled: bool,
+    pub description: Option<String>,
+}
+
+impl Endpoint {
+    /// The outbox id of a project webhook row.
+    pub fn project_webhook_id(row_id: i64) -> String {
+        format!("project-webhook-{row_id}")
+    }
+
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.event_types.iter().any(|t| t == "*" || t == event_type)
+    }
+}

@@ -1,0 +1,56 @@
+//! `generic`: the event as JSON, signed with Standard Webhooks.
+
+use chrono::{DateTime, Utc};
+
+use super::{FormatError, RenderedRequest};
+use crate::endpoint::{Endpoint, Platform};
+use crate::events::Event;
+use crate::signing::{self, SigningKey};
+
+fn body(event: &Event) -> Result<Vec<u8>, FormatError> {
+    serde_json::to_vec(event).map_err(|e| FormatError::Serialize {
+        platform: Platform::Generic,
+        source: e,
+    })
+}
+
+pub fn render(
+    endpoint: &Endpoint,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<RenderedRequest, FormatError> {
+    let secret = endpoint
+        .secret
+        .as_ref()
+        .ok_or_else(|| FormatError::MissingSecret {
+            endpoint: endpoint.id.clone(),
+            platform: Platform::Generic,
+        })?;
+    let key = SigningKey::from_secret(secret).map_err(|e| FormatError::BadSecret {
+        endpoint: endpoint.id.clone(),
+        detail: e.to_string(),
+    })?;
+    let body = body(event)?;
+    let id = event.webhook_id();
+    let timestamp = now.timestamp();
+    let signature = key.sign(&id, timestamp, &body);
+    Ok(RenderedRequest {
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (signing::HEADER_ID.into(), id),
+            (signing::HEADER_TIMESTAMP.into(), timestamp.to_string()),
+            (signing::HEADER_SIGNATURE.into(), signature),
+        ],
+        body,
+    })
+}
+
+pub fn render_unsigned(
+    _endpoint: &Endpoint,
+    event: &Event,
+) -> Result<RenderedRequest, FormatError> {
+    Ok(RenderedRequest {
+        body: body(event)?,
+        headers: vec![("content-type".into(), "application/json".into())],
+    })
+}
