@@ -24,6 +24,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             reconnect_initial: args.listener.reconnect_initial,
             reconnect_max: args.listener.reconnect_max,
         },
+        endpoints: Vec::new(),
     };
     let daemon = match Daemon::start(database.connect_options(), config).await {
         Ok(daemon) => daemon,
