@@ -64,6 +64,21 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub listener: ListenerArgs,
+
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// The admin HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Address of the admin API (health, metrics, delivery log). Off loopback it needs a token.
+    #[arg(long, env = "HERALD_ADMIN_ADDR", default_value = "127.0.0.1:8080")]
+    pub admin_addr: std::net::SocketAddr,
+
+    /// File holding the admin API's bearer token (preferred over HERALD_ADMIN_TOKEN).
+    #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// The notification listener.

@@ -14,11 +14,13 @@
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
 //!   embedded default that herald manages itself.
 //! - [`cli`] / [`commands`]: the command line and what each command does.
+//! - [`admin`]: the admin HTTP API.
 //! - [`metrics`], [`logging`], [`shutdown`]: operating concerns.
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
 
 pub mod actors;
+pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod daemon;

@@ -1,4 +1,5 @@
 //! One module per CLI command: each turns parsed arguments into work.
 
+mod admin_token;
 pub mod migrate;
 pub mod run;

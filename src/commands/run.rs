@@ -3,7 +3,9 @@
 use anyhow::Context as _;
 use tracing::info;
 
+use super::admin_token;
 use crate::actors::ListenerConfig;
+use crate::admin::{AdminConfig, AdminServer, AdminState};
 use crate::cli::RunArgs;
 use crate::daemon::{default_node_id, Daemon, DaemonConfig};
 use crate::database::Database;
@@ -33,11 +35,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Err(error).context("herald could not start");
         }
     };
+    let admin_config = AdminConfig {
+        addr: args.admin.admin_addr,
+        token: admin_token::load(args.admin.admin_token_file.as_deref())?,
+    };
+    let admin_state = AdminState {
+        store: daemon.store.clone(),
+        metrics: daemon.metrics.clone(),
+    };
+    let admin = match AdminServer::start(&admin_config, admin_state) {
+        Ok(admin) => admin,
+        Err(error) => {
+            daemon.stop().await;
+            database.close().await?;
+            return Err(error).context("herald could not start");
+        }
+    };
     let signal = shutdown
         .on_signal()
         .await
         .context("cannot install signal handlers")?;
     info!(event = "shutdown.requested", signal);
+    admin.stop().await;
     daemon.stop().await;
     database.close().await?;
     info!(event = "shutdown.complete");

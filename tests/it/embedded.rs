@@ -134,6 +134,7 @@ async fn herald_run_on_the_embedded_default_stops_cleanly_on_sigint() {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["--log-format", "json", "run", "--data-dir"])
             .arg(&data_dir)
+            .args(["--admin-addr", "127.0.0.1:0"])
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod embedded;
 mod emit;
 mod listener;

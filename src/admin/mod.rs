@@ -1,0 +1,112 @@
+//! The admin HTTP API (actix-web): health, readiness, metrics, endpoints,
+//! the delivery log, replays, reloads and custom events.
+//!
+//! - Owns: the HTTP surface and its authentication.
+//! - Does not: decide anything itself; it reads through the store and asks
+//!   the actors (reload, enable/disable) by message.
+//! - Binding to anything but loopback requires a bearer token; without one
+//!   herald refuses to start.
+
+mod auth;
+mod error;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{middleware, web, App, HttpServer};
+use tracing::info;
+
+pub use error::ApiError;
+
+use crate::endpoint::Secret;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Where the admin API listens and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub addr: SocketAddr,
+    /// Required when `addr` is not loopback; when set, every route but
+    /// `/healthz` needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminStartError {
+    #[error(
+        "the admin API would listen on {addr}, which is not loopback, without a token: \
+         set --admin-token-file (or HERALD_ADMIN_TOKEN), or bind to 127.0.0.1"
+    )]
+    TokenRequired { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What the routes need: shared, cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A running admin server.
+pub struct AdminServer {
+    handle: ServerHandle,
+    /// The address actually bound (port 0 resolves here).
+    pub local_addr: SocketAddr,
+}
+
+impl AdminServer {
+    /// Bind and start serving on the current actix system.
+    pub fn start(config: &AdminConfig, state: AdminState) -> Result<AdminServer, AdminStartError> {
+        if !config.addr.ip().is_loopback() && config.token.is_none() {
+            return Err(AdminStartError::TokenRequired { addr: config.addr });
+        }
+        let token = config.token.clone();
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::Data::new(auth::Token(token.clone())))
+                .app_data(web::JsonConfig::default().error_handler(error::json_error))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(middleware::from_fn(auth::require_token))
+                .configure(routes::configure)
+                .default_service(web::to(error::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(config.addr)
+        .map_err(|source| AdminStartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let local_addr = server.addrs().first().copied().unwrap_or(config.addr);
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        info!(event = "admin.listening", addr = %local_addr, auth = config.token.is_some());
+        Ok(AdminServer { handle, local_addr })
+    }
+
+    /// Stop accepting requests and finish the ones in flight.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}

@@ -1,0 +1,43 @@
+//! `POST /v1/events`: emit a custom event (fans out like any other).
+
+use actix_web::{post, web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::{AdminState, ApiError};
+use crate::events::{is_valid_type_name, NewEvent, ProjectRef};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmitRequest {
+    /// A dotted name such as `user.created`.
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    data: serde_json::Value,
+    /// Restricts fan-out to endpoints of this project (and global ones).
+    project: Option<ProjectRef>,
+}
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(emit);
+}
+
+#[post("/v1/events")]
+async fn emit(
+    state: web::Data<AdminState>,
+    request: web::Json<EmitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = request.into_inner();
+    if !is_valid_type_name(&request.event_type) {
+        return Err(ApiError::BadRequest(format!(
+            "event type {:?} is not a dotted name like user.created",
+            request.event_type
+        )));
+    }
+    let mut event = NewEvent::new(request.event_type, request.data);
+    event.project = request.project;
+    let deliveries = state.store.emit(&event).await?;
+    tracing::info!(event = "admin.event_emitted", event_id = %event.id, event_type = %event.event_type, deliveries);
+    Ok(HttpResponse::Accepted().json(json!({ "id": event.id, "deliveries": deliveries })))
+}

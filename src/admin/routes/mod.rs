@@ -1,0 +1,11 @@
+//! The admin API's routes, one file per resource.
+
+mod events;
+mod health;
+
+use actix_web::web;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    health::configure(config);
+    events::configure(config);
+}
