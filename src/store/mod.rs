@@ -4,6 +4,7 @@
 //! submodule owns the queries for one group of tables.
 
 pub mod events;
+pub mod host_app;
 
 use std::time::Duration;
 
