@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
 }
@@ -67,6 +67,68 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub admin: AdminArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Webhook delivery: retries, timeouts, leases.
+#[derive(Debug, Clone, Args)]
+pub struct DeliveryArgs {
+    /// Delay after the first failed attempt; doubles each attempt (±20 % jitter).
+    #[arg(long, env = "HERALD_RETRY_BASE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub retry_base: Duration,
+
+    /// Longest delay between attempts.
+    #[arg(long, env = "HERALD_RETRY_CAP", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retry_cap: Duration,
+
+    /// Attempts in all before a delivery is marked failed (replayable).
+    #[arg(long, env = "HERALD_RETRY_MAX_ATTEMPTS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retry_max_attempts: u32,
+
+    /// Longest Retry-After (429/503) herald honours.
+    #[arg(long, env = "HERALD_RETRY_AFTER_MAX", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retry_after_max: Duration,
+
+    /// TCP connect timeout per attempt.
+    #[arg(long, env = "HERALD_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Whole-request timeout per attempt.
+    #[arg(long, env = "HERALD_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Disable an endpoint after this many consecutive failed deliveries (0: never).
+    #[arg(long, env = "HERALD_DISABLE_AFTER", default_value_t = 20)]
+    pub disable_after: u32,
+
+    /// How long a replica owns an endpoint without renewing (takeover time after a crash).
+    #[arg(long, env = "HERALD_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// Safety-net scan of the outbox for work NOTIFY did not announce.
+    #[arg(long, env = "HERALD_SWEEP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+impl DeliveryArgs {
+    pub fn config(&self) -> crate::delivery::DeliveryConfig {
+        crate::delivery::DeliveryConfig {
+            retry: crate::delivery::RetryPolicy {
+                base: self.retry_base,
+                cap: self.retry_cap,
+                max_attempts: self.retry_max_attempts,
+                retry_after_max: self.retry_after_max,
+            },
+            lease_ttl: self.lease_ttl,
+            sweep_interval: self.sweep_interval,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            disable_after: self.disable_after,
+            ..crate::delivery::DeliveryConfig::default()
+        }
+    }
 }
 
 /// The admin HTTP API.

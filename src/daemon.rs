@@ -7,8 +7,10 @@ use actix::prelude::*;
 use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
-use crate::actors::{Listener, ListenerConfig, Router, RouterTargets};
+use crate::actors::{DeliveryManager, Listener, ListenerConfig, Router, RouterTargets};
+use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
+use crate::messages::delivery::ShutdownDelivery;
 use crate::metrics::Metrics;
 use crate::store::{PoolConfig, Store, StoreError};
 
@@ -24,6 +26,7 @@ pub struct DaemonConfig {
     /// Global endpoints from the config file (project webhooks come from the
     /// database).
     pub endpoints: Vec<Endpoint>,
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for DaemonConfig {
@@ -34,6 +37,7 @@ impl Default for DaemonConfig {
             pool: PoolConfig::default(),
             listener: ListenerConfig::default(),
             endpoints: Vec::new(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -53,6 +57,7 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     pub router: Addr<Router>,
     pub listener: Addr<Listener>,
+    pub delivery: Addr<DeliveryManager>,
 }
 
 impl Daemon {
@@ -70,8 +75,27 @@ impl Daemon {
                 .await?;
             info!(event = "migration.done", applied);
         }
+        // Fan-out happens in SQL: the config's endpoints must be mirrored
+        // before anything is emitted.
+        store.sync_config_endpoints(&config.endpoints).await?;
         let metrics = Arc::new(Metrics::new());
-        let router = Router::new(RouterTargets::default()).start();
+        let client = crate::delivery::http::client(config.delivery.connect_timeout)
+            .map_err(|e| StoreError::Setup(e.to_string()))?;
+        let delivery = DeliveryManager::new(
+            store.clone(),
+            config.node_id.clone(),
+            config.delivery.clone(),
+            metrics.clone(),
+            client,
+            config.endpoints.clone(),
+        )
+        .start();
+        let targets = RouterTargets {
+            outbox: vec![delivery.clone().recipient()],
+            reconcile: vec![delivery.clone().recipient()],
+            ..RouterTargets::default()
+        };
+        let router = Router::new(targets).start();
         let listener = Listener::new(
             connect_options,
             config.listener.clone(),
@@ -86,6 +110,7 @@ impl Daemon {
             metrics,
             router,
             listener,
+            delivery,
         })
     }
 
@@ -94,6 +119,7 @@ impl Daemon {
         // Stopping the listener drops its receive loop and connection.
         let _ = self.listener.send(StopActor).await;
         let _ = self.router.send(StopActor).await;
+        let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         info!(event = "daemon.stopped");
     }

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod database;
+pub mod delivery;
 pub mod embedded_postgres;
 pub mod endpoint;
 pub mod events;

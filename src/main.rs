@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     herald::logging::init(cli.log_format);
     let result = actix::System::new().block_on(async move {
         match cli.command {
-            Command::Run(args) => commands::run::run(args).await,
+            Command::Run(args) => commands::run::run(*args).await,
             Command::Migrate(args) => commands::migrate::migrate(args).await,
         }
     });

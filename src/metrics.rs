@@ -1,7 +1,7 @@
 //! Prometheus metrics. One [`Metrics`] value is created at start and shared
 //! (behind an `Arc`) by every actor; `GET /metrics` renders its registry.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Every metric herald exports.
 #[derive(Debug, Clone)]
@@ -17,6 +17,16 @@ pub struct Metrics {
     pub listener_reconnects: IntCounter,
     /// Reconciliation requests, by reason.
     pub reconciles: IntCounterVec,
+    /// Deliveries that reached a final state, by state (delivered, failed).
+    pub deliveries: IntCounterVec,
+    /// HTTP attempts, by result (succeeded, failed).
+    pub delivery_attempts: IntCounterVec,
+    /// Time from sending a request to its response, per attempt.
+    pub delivery_latency: Histogram,
+    /// Pending deliveries in the outbox (refreshed by the sweep).
+    pub outbox_pending: IntGauge,
+    /// Endpoint leases this replica holds.
+    pub leases_held: IntGauge,
 }
 
 impl Metrics {
@@ -49,6 +59,34 @@ impl Metrics {
             ),
             &["reason"],
         );
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "deliveries_total",
+                "Deliveries that reached a final state, by state",
+            ),
+            &["state"],
+        );
+        let delivery_attempts = IntCounterVec::new(
+            Opts::new(
+                "delivery_attempts_total",
+                "HTTP delivery attempts, by result",
+            ),
+            &["result"],
+        );
+        let delivery_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "delivery_latency_seconds",
+                "Time from sending a webhook to its response, per attempt",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+            ]),
+        );
+        let outbox_pending = IntGauge::new(
+            "outbox_pending",
+            "Pending deliveries in the outbox (refreshed by the sweep)",
+        );
+        let leases_held = IntGauge::new("leases_held", "Endpoint leases this replica holds");
         // The names and label sets above are constants; building them cannot fail.
         let metrics = Metrics {
             registry,
@@ -57,6 +95,11 @@ impl Metrics {
             listener_connected: listener_connected.expect("valid metric"),
             listener_reconnects: listener_reconnects.expect("valid metric"),
             reconciles: reconciles.expect("valid metric"),
+            deliveries: deliveries.expect("valid metric"),
+            delivery_attempts: delivery_attempts.expect("valid metric"),
+            delivery_latency: delivery_latency.expect("valid metric"),
+            outbox_pending: outbox_pending.expect("valid metric"),
+            leases_held: leases_held.expect("valid metric"),
         };
         metrics.register_all();
         metrics
@@ -69,6 +112,11 @@ impl Metrics {
             Box::new(self.listener_connected.clone()),
             Box::new(self.listener_reconnects.clone()),
             Box::new(self.reconciles.clone()),
+            Box::new(self.deliveries.clone()),
+            Box::new(self.delivery_attempts.clone()),
+            Box::new(self.delivery_latency.clone()),
+            Box::new(self.outbox_pending.clone()),
+            Box::new(self.leases_held.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.

@@ -27,6 +27,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             reconnect_max: args.listener.reconnect_max,
         },
         endpoints: Vec::new(),
+        delivery: args.delivery.config(),
     };
     let daemon = match Daemon::start(database.connect_options(), config).await {
         Ok(daemon) => daemon,

@@ -42,6 +42,7 @@ pub fn render(
             (signing::HEADER_SIGNATURE.into(), signature),
         ],
         body,
+        url: None,
     })
 }
 
@@ -52,5 +53,6 @@ pub fn render_unsigned(
     Ok(RenderedRequest {
         body: body(event)?,
         headers: vec![("content-type".into(), "application/json".into())],
+        url: None,
     })
 }

@@ -17,6 +17,8 @@ use crate::events::Event;
 pub struct RenderedRequest {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// Overrides the endpoint's URL (platforms that sign in the query string).
+    pub url: Option<url::Url>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,11 @@
 //!
 //! - [`change`]: a row of the pipeline (or the outbox) changed, as told by a
 //!   database notification.
+//! - [`delivery`]: between the delivery manager and the per-endpoint actors.
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
 
 pub mod change;
+pub mod delivery;
 pub mod reconcile;
 
 pub use change::{

@@ -34,7 +34,7 @@ pub async fn emit(conn: &mut PgConnection, event: &NewEvent) -> Result<u64, Stor
     Ok(deliveries as u64)
 }
 
-fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
+pub(super) fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     let payload: serde_json::Value = row.try_get("payload")?;
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         table: "herald_event",

@@ -3,8 +3,11 @@
 //! Actors call functions here; they never build queries themselves. Each
 //! submodule owns the queries for one group of tables.
 
+pub mod endpoints;
 pub mod events;
 pub mod host_app;
+pub mod leases;
+pub mod outbox;
 
 use std::time::Duration;
 
@@ -18,6 +21,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Something the store depends on could not be set up.
+    #[error("setup failed: {0}")]
+    Setup(String),
     /// A row holds a value herald does not understand (e.g. an unknown status).
     #[error("unexpected value in {table}.{column}: {detail}")]
     Corrupt {

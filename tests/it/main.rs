@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod delivery;
 mod embedded;
 mod emit;
 mod listener;

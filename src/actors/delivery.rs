@@ -1,0 +1,396 @@
+//! The `DeliveryActor`: one per endpoint this replica holds the lease of.
+//!
+//! - Owns: the endpoint's queue — the pending outbox rows, sent one at a
+//!   time in outbox order (a single drain loop; [`Wake`]s while it runs only
+//!   set a flag, so sends never overlap).
+//! - Takes: [`Wake`] (new rows, a replay, a re-enable), [`UpdateEndpoint`].
+//! - Emits: [`LeaseLost`] to the manager when recording shows another
+//!   replica took the endpoint over; then it stops.
+//! - Strict order: while the head delivery waits for its retry, the rest of
+//!   the endpoint's queue waits too. After the last attempt it is `failed`
+//!   (replayable) and the queue moves on.
+//! - Restart: nothing to rebuild — the outbox is the queue.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use tracing::{debug, info, warn};
+
+use crate::delivery::http::{self, HttpOutcome};
+use crate::delivery::retry::parse_retry_after;
+use crate::delivery::DeliveryConfig;
+use crate::endpoint::Endpoint;
+use crate::formats;
+use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
+use crate::metrics::Metrics;
+use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery};
+use crate::store::{Store, StoreError};
+
+/// Until when this replica may send for an endpoint, by its own clock: set
+/// by the manager on each renewal, conservatively (renewal start + ttl).
+#[derive(Debug, Clone)]
+pub struct LeaseClock {
+    origin: Instant,
+    deadline_ms: Arc<AtomicU64>,
+}
+
+impl LeaseClock {
+    pub fn new(valid_for: Duration) -> Self {
+        let clock = LeaseClock {
+            origin: Instant::now(),
+            deadline_ms: Arc::new(AtomicU64::new(0)),
+        };
+        clock.extend_from(Instant::now(), valid_for);
+        clock
+    }
+
+    /// The lease was renewed by a request that started at `started`.
+    pub fn extend_from(&self, started: Instant, valid_for: Duration) {
+        let deadline = started.saturating_duration_since(self.origin) + valid_for;
+        self.deadline_ms
+            .store(deadline.as_millis() as u64, Ordering::Release);
+    }
+
+    pub fn is_valid(&self) -> bool {
+        (self.origin.elapsed().as_millis() as u64) < self.deadline_ms.load(Ordering::Acquire)
+    }
+}
+
+/// Why a drain loop ended.
+enum DrainEnd {
+    /// The queue is empty.
+    Idle,
+    /// The head delivery is not due before this.
+    WaitUntil(chrono::DateTime<Utc>),
+    LeaseLost,
+    /// The endpoint is disabled; pending rows wait for a re-enable.
+    Disabled(String),
+    Store(StoreError),
+}
+
+/// What a drain loop needs, cloned out of the actor.
+#[derive(Clone)]
+struct Sender {
+    endpoint: Arc<Endpoint>,
+    owner: String,
+    store: Store,
+    client: reqwest::Client,
+    config: Arc<DeliveryConfig>,
+    metrics: Arc<Metrics>,
+    lease: LeaseClock,
+}
+
+pub struct DeliveryActor {
+    sender: Sender,
+    manager: Recipient<LeaseLost>,
+    draining: bool,
+    woken: bool,
+    timer: Option<SpawnHandle>,
+}
+
+impl DeliveryActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        endpoint: Endpoint,
+        owner: String,
+        store: Store,
+        client: reqwest::Client,
+        config: Arc<DeliveryConfig>,
+        metrics: Arc<Metrics>,
+        lease: LeaseClock,
+        manager: Recipient<LeaseLost>,
+    ) -> Self {
+        DeliveryActor {
+            sender: Sender {
+                endpoint: Arc::new(endpoint),
+                owner,
+                store,
+                client,
+                config,
+                metrics,
+                lease,
+            },
+            manager,
+            draining: false,
+            woken: false,
+            timer: None,
+        }
+    }
+
+    fn start_drain(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            self.woken = true;
+            return;
+        }
+        self.draining = true;
+        self.woken = false;
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let sender = self.sender.clone();
+        ctx.spawn(
+            async move { sender.drain().await }
+                .into_actor(self)
+                .map(|end, actor, ctx| actor.drained(end, ctx)),
+        );
+    }
+
+    fn drained(&mut self, end: DrainEnd, ctx: &mut Context<Self>) {
+        self.draining = false;
+        let endpoint_id = self.sender.endpoint.id.clone();
+        match end {
+            DrainEnd::Idle => {
+                if self.woken {
+                    self.start_drain(ctx);
+                }
+            }
+            DrainEnd::WaitUntil(at) => {
+                let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                debug!(event = "delivery.waiting", endpoint_id = %endpoint_id, wait_ms = wait.as_millis() as u64);
+                self.timer = Some(ctx.run_later(wait, |actor, ctx| {
+                    actor.timer = None;
+                    actor.start_drain(ctx);
+                }));
+            }
+            DrainEnd::LeaseLost => {
+                warn!(event = "lease.lost", endpoint_id = %endpoint_id, "another replica owns this endpoint now; stopping its delivery here");
+                self.manager.do_send(LeaseLost { endpoint_id });
+                ctx.stop();
+            }
+            DrainEnd::Disabled(reason) => {
+                info!(event = "delivery.paused", endpoint_id = %endpoint_id, reason = %reason, "endpoint is disabled; its deliveries wait until it is enabled");
+            }
+            DrainEnd::Store(error) => {
+                warn!(event = "delivery.store_error", endpoint_id = %endpoint_id, error = %error, "retrying in 1s");
+                self.timer = Some(ctx.run_later(Duration::from_secs(1), |actor, ctx| {
+                    actor.timer = None;
+                    actor.start_drain(ctx);
+                }));
+            }
+        }
+    }
+}
+
+impl Actor for DeliveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        info!(event = "delivery.started", endpoint_id = %self.sender.endpoint.id);
+        self.start_drain(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        info!(event = "delivery.stopped", endpoint_id = %self.sender.endpoint.id);
+    }
+}
+
+impl Handler<Wake> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        self.start_drain(ctx);
+    }
+}
+
+impl Handler<UpdateEndpoint> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, update: UpdateEndpoint, ctx: &mut Self::Context) {
+        self.sender.endpoint = Arc::new(update.0);
+        self.start_drain(ctx);
+    }
+}
+
+impl Sender {
+    async fn drain(self) -> DrainEnd {
+        loop {
+            match self.store.endpoint_disabled(&self.endpoint.id).await {
+                Ok(Some(reason)) => return DrainEnd::Disabled(reason),
+                Ok(None) => {}
+                Err(e) => return DrainEnd::Store(e),
+            }
+            let batch = match self
+                .store
+                .pending_deliveries(&self.endpoint.id, self.config.batch_size)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(e) => return DrainEnd::Store(e),
+            };
+            if batch.is_empty() {
+                return DrainEnd::Idle;
+            }
+            for delivery in batch {
+                if delivery.next_attempt_at > Utc::now() {
+                    return DrainEnd::WaitUntil(delivery.next_attempt_at);
+                }
+                if !self.lease.is_valid() {
+                    return DrainEnd::LeaseLost;
+                }
+                match self.attempt(&delivery).await {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return end,
+                    Err(e) => return DrainEnd::Store(e),
+                }
+            }
+        }
+    }
+
+    /// One attempt at the head delivery; `Some` ends the drain.
+    async fn attempt(&self, delivery: &PendingDelivery) -> Result<Option<DrainEnd>, StoreError> {
+        let endpoint = &self.endpoint;
+        let attempt = delivery.attempts + 1;
+        let started_at = Utc::now();
+        let (outcome, render_error) = match formats::render(endpoint, &delivery.event, started_at) {
+            Ok(request) => {
+                let url = request.url.as_ref().unwrap_or(&endpoint.url);
+                let outcome = http::post(
+                    &self.client,
+                    url,
+                    &request,
+                    self.config.request_timeout,
+                    self.config.response_body_limit,
+                )
+                .await;
+                (Some(outcome), None)
+            }
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let verdict = judge(endpoint, outcome.as_ref(), render_error);
+        let policy = &self.config.retry;
+        let retry_after = outcome
+            .as_ref()
+            .filter(|o| matches!(o.status, Some(429 | 503)))
+            .and_then(|o| o.retry_after.as_deref())
+            .and_then(|value| parse_retry_after(value, Utc::now()));
+        let next = match &verdict {
+            Verdict::Success => NextStep::Delivered,
+            Verdict::Gone | Verdict::Permanent(_) => NextStep::Failed,
+            Verdict::Retryable(_) if policy.gives_up_after(attempt as u32) => NextStep::Failed,
+            Verdict::Retryable(_) => {
+                let delay = policy.delay(attempt as u32, retry_after);
+                NextStep::RetryAt(
+                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+                )
+            }
+        };
+        let latency = outcome.as_ref().map(|o| o.latency).unwrap_or_default();
+        let record = AttemptRecord {
+            delivery_id: delivery.id,
+            event_id: delivery.event.id,
+            event_type: delivery.event.event_type.clone(),
+            endpoint_id: endpoint.id.clone(),
+            url: endpoint.url.to_string(),
+            attempt,
+            succeeded: matches!(verdict, Verdict::Success),
+            http_status: outcome.as_ref().and_then(|o| o.status),
+            error: verdict.error(),
+            latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
+            response_excerpt: outcome.as_ref().and_then(|o| o.body_excerpt.clone()),
+            started_at,
+        };
+        if !self
+            .store
+            .record_attempt(&self.owner, &record, next)
+            .await?
+        {
+            return Ok(Some(DrainEnd::LeaseLost));
+        }
+        self.observe(&record, next, latency);
+        let delivered = match next {
+            NextStep::Delivered => true,
+            NextStep::Failed => false,
+            NextStep::RetryAt(at) => return Ok(Some(DrainEnd::WaitUntil(at))),
+        };
+        let gone = matches!(verdict, Verdict::Gone).then_some("the endpoint answered 410 Gone");
+        let health = self
+            .store
+            .update_endpoint_health(&endpoint.id, delivered, self.config.disable_after, gone)
+            .await?;
+        if health.disabled {
+            warn!(
+                event = "endpoint.disabled",
+                endpoint_id = %endpoint.id,
+                consecutive_failures = health.consecutive_failures,
+                reason = gone.unwrap_or("too many consecutive failed deliveries"),
+                "re-enable with POST /v1/endpoints/{}/enable once the receiver is fixed; its deliveries wait",
+                endpoint.id
+            );
+            return Ok(Some(DrainEnd::Disabled("disabled after failures".into())));
+        }
+        Ok(None)
+    }
+
+    fn observe(&self, record: &AttemptRecord, next: NextStep, latency: Duration) {
+        let m = &self.metrics;
+        let result = if record.succeeded {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        m.delivery_attempts.with_label_values(&[result]).inc();
+        m.delivery_latency.observe(latency.as_secs_f64());
+        match next {
+            NextStep::Delivered => {
+                m.deliveries.with_label_values(&["delivered"]).inc();
+                debug!(event = "delivery.delivered", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, latency_ms = record.latency_ms);
+            }
+            NextStep::Failed => {
+                m.deliveries.with_label_values(&["failed"]).inc();
+                warn!(event = "delivery.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error = record.error.as_deref().unwrap_or(""), "no attempts left; replay it with POST /v1/deliveries/{}/replay", record.delivery_id);
+            }
+            NextStep::RetryAt(at) => {
+                info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error = record.error.as_deref().unwrap_or(""), retry_at = %at);
+            }
+        }
+    }
+}
+
+/// How an attempt went.
+enum Verdict {
+    Success,
+    /// 410 Gone: fail now and disable the endpoint.
+    Gone,
+    /// Retrying cannot help (the request cannot even be rendered).
+    Permanent(String),
+    Retryable(String),
+}
+
+impl Verdict {
+    fn error(&self) -> Option<String> {
+        match self {
+            Verdict::Success => None,
+            Verdict::Gone => Some("HTTP 410 Gone".into()),
+            Verdict::Permanent(e) | Verdict::Retryable(e) => Some(e.clone()),
+        }
+    }
+}
+
+fn judge(
+    endpoint: &Endpoint,
+    outcome: Option<&HttpOutcome>,
+    render_error: Option<String>,
+) -> Verdict {
+    let Some(outcome) = outcome else {
+        return Verdict::Permanent(render_error.unwrap_or_else(|| "cannot render".into()));
+    };
+    if let Some(error) = &outcome.error {
+        return Verdict::Retryable(error.clone());
+    }
+    match outcome.status {
+        Some(410) => Verdict::Gone,
+        Some(status) => match formats::check_response(endpoint.platform, status, &outcome.body) {
+            Ok(()) => Verdict::Success,
+            Err(reason) => Verdict::Retryable(reason),
+        },
+        None => Verdict::Retryable("no response".into()),
+    }
+}
+
+impl Handler<crate::daemon::StopActor> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, _: crate::daemon::StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,343 @@
+//! The `DeliveryManager`: which endpoints exist, which this replica holds,
+//! and one [`DeliveryActor`] per held endpoint.
+//!
+//! - Owns: the endpoint table (config endpoints + project webhooks), the
+//!   leases this replica holds, the running delivery actors.
+//! - Takes: [`OutboxChanged`] (wake or take the endpoint), [`Reconcile`] and
+//!   a periodic sweep (reload project webhooks, take every endpoint with
+//!   pending deliveries whose lease is free or expired), lease renewal every
+//!   third of the lease TTL, [`SetEndpoints`] (config reload), [`LeaseLost`],
+//!   [`ShutdownDelivery`].
+//! - Invariant: a delivery actor runs only while this replica holds its
+//!   endpoint's lease; a lease that fails to renew stops the actor.
+//! - Restart: rebuilds everything from the database (the outbox is the
+//!   queue, the lease table says who owns what).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use tracing::{debug, info, warn};
+
+use super::delivery::{DeliveryActor, LeaseClock};
+use crate::delivery::project_webhook::endpoint_from_row;
+use crate::delivery::DeliveryConfig;
+use crate::endpoint::Endpoint;
+use crate::messages::delivery::{LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint, Wake};
+use crate::messages::{OutboxChanged, Reconcile};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+struct Held {
+    actor: Addr<DeliveryActor>,
+    lease: LeaseClock,
+}
+
+pub struct DeliveryManager {
+    store: Store,
+    node_id: String,
+    config: Arc<DeliveryConfig>,
+    metrics: Arc<Metrics>,
+    client: reqwest::Client,
+    config_endpoints: Vec<Endpoint>,
+    /// Every known, enabled endpoint by id.
+    endpoints: HashMap<String, Endpoint>,
+    held: HashMap<String, Held>,
+    /// Project webhook ids already reported invalid (logged once).
+    reported_invalid: HashSet<String>,
+    sweeping: bool,
+    sweep_again: bool,
+}
+
+impl DeliveryManager {
+    pub fn new(
+        store: Store,
+        node_id: String,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+        client: reqwest::Client,
+        config_endpoints: Vec<Endpoint>,
+    ) -> Self {
+        DeliveryManager {
+            store,
+            node_id,
+            config: Arc::new(config),
+            metrics,
+            client,
+            config_endpoints,
+            endpoints: HashMap::new(),
+            held: HashMap::new(),
+            reported_invalid: HashSet::new(),
+            sweeping: false,
+            sweep_again: false,
+        }
+    }
+
+    /// Reload endpoints, then take every endpoint with pending work.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            self.sweep_again = true;
+            return;
+        }
+        self.sweeping = true;
+        self.sweep_again = false;
+        let store = self.store.clone();
+        let config_endpoints = self.config_endpoints.clone();
+        ctx.spawn(
+            async move {
+                store.sync_config_endpoints(&config_endpoints).await?;
+                let webhooks = store.project_webhooks().await?;
+                let pending = store.endpoints_with_pending().await?;
+                let depth = store.outbox_depth().await?;
+                Ok::<_, StoreError>((webhooks, pending, depth))
+            }
+            .into_actor(self)
+            .map(|result, manager, ctx| {
+                manager.sweeping = false;
+                match result {
+                    Ok((webhooks, pending, depth)) => {
+                        manager.metrics.outbox_pending.set(depth);
+                        manager.rebuild_endpoints(webhooks, ctx);
+                        for endpoint_id in pending {
+                            manager.take_or_wake(endpoint_id, ctx);
+                        }
+                    }
+                    Err(error) => {
+                        warn!(event = "delivery.sweep_failed", error = %error, "retrying at the next sweep");
+                    }
+                }
+                if manager.sweep_again {
+                    manager.sweep(ctx);
+                }
+            }),
+        );
+    }
+
+    fn rebuild_endpoints(
+        &mut self,
+        webhooks: Vec<crate::store::endpoints::ProjectWebhookRow>,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut endpoints: HashMap<String, Endpoint> = self
+            .config_endpoints
+            .iter()
+            .filter(|e| e.enabled)
+            .map(|e| (e.id.clone(), e.clone()))
+            .collect();
+        for row in &webhooks {
+            match endpoint_from_row(row) {
+                Ok(endpoint) if endpoint.enabled => {
+                    endpoints.insert(endpoint.id.clone(), endpoint);
+                }
+                Ok(_) => {}
+                Err(reason) => {
+                    let id = Endpoint::project_webhook_id(row.id);
+                    if self.reported_invalid.insert(id.clone()) {
+                        warn!(event = "endpoint.invalid", endpoint_id = %id, reason = %reason, "fix the project_webhook row; its deliveries wait");
+                    }
+                }
+            }
+        }
+        // Stop actors of endpoints that are gone or disabled; update the rest.
+        let gone: Vec<String> = self
+            .held
+            .keys()
+            .filter(|id| !endpoints.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.release(&id, ctx);
+        }
+        for (id, held) in &self.held {
+            if let Some(endpoint) = endpoints.get(id) {
+                if self.endpoints.get(id) != Some(endpoint) {
+                    held.actor.do_send(UpdateEndpoint(endpoint.clone()));
+                }
+            }
+        }
+        self.endpoints = endpoints;
+    }
+
+    /// Wake the endpoint's actor, or try to take its lease and start one.
+    fn take_or_wake(&mut self, endpoint_id: String, ctx: &mut Context<Self>) {
+        if let Some(held) = self.held.get(&endpoint_id) {
+            held.actor.do_send(Wake);
+            return;
+        }
+        let Some(endpoint) = self.endpoints.get(&endpoint_id).cloned() else {
+            debug!(event = "delivery.unknown_endpoint", endpoint_id = %endpoint_id);
+            return;
+        };
+        let store = self.store.clone();
+        let owner = self.node_id.clone();
+        let ttl = self.config.lease_ttl;
+        let started = Instant::now();
+        ctx.spawn(
+            async move { store.acquire_lease(&endpoint.id, &owner, ttl).await.map(|r| (endpoint, r)) }
+                .into_actor(self)
+                .map(move |result, manager, ctx| match result {
+                    Ok((endpoint, Some(previous))) => {
+                        if manager.held.contains_key(&endpoint.id) {
+                            return;
+                        }
+                        match previous {
+                            Some(previous) => info!(event = "lease.taken_over", endpoint_id = %endpoint.id, previous_owner = %previous, node_id = %manager.node_id),
+                            None => info!(event = "lease.acquired", endpoint_id = %endpoint.id, node_id = %manager.node_id),
+                        }
+                        let lease = LeaseClock::new(std::time::Duration::ZERO);
+                        lease.extend_from(started, ttl);
+                        let actor = DeliveryActor::new(
+                            endpoint.clone(),
+                            manager.node_id.clone(),
+                            manager.store.clone(),
+                            manager.client.clone(),
+                            manager.config.clone(),
+                            manager.metrics.clone(),
+                            lease.clone(),
+                            ctx.address().recipient(),
+                        )
+                        .start();
+                        manager.held.insert(endpoint.id, Held { actor, lease });
+                        manager.metrics.leases_held.set(manager.held.len() as i64);
+                    }
+                    Ok((endpoint, None)) => {
+                        debug!(event = "lease.busy", endpoint_id = %endpoint.id);
+                    }
+                    Err(error) => {
+                        warn!(event = "lease.acquire_failed", error = %error);
+                    }
+                }),
+        );
+    }
+
+    /// Stop the endpoint's actor here and give its lease back.
+    fn release(&mut self, endpoint_id: &str, ctx: &mut Context<Self>) {
+        let Some(held) = self.held.remove(endpoint_id) else {
+            return;
+        };
+        held.actor.do_send(crate::daemon::StopActor);
+        self.metrics.leases_held.set(self.held.len() as i64);
+        let store = self.store.clone();
+        let owner = self.node_id.clone();
+        let ids = vec![endpoint_id.to_owned()];
+        ctx.spawn(
+            async move {
+                if let Err(error) = store.release_leases(&owner, &ids).await {
+                    warn!(event = "lease.release_failed", error = %error);
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        if self.held.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = self.held.keys().cloned().collect();
+        let store = self.store.clone();
+        let owner = self.node_id.clone();
+        let ttl = self.config.lease_ttl;
+        let started = Instant::now();
+        ctx.spawn(
+            async move { store.renew_leases(&owner, &ids, ttl).await.map(|r| (ids, r)) }
+                .into_actor(self)
+                .map(move |result, manager, _ctx| match result {
+                    Ok((asked, renewed)) => {
+                        let renewed: HashSet<String> = renewed.into_iter().collect();
+                        for id in asked {
+                            if renewed.contains(&id) {
+                                if let Some(held) = manager.held.get(&id) {
+                                    held.lease.extend_from(started, ttl);
+                                }
+                            } else if let Some(held) = manager.held.remove(&id) {
+                                warn!(event = "lease.lost", endpoint_id = %id, "the lease was not renewed in time and another replica took it");
+                                held.actor.do_send(crate::daemon::StopActor);
+                            }
+                        }
+                        manager.metrics.leases_held.set(manager.held.len() as i64);
+                    }
+                    Err(error) => {
+                        // The leases lapse by themselves if this persists;
+                        // the actors stop sending when their clocks run out.
+                        warn!(event = "lease.renew_failed", error = %error);
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for DeliveryManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.sweep(ctx);
+        ctx.run_interval(self.config.sweep_interval, |manager, ctx| {
+            manager.sweep(ctx)
+        });
+        let renew_every = (self.config.lease_ttl / 3).max(std::time::Duration::from_millis(10));
+        ctx.run_interval(renew_every, |manager, ctx| manager.renew(ctx));
+    }
+}
+
+impl Handler<OutboxChanged> for DeliveryManager {
+    type Result = ();
+    fn handle(&mut self, change: OutboxChanged, ctx: &mut Self::Context) {
+        if self.held.contains_key(&change.endpoint_id)
+            || self.endpoints.contains_key(&change.endpoint_id)
+        {
+            self.take_or_wake(change.endpoint_id, ctx);
+        } else {
+            // A project webhook created since the last sweep: reload.
+            self.sweep(ctx);
+        }
+    }
+}
+
+impl Handler<Reconcile> for DeliveryManager {
+    type Result = ();
+    fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
+        self.sweep(ctx);
+    }
+}
+
+impl Handler<LeaseLost> for DeliveryManager {
+    type Result = ();
+    fn handle(&mut self, lost: LeaseLost, _ctx: &mut Self::Context) {
+        self.held.remove(&lost.endpoint_id);
+        self.metrics.leases_held.set(self.held.len() as i64);
+    }
+}
+
+impl Handler<SetEndpoints> for DeliveryManager {
+    type Result = ();
+    fn handle(&mut self, set: SetEndpoints, ctx: &mut Self::Context) {
+        info!(event = "delivery.endpoints_set", endpoints = set.0.len());
+        self.config_endpoints = set.0;
+        self.sweep(ctx);
+    }
+}
+
+impl Handler<ShutdownDelivery> for DeliveryManager {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: ShutdownDelivery, _ctx: &mut Self::Context) -> Self::Result {
+        let ids: Vec<String> = self.held.keys().cloned().collect();
+        for (_, held) in self.held.drain() {
+            held.actor.do_send(crate::daemon::StopActor);
+        }
+        self.metrics.leases_held.set(0);
+        let store = self.store.clone();
+        let owner = self.node_id.clone();
+        Box::pin(
+            async move {
+                if let Err(error) = store.release_leases(&owner, &ids).await {
+                    warn!(event = "lease.release_failed", error = %error);
+                }
+            }
+            .into_actor(self)
+            .map(|_, _, ctx| ctx.stop()),
+        )
+    }
+}

@@ -1,0 +1,135 @@
+//! One HTTP attempt: POST the rendered request with connect and total
+//! timeouts, keep at most `limit` bytes of the response, never follow
+//! redirects.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::formats::RenderedRequest;
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct HttpOutcome {
+    pub status: Option<u16>,
+    /// The kept start of the response body (lossy UTF-8).
+    pub body_excerpt: Option<String>,
+    pub body: Vec<u8>,
+    /// `Retry-After` as sent, if any.
+    pub retry_after: Option<String>,
+    /// Transport error (connect, timeout, ...), if the request did not complete.
+    pub error: Option<String>,
+    pub latency: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// Build the client every delivery actor shares.
+pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// POST `request` to `url`.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &url::Url,
+    request: &RenderedRequest,
+    timeout: Duration,
+    limit: usize,
+) -> HttpOutcome {
+    let started = Instant::now();
+    let mut headers = HeaderMap::new();
+    for (name, value) in &request.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let send = client
+        .post(url.clone())
+        .headers(headers)
+        .body(request.body.clone())
+        .send();
+    let result = tokio::time::timeout(timeout, async move {
+        let response = send.await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            let room = limit.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= limit {
+                break; // the rest is not read; dropping the stream closes it
+            }
+        }
+        Ok::<_, reqwest::Error>((status, retry_after, body))
+    })
+    .await;
+    let latency = started.elapsed();
+    match result {
+        Ok(Ok((status, retry_after, body))) => HttpOutcome {
+            status: Some(status),
+            body_excerpt: (!body.is_empty())
+                .then(|| String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned()),
+            body,
+            retry_after,
+            error: None,
+            latency,
+        },
+        Ok(Err(error)) => HttpOutcome {
+            status: error.status().map(|s| s.as_u16()),
+            body_excerpt: None,
+            body: Vec::new(),
+            retry_after: None,
+            error: Some(describe(&error)),
+            latency,
+        },
+        Err(_) => HttpOutcome {
+            status: None,
+            body_excerpt: None,
+            body: Vec::new(),
+            retry_after: None,
+            error: Some(format!("timed out after {timeout:?}")),
+            latency,
+        },
+    }
+}
+
+/// A reqwest error with its causes, without the URL (which may hold a token).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_connect() {
+        "connect error"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_body() || error.is_decode() {
+        "error reading the response"
+    } else {
+        "request error"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

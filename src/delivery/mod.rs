@@ -1,0 +1,48 @@
+//! Delivery policy and the HTTP send, apart from the actors that schedule
+//! them (`actors::delivery`, `actors::delivery_manager`).
+//!
+//! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
+//! - [`http`]: one POST with timeouts and a capped response read.
+//! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
+
+pub mod http;
+pub mod project_webhook;
+pub mod retry;
+
+use std::time::Duration;
+
+pub use retry::RetryPolicy;
+
+/// Every delivery setting, with production defaults.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub retry: RetryPolicy,
+    /// How long a replica owns an endpoint without renewing; renewed every third.
+    pub lease_ttl: Duration,
+    /// Safety-net scan of the outbox (NOTIFY wakes actors sooner).
+    pub sweep_interval: Duration,
+    pub connect_timeout: Duration,
+    /// Whole request, including reading the (capped) response.
+    pub request_timeout: Duration,
+    /// Bytes of a response kept for the attempt log; the rest is not read.
+    pub response_body_limit: usize,
+    /// Disable an endpoint after this many consecutive failed deliveries (0: never).
+    pub disable_after: u32,
+    /// Deliveries fetched per outbox read.
+    pub batch_size: i64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry: RetryPolicy::default(),
+            lease_ttl: Duration::from_secs(15),
+            sweep_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            response_body_limit: 64 * 1024,
+            disable_after: 20,
+            batch_size: 200,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! A `project_webhook` row as an [`Endpoint`], or the reason it cannot be one.
+
+use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use crate::store::endpoints::ProjectWebhookRow;
+
+/// Validate a row: known type, parseable URL, a secret where one is needed.
+pub fn endpoint_from_row(row: &ProjectWebhookRow) -> Result<Endpoint, String> {
+    let platform =
+        Platform::parse(&row.platform).ok_or_else(|| format!("unknown type {:?}", row.platform))?;
+    let url = url::Url::parse(&row.url).map_err(|e| format!("url: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(format!("url: scheme {} is not http(s)", url.scheme()));
+    }
+    let secret = row
+        .secret
+        .clone()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    if platform.requires_secret() && secret.is_none() {
+        return Err(format!("type {platform} needs a secret"));
+    }
+    Ok(Endpoint {
+        id: Endpoint::project_webhook_id(row.id),
+        source: EndpointSource::ProjectWebhook,
+        platform,
+        url,
+        secret,
+        event_types: row.event_types.clone(),
+        project_id: Some(row.project_id),
+        enabled: row.enabled,
+        description: (!row.title.is_empty()).then(|| row.title.clone()),
+    })
+}

@@ -1,0 +1,128 @@
+//! When to try again: `base * 2^(attempt-1)` capped, with ±20 % jitter;
+//! `Retry-After` (seconds or an HTTP date) honoured on 429 and 503.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Delay after the first failed attempt.
+    pub base: Duration,
+    /// Longest delay between attempts.
+    pub cap: Duration,
+    /// Attempts in all, the first included; after the last the delivery fails.
+    pub max_attempts: u32,
+    /// Longest `Retry-After` herald will wait for.
+    pub retry_after_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // 5s, 10s, 20s, ... capped at 1h: 16 attempts span about 9 hours,
+        // longer than Bytebase's 3 tries and configurable past Hook0's days.
+        RetryPolicy {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(3600),
+            max_attempts: 16,
+            retry_after_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after failed attempt number `attempt` (1-based), jittered.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let raw = self.base.saturating_mul(1u32 << exponent).min(self.cap);
+        let jitter = rand::thread_rng().gen_range(0.8..=1.2);
+        raw.mul_f64(jitter).min(self.cap)
+    }
+
+    /// The delay before the next attempt: `Retry-After` when the receiver
+    /// gave one (clamped to `[base, retry_after_max]`), else the backoff.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(wait) => wait.clamp(self.base, self.retry_after_max.max(self.base)),
+            None => self.backoff(attempt),
+        }
+    }
+
+    pub fn gives_up_after(&self, attempt: u32) -> bool {
+        attempt >= self.max_attempts
+    }
+}
+
+/// Parse a `Retry-After` value: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = date.with_timezone(&Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_is_clamped() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(1),
+            retry_after_max: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            policy.delay(1, Some(Duration::ZERO)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(9999))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn backoff_grows_within_jitter_and_cap(attempt in 1u32..64, base_ms in 1u64..10_000, cap_ms in 1u64..10_000_000) {
+            let policy = RetryPolicy {
+                base: Duration::from_millis(base_ms),
+                cap: Duration::from_millis(cap_ms),
+                ..RetryPolicy::default()
+            };
+            let delay = policy.backoff(attempt);
+            prop_assert!(delay <= policy.cap);
+            let raw = policy.base.saturating_mul(1u32 << (attempt - 1).min(30)).min(policy.cap);
+            prop_assert!(delay >= raw.mul_f64(0.8).min(policy.cap) - Duration::from_nanos(1));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Messages between the delivery manager and the per-endpoint delivery actors.
+
+use actix::prelude::*;
+
+use crate::endpoint::Endpoint;
+
+/// "Your endpoint may have work": read the outbox.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// The endpoint's definition changed (config reload); takes effect from the
+/// next send.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct UpdateEndpoint(pub Endpoint);
+
+/// A delivery actor stopped because its lease is gone.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct LeaseLost {
+    pub endpoint_id: String,
+}
+
+/// Replace the config file's endpoints (start, SIGHUP, `POST /v1/reload`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SetEndpoints(pub Vec<Endpoint>);
+
+/// Stop every delivery actor and give the leases back, then stop.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ShutdownDelivery;

@@ -1,0 +1,81 @@
+//! Endpoint leases (`herald_endpoint_lease`): which replica delivers which
+//! endpoint. Taken with `INSERT … ON CONFLICT` when free or expired, renewed
+//! by the owner, judged by the database clock so replicas' clocks don't
+//! matter (River's leader-table model).
+
+use std::time::Duration;
+
+use super::{Store, StoreError};
+
+fn interval(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}
+
+impl Store {
+    /// Take the lease of `endpoint_id` for `owner` if it is free, expired or
+    /// already ours. Returns whether `owner` holds it now, and the previous
+    /// owner when it was taken over from another replica.
+    pub async fn acquire_lease(
+        &self,
+        endpoint_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "WITH previous AS (
+                 SELECT owner FROM herald_endpoint_lease WHERE endpoint_id = $1
+             )
+             INSERT INTO herald_endpoint_lease AS l (endpoint_id, owner, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (endpoint_id) DO UPDATE
+                SET owner = EXCLUDED.owner,
+                    acquired_at = CASE WHEN l.owner = EXCLUDED.owner THEN l.acquired_at ELSE now() END,
+                    expires_at = EXCLUDED.expires_at
+              WHERE l.owner = EXCLUDED.owner OR l.expires_at < now()
+             RETURNING l.owner, (SELECT owner FROM previous)",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .bind(interval(ttl))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(_, previous)| previous.filter(|p| p != owner)))
+    }
+
+    /// Extend every lease `owner` still holds among `endpoint_ids`; returns
+    /// the ones renewed (a lease taken over by another replica is not).
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        endpoint_ids: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE herald_endpoint_lease
+                SET expires_at = now() + make_interval(secs => $3)
+              WHERE owner = $1 AND endpoint_id = ANY($2)
+              RETURNING endpoint_id",
+        )
+        .bind(owner)
+        .bind(endpoint_ids)
+        .bind(interval(ttl))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Give up leases (clean shutdown), so another replica takes over at once.
+    pub async fn release_leases(
+        &self,
+        owner: &str,
+        endpoint_ids: &[String],
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
+        )
+        .bind(owner)
+        .bind(endpoint_ids)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,294 @@
+//! The outbox (`herald_delivery`), its attempt log, and endpoint health:
+//! what a delivery actor reads and records, and what operators list and
+//! replay.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::events::Event;
+
+/// A pending delivery with its event, ready to send.
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    pub id: i64,
+    /// Attempts made so far.
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// The result of one HTTP attempt, as recorded in the attempt log.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub endpoint_id: String,
+    pub url: String,
+    /// 1-based.
+    pub attempt: i32,
+    pub succeeded: bool,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: i32,
+    pub response_excerpt: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What becomes of the delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// Endpoint health after recording a final outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointHealth {
+    pub consecutive_failures: i32,
+    pub disabled: bool,
+}
+
+fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
+    Ok(PendingDelivery {
+        id: row.try_get("delivery_id")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        event: super::events::event_from_row(row)?,
+    })
+}
+
+impl Store {
+    /// The oldest pending deliveries of `endpoint_id`, in outbox order.
+    pub async fn pending_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id AS delivery_id, d.attempts, d.next_attempt_at,
+                    e.id, e.type, e.created_at, e.payload
+               FROM herald_delivery d
+               JOIN herald_event e ON e.id = d.event_id
+              WHERE d.endpoint_id = $1 AND d.state = 'pending'
+              ORDER BY d.id
+              LIMIT $2",
+        )
+        .bind(endpoint_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    /// Record one attempt and the delivery's next step — only while `owner`
+    /// holds the endpoint's lease (the lease row is share-locked for the
+    /// statement, so a takeover waits for it). Returns `false`, recording
+    /// nothing, when the lease is no longer ours.
+    pub async fn record_attempt(
+        &self,
+        owner: &str,
+        attempt: &AttemptRecord,
+        next: NextStep,
+    ) -> Result<bool, StoreError> {
+        let (state, next_at) = match next {
+            NextStep::Delivered => ("delivered", None),
+            NextStep::RetryAt(at) => ("pending", Some(at)),
+            NextStep::Failed => ("failed", None),
+        };
+        let recorded: i64 = sqlx::query_scalar(
+            "WITH lease AS (
+                 SELECT 1 FROM herald_endpoint_lease
+                  WHERE endpoint_id = $4 AND owner = $1 AND expires_at > now()
+                  FOR SHARE
+             ), attempt AS (
+                 INSERT INTO herald_delivery_attempt
+                     (delivery_id, event_id, event_type, endpoint_id, url, attempt, status,
+                      http_status, error, latency_ms, response_excerpt, created_at)
+                 SELECT $2, $3, $5, $4, $6, $7, CASE WHEN $8 THEN 'succeeded' ELSE 'failed' END,
+                        $9, $10, $11, $12, $13
+                  WHERE EXISTS (SELECT 1 FROM lease)
+             ), updated AS (
+                 UPDATE herald_delivery
+                    SET state = $14, attempts = $7, next_attempt_at = COALESCE($15, next_attempt_at),
+                        last_http_status = $9, last_error = $10, updated_at = now(),
+                        completed_at = CASE WHEN $14 = 'pending' THEN NULL ELSE now() END
+                  WHERE id = $2 AND state = 'pending' AND EXISTS (SELECT 1 FROM lease)
+                  RETURNING 1
+             )
+             SELECT count(*) FROM updated",
+        )
+        .bind(owner)
+        .bind(attempt.delivery_id)
+        .bind(attempt.event_id)
+        .bind(&attempt.endpoint_id)
+        .bind(&attempt.event_type)
+        .bind(&attempt.url)
+        .bind(attempt.attempt)
+        .bind(attempt.succeeded)
+        .bind(attempt.http_status.map(i32::from))
+        .bind(&attempt.error)
+        .bind(attempt.latency_ms)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.started_at)
+        .bind(state)
+        .bind(next_at)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(recorded == 1)
+    }
+
+    /// After a delivery's final outcome: reset (success) or count (failure)
+    /// the endpoint's consecutive failures, disabling it at `disable_after`
+    /// (0: never). `disable_now` disables at once (HTTP 410 Gone).
+    pub async fn update_endpoint_health(
+        &self,
+        endpoint_id: &str,
+        delivered: bool,
+        disable_after: u32,
+        disable_now: Option<&str>,
+    ) -> Result<EndpointHealth, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO herald_endpoint_health AS h (endpoint_id, consecutive_failures, failing_since)
+             VALUES ($1, CASE WHEN $2 THEN 0 ELSE 1 END, CASE WHEN $2 THEN NULL ELSE now() END)
+             ON CONFLICT (endpoint_id) DO UPDATE
+                SET consecutive_failures = CASE WHEN $2 THEN 0 ELSE h.consecutive_failures + 1 END,
+                    failing_since = CASE WHEN $2 THEN NULL ELSE COALESCE(h.failing_since, now()) END,
+                    updated_at = now()
+             RETURNING consecutive_failures",
+        )
+        .bind(endpoint_id)
+        .bind(delivered)
+        .fetch_one(self.pool())
+        .await?;
+        let failures: i32 = row.try_get("consecutive_failures")?;
+        let threshold_hit = disable_after > 0 && failures >= disable_after as i32;
+        let reason = match (disable_now, threshold_hit) {
+            (Some(reason), _) => Some(reason.to_owned()),
+            (None, true) => Some(format!("{failures} consecutive failed deliveries")),
+            (None, false) => None,
+        };
+        if let Some(reason) = reason {
+            sqlx::query(
+                "UPDATE herald_endpoint_health SET disabled_at = COALESCE(disabled_at, now()),
+                        disabled_reason = COALESCE(disabled_reason, $2), updated_at = now()
+                  WHERE endpoint_id = $1",
+            )
+            .bind(endpoint_id)
+            .bind(reason)
+            .execute(self.pool())
+            .await?;
+            return Ok(EndpointHealth {
+                consecutive_failures: failures,
+                disabled: true,
+            });
+        }
+        Ok(EndpointHealth {
+            consecutive_failures: failures,
+            disabled: false,
+        })
+    }
+
+    /// Whether herald disabled the endpoint (and why).
+    pub async fn endpoint_disabled(&self, endpoint_id: &str) -> Result<Option<String>, StoreError> {
+        let reason: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT disabled_reason FROM herald_endpoint_health
+              WHERE endpoint_id = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(reason.map(|r| r.unwrap_or_else(|| "disabled".into())))
+    }
+
+    /// Enable or disable an endpoint by hand. Enabling clears the failure
+    /// count and wakes its deliveries.
+    pub async fn set_endpoint_enabled(
+        &self,
+        endpoint_id: &str,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if enabled {
+            sqlx::query(
+                "UPDATE herald_endpoint_health
+                    SET disabled_at = NULL, disabled_reason = NULL, consecutive_failures = 0,
+                        failing_since = NULL, updated_at = now()
+                  WHERE endpoint_id = $1",
+            )
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+            notify_outbox(&mut tx, endpoint_id).await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO herald_endpoint_health (endpoint_id, disabled_at, disabled_reason)
+                 VALUES ($1, now(), 'disabled by an operator')
+                 ON CONFLICT (endpoint_id) DO UPDATE
+                    SET disabled_at = now(), disabled_reason = 'disabled by an operator',
+                        updated_at = now()",
+            )
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Put a failed delivery back in its endpoint's queue with a fresh
+    /// attempt budget. Returns its endpoint id, or `None` if there is no
+    /// failed delivery with that id.
+    pub async fn replay_delivery(&self, delivery_id: i64) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let endpoint: Option<String> = sqlx::query_scalar(
+            "UPDATE herald_delivery
+                SET state = 'pending', attempts = 0, next_attempt_at = now(), completed_at = NULL,
+                    updated_at = now()
+              WHERE id = $1 AND state = 'failed'
+              RETURNING endpoint_id",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(endpoint) = &endpoint {
+            notify_outbox(&mut tx, endpoint).await?;
+        }
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// Endpoints with pending deliveries (the sweep's work list).
+    pub async fn endpoints_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT endpoint_id FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Pending deliveries in the whole outbox.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'pending'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}
+
+/// Wake whoever delivers `endpoint_id` (same payload as the insert trigger).
+async fn notify_outbox(conn: &mut sqlx::PgConnection, endpoint_id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_notify('herald', json_build_object('table', 'herald_delivery', 'op', 'UPDATE',
+                                                      'endpoint_id', $1::text)::text)",
+    )
+    .bind(endpoint_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! Delivery end to end: outbox → per-endpoint actor → signed POST to a real
+//! receiver on loopback → attempt log; order, retries, failure modes,
+//! auto-disable, replay.
+
+use std::time::Duration;
+
+use herald::daemon::{Daemon, DaemonConfig};
+use herald::delivery::{DeliveryConfig, RetryPolicy};
+use herald::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+
+use crate::support::receiver::{Receiver, Reply};
+use crate::support::{wait_until, TestDb};
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn endpoint(id: &str, url: String) -> Endpoint {
+    Endpoint {
+        id: id.into(),
+        source: EndpointSource::Config,
+        platform: Platform::Generic,
+        url: url.parse().expect("url"),
+        secret: Some(Secret::new(SECRET)),
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: None,
+    }
+}
+
+pub fn fast_delivery() -> DeliveryConfig {
+    DeliveryConfig {
+        retry: RetryPolicy {
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(50),
+            max_attempts: 5,
+            retry_after_max: Duration::from_secs(5),
+        },
+        lease_ttl: Duration::from_secs(1),
+        sweep_interval: Duration::from_millis(300),
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(500),
+        ..DeliveryConfig::default()
+    }
+}
+
+pub async fn start(
+    db: &TestDb,
+    node: &str,
+    endpoints: Vec<Endpoint>,
+    delivery: DeliveryConfig,
+) -> Daemon {
+    Daemon::start(
+        db.options.clone(),
+        DaemonConfig {
+            node_id: node.into(),
+            endpoints,
+            delivery,
+            ..DaemonConfig::default()
+        },
+    )
+    .await
+    .expect("daemon starts")
+}
+
+/// Emit `count` custom events `test.tick` with data `{"n": 1..=count}`.
+pub async fn emit_ticks(db: &TestDb, count: i64) {
+    sqlx::query(
+        "SELECT herald_emit('test.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
+           FROM generate_series(1, $1::bigint) g",
+    )
+    .bind(count)
+    .execute(&db.pool)
+    .await
+    .expect("emit");
+}
+
+pub async fn count_state(db: &TestDb, endpoint: &str, state: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE endpoint_id = $1 AND state = $2")
+        .bind(endpoint)
+        .bind(state)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
+async fn wait_state(db: &TestDb, endpoint: &str, state: &str, count: i64) {
+    wait_until(
+        &format!("{count} deliveries to {endpoint} {state}"),
+        DEADLINE,
+        || async { (count_state(db, endpoint, state).await == count).then_some(()) },
+    )
+    .await;
+}
+
+fn tick(received: &crate::support::receiver::Received) -> i64 {
+    received.body["data"]["n"].as_i64().expect("tick number")
+}
+
+/// 1,000 events to one endpoint that fails every third request arrive in
+/// order, each exactly once, with the failures in the attempt log.
+#[actix_rt::test]
+async fn thousand_events_in_order_exactly_once_despite_failures() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|n, _| Reply::Status(if n % 3 == 2 { 500 } else { 204 }));
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("flaky", receiver.url("/flaky"))],
+        fast_delivery(),
+    )
+    .await;
+    emit_ticks(&db, 1000).await;
+    wait_state(&db, "flaky", "delivered", 1000).await;
+
+    let accepted = receiver.accepted("/flaky");
+    let ticks: Vec<i64> = accepted.iter().map(tick).collect();
+    assert_eq!(ticks, (1..=1000).collect::<Vec<_>>(), "in order, each once");
+    let mut ids: Vec<_> = accepted
+        .iter()
+        .map(|r| r.webhook_id.clone().expect("webhook-id"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+    assert!(accepted
+        .iter()
+        .all(|r| r.signature.as_deref().is_some_and(|s| s.starts_with("v1,"))));
+
+    let refused = receiver
+        .received()
+        .iter()
+        .filter(|r| r.answered == Some(500))
+        .count() as i64;
+    let failed_attempts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM herald_delivery_attempt WHERE endpoint_id = 'flaky' AND status = 'failed' AND http_status = 500",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempts");
+    assert!(refused >= 333, "every third request failed: {refused}");
+    assert_eq!(
+        failed_attempts, refused,
+        "each failure is in the attempt log"
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// Retry-After, timeouts, a receiver that never answers, a 10 MB response
+/// and a refused connection each end in the right state, and none of them
+/// holds up a healthy endpoint.
+#[actix_rt::test]
+async fn failure_modes_end_right_without_blocking_others() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|n, path| match path {
+        "/retry-after" if n == 0 => Reply::RetryAfter(429, "1".into()),
+        "/slow" => Reply::Delay(Duration::from_secs(3), 200),
+        "/never" => Reply::Never,
+        "/huge" => Reply::HugeBody(10 * 1024 * 1024),
+        _ => Reply::Status(200),
+    });
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/refused", listener.local_addr().expect("addr"))
+    };
+    let mut config = fast_delivery();
+    config.retry.max_attempts = 2;
+    config.request_timeout = Duration::from_millis(800);
+    let endpoints = vec![
+        endpoint("healthy", receiver.url("/healthy")),
+        endpoint("retry-after", receiver.url("/retry-after")),
+        endpoint("slow", receiver.url("/slow")),
+        endpoint("never", receiver.url("/never")),
+        endpoint("huge", receiver.url("/huge")),
+        endpoint("refused", refused),
+    ];
+    let daemon = start(&db, "one", endpoints, config).await;
+    emit_ticks(&db, 3).await;
+
+    // The healthy endpoint is done while the hung ones are still trying.
+    wait_state(&db, "healthy", "delivered", 3).await;
+    assert_eq!(
+        count_state(&db, "never", "failed").await,
+        0,
+        "never-answering endpoint still in progress"
+    );
+
+    wait_state(&db, "retry-after", "delivered", 3).await;
+    let retry = receiver.received();
+    let retry: Vec<_> = retry.iter().filter(|r| r.path == "/retry-after").collect();
+    assert!(
+        retry[1].at.duration_since(retry[0].at) >= Duration::from_millis(950),
+        "Retry-After honoured"
+    );
+
+    wait_state(&db, "huge", "delivered", 3).await;
+    let excerpt: Option<String> = sqlx::query_scalar(
+        "SELECT response_excerpt FROM herald_delivery_attempt WHERE endpoint_id = 'huge' LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempt");
+    assert!(
+        excerpt.expect("excerpt").len() <= 1024,
+        "only the start of a 10 MB body is kept"
+    );
+
+    for (endpoint, error) in [
+        ("slow", "timed out"),
+        ("never", "timed out"),
+        ("refused", "connect"),
+    ] {
+        wait_state(&db, endpoint, "failed", 3).await;
+        let errors: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT error FROM herald_delivery_attempt WHERE endpoint_id = $1")
+                .bind(endpoint)
+                .fetch_all(&db.pool)
+                .await
+                .expect("attempts");
+        assert_eq!(errors.len(), 6, "{endpoint}: two attempts per delivery");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.as_deref().is_some_and(|e| e.contains(error))),
+            "{endpoint}: {errors:?}"
+        );
+    }
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// Repeated failures disable the endpoint; re-enabling resumes its queue,
+/// and a replayed failed delivery then succeeds.
+#[actix_rt::test]
+async fn failing_endpoint_is_disabled_reenabled_and_replayed() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(500));
+    let mut config = fast_delivery();
+    config.retry.max_attempts = 1;
+    config.disable_after = 2;
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("down", receiver.url("/down"))],
+        config,
+    )
+    .await;
+    emit_ticks(&db, 3).await;
+    wait_state(&db, "down", "failed", 2).await;
+    let disabled = daemon
+        .store
+        .endpoint_disabled("down")
+        .await
+        .expect("health");
+    assert!(disabled.expect("disabled").contains("consecutive"));
+    assert_eq!(
+        count_state(&db, "down", "pending").await,
+        1,
+        "the third waits"
+    );
+
+    receiver.set(|_, _| Reply::Status(200));
+    daemon
+        .store
+        .set_endpoint_enabled("down", true)
+        .await
+        .expect("enable");
+    wait_state(&db, "down", "delivered", 1).await;
+
+    let failed: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM herald_delivery WHERE endpoint_id = 'down' AND state = 'failed' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("failed");
+    assert_eq!(
+        daemon
+            .store
+            .replay_delivery(failed[0])
+            .await
+            .expect("replay")
+            .as_deref(),
+        Some("down")
+    );
+    assert_eq!(
+        daemon.store.replay_delivery(-1).await.expect("replay"),
+        None
+    );
+    wait_state(&db, "down", "delivered", 2).await;
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM herald_delivery_attempt WHERE delivery_id = $1")
+            .bind(failed[0])
+            .fetch_one(&db.pool)
+            .await
+            .expect("attempts");
+    assert_eq!(
+        attempts, 2,
+        "the failure and the replay are both in the log"
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+}
