@@ -123,9 +123,9 @@ async fn thousand_events_in_order_exactly_once_despite_failures() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 1000);
-    assert!(accepted
-        .iter()
-        .all(|r| r.signature.as_deref().is_some_and(|s| s.starts_with("v1,"))));
+    assert!(accepted.iter().all(
+        |r| r.signature.as_deref().is_some_and(|s| s.starts_with("v1,")) && r.timestamp.is_some()
+    ));
 
     let refused = receiver
         .received()
