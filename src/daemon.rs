@@ -7,7 +7,10 @@ use actix::prelude::*;
 use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
-use crate::actors::{Listener, ListenerConfig, Router, RouterTargets};
+use crate::actors::{
+    ApprovalActor, ApprovalConfig, IssueEvents, IssueEventsConfig, Listener, ListenerConfig,
+    Router, RouterTargets,
+};
 use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
 use crate::store::{PoolConfig, Store, StoreError};
@@ -53,6 +56,10 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     pub router: Addr<Router>,
     pub listener: Addr<Listener>,
+    /// Creates rollouts (SPEC §5); tests may send it messages directly.
+    pub approval: Addr<ApprovalActor>,
+    /// Emits issue events once per transition.
+    pub issue_events: Addr<IssueEvents>,
 }
 
 impl Daemon {
@@ -71,7 +78,29 @@ impl Daemon {
             info!(event = "migration.done", applied);
         }
         let metrics = Arc::new(Metrics::new());
-        let router = Router::new(RouterTargets::default()).start();
+        let mut targets = RouterTargets::default();
+        let approval = ApprovalActor::new(
+            store.clone(),
+            ApprovalConfig {
+                node_id: config.node_id.clone(),
+                ..ApprovalConfig::default()
+            },
+        )
+        .start();
+        let issue_events = IssueEvents::new(
+            store.clone(),
+            IssueEventsConfig {
+                node_id: config.node_id.clone(),
+                ..IssueEventsConfig::default()
+            },
+        )
+        .start();
+        targets.issues.push(approval.clone().recipient());
+        targets.issues.push(issue_events.clone().recipient());
+        targets.plan_check_runs.push(approval.clone().recipient());
+        targets.reconcile.push(approval.clone().recipient());
+        targets.reconcile.push(issue_events.clone().recipient());
+        let router = Router::new(targets).start();
         let listener = Listener::new(
             connect_options,
             config.listener.clone(),
@@ -86,6 +115,8 @@ impl Daemon {
             metrics,
             router,
             listener,
+            approval,
+            issue_events,
         })
     }
 
@@ -94,6 +125,8 @@ impl Daemon {
         // Stopping the listener drops its receive loop and connection.
         let _ = self.listener.send(StopActor).await;
         let _ = self.router.send(StopActor).await;
+        let _ = self.approval.send(StopActor).await;
+        let _ = self.issue_events.send(StopActor).await;
         self.store.pool().close().await;
         info!(event = "daemon.stopped");
     }

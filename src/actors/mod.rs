@@ -2,11 +2,19 @@
 //! which messages it takes, what it emits and what happens when it restarts.
 //!
 //! - [`listener`]: database notifications → typed messages for the router.
+//! - [`approval`]: creates a plan's rollout once its approval and plan
+//!   checks allow it.
+//! - [`issue_events`]: issue created / approval requested / sent back, once
+//!   per transition.
 //! - [`router`]: fans typed messages out to the actors that own them, and
 //!   reconciliation requests to every actor with unfinished work.
 
+pub mod approval;
+pub mod issue_events;
 pub mod listener;
 pub mod router;
 
+pub use approval::{ApprovalActor, ApprovalConfig};
+pub use issue_events::{IssueEvents, IssueEventsConfig};
 pub use listener::{Listener, ListenerConfig};
 pub use router::{Router, RouterTargets};

@@ -3,11 +3,14 @@
 //!
 //! - [`change`]: a row of the pipeline (or the outbox) changed, as told by a
 //!   database notification.
+//! - [`approval`]: direct requests to the approval actor (create a rollout now).
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
 
+pub mod approval;
 pub mod change;
 pub mod reconcile;
 
+pub use approval::{RolloutOutcome, RolloutTrigger, TryCreateRollout};
 pub use change::{
     ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
     TaskRunChanged,

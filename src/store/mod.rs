@@ -3,8 +3,10 @@
 //! Actors call functions here; they never build queries themselves. Each
 //! submodule owns the queries for one group of tables.
 
+pub mod approval;
 pub mod events;
 pub mod host_app;
+pub mod issue_events;
 
 use std::time::Duration;
 
