@@ -4,6 +4,8 @@
 mod support;
 
 mod admin;
+mod approval;
 mod embedded;
 mod emit;
+mod issue_events;
 mod listener;
