@@ -87,10 +87,6 @@ impl ApprovalActor {
 
 impl Actor for ApprovalActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        debug!(event = "approval.started", node_id = %self.config.node_id);
-    }
 }
 
 /// The actor's state as its futures use it.

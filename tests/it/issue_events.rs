@@ -23,9 +23,16 @@ async fn daemon(db: &TestDb, node: &str) -> Daemon {
         migrate: false,
         ..DaemonConfig::default()
     };
-    Daemon::start(db.options.clone(), config)
+    let herald = Daemon::start(db.options.clone(), config)
         .await
-        .expect("daemon starts")
+        .expect("daemon starts");
+    // Notifications sent before the listener listens are lost (reconcile
+    // repairs that, but these tests drive herald through notifications).
+    wait_until("the listener listening", DEADLINE, || async {
+        (herald.metrics.listener_connected.get() == 1).then_some(())
+    })
+    .await;
+    herald
 }
 
 /// Wait until `issue` has `count` events; returns them (id, type) in order.
