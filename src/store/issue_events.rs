@@ -234,3 +234,21 @@ impl Store {
         Ok(exists)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_kinds_round_trip_and_reject_unknown() {
+        for kind in [
+            TransitionKind::Created,
+            TransitionKind::ApprovalRequested,
+            TransitionKind::SentBack,
+            TransitionKind::Approved,
+        ] {
+            assert_eq!(TransitionKind::parse(kind.as_str()).ok(), Some(kind));
+        }
+        assert!(TransitionKind::parse("created").is_err());
+    }
+}
