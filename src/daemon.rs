@@ -7,7 +7,10 @@ use actix::prelude::*;
 use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
-use crate::actors::{DeliveryManager, Listener, ListenerConfig, Router, RouterTargets};
+use crate::actors::{
+    ApprovalActor, ApprovalConfig, DeliveryManager, IssueEvents, IssueEventsConfig, Listener,
+    ListenerConfig, Router, RouterTargets,
+};
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::ShutdownDelivery;
@@ -58,6 +61,10 @@ pub struct Daemon {
     pub router: Addr<Router>,
     pub listener: Addr<Listener>,
     pub delivery: Addr<DeliveryManager>,
+    /// Creates rollouts (SPEC §5); tests may send it messages directly.
+    pub approval: Addr<ApprovalActor>,
+    /// Emits issue events once per transition.
+    pub issue_events: Addr<IssueEvents>,
 }
 
 impl Daemon {
@@ -90,11 +97,30 @@ impl Daemon {
             config.endpoints.clone(),
         )
         .start();
-        let targets = RouterTargets {
-            outbox: vec![delivery.clone().recipient()],
-            reconcile: vec![delivery.clone().recipient()],
-            ..RouterTargets::default()
-        };
+        let mut targets = RouterTargets::default();
+        targets.outbox.push(delivery.clone().recipient());
+        targets.reconcile.push(delivery.clone().recipient());
+        let approval = ApprovalActor::new(
+            store.clone(),
+            ApprovalConfig {
+                node_id: config.node_id.clone(),
+                ..ApprovalConfig::default()
+            },
+        )
+        .start();
+        let issue_events = IssueEvents::new(
+            store.clone(),
+            IssueEventsConfig {
+                node_id: config.node_id.clone(),
+                ..IssueEventsConfig::default()
+            },
+        )
+        .start();
+        targets.issues.push(approval.clone().recipient());
+        targets.issues.push(issue_events.clone().recipient());
+        targets.plan_check_runs.push(approval.clone().recipient());
+        targets.reconcile.push(approval.clone().recipient());
+        targets.reconcile.push(issue_events.clone().recipient());
         let router = Router::new(targets).start();
         let listener = Listener::new(
             connect_options,
@@ -111,6 +137,8 @@ impl Daemon {
             router,
             listener,
             delivery,
+            approval,
+            issue_events,
         })
     }
 
@@ -119,6 +147,8 @@ impl Daemon {
         // Stopping the listener drops its receive loop and connection.
         let _ = self.listener.send(StopActor).await;
         let _ = self.router.send(StopActor).await;
+        let _ = self.approval.send(StopActor).await;
+        let _ = self.issue_events.send(StopActor).await;
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         info!(event = "daemon.stopped");

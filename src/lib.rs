@@ -9,6 +9,7 @@
 //! - [`messages`]: the typed messages those actors exchange.
 //! - [`store`]: the only module that speaks SQL; the database is the truth.
 //! - [`pipeline`]: the pipeline's statuses as closed enums.
+//! - [`rollout`]: when a plan's rollout may be created (the rules, pure).
 //! - [`events`]: the event model — what herald emits and delivers.
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
@@ -34,6 +35,7 @@ pub mod logging;
 pub mod messages;
 pub mod metrics;
 pub mod pipeline;
+pub mod rollout;
 pub mod shutdown;
 pub mod signing;
 pub mod store;

@@ -83,10 +83,8 @@ impl DeliveryManager {
         self.sweeping = true;
         self.sweep_again = false;
         let store = self.store.clone();
-        let config_endpoints = self.config_endpoints.clone();
         ctx.spawn(
             async move {
-                store.sync_config_endpoints(&config_endpoints).await?;
                 let webhooks = store.project_webhooks().await?;
                 let pending = store.endpoints_with_pending().await?;
                 let depth = store.outbox_depth().await?;
@@ -316,7 +314,18 @@ impl Handler<SetEndpoints> for DeliveryManager {
     fn handle(&mut self, set: SetEndpoints, ctx: &mut Self::Context) {
         info!(event = "delivery.endpoints_set", endpoints = set.0.len());
         self.config_endpoints = set.0;
-        self.sweep(ctx);
+        let store = self.store.clone();
+        let endpoints = self.config_endpoints.clone();
+        ctx.spawn(
+            async move { store.sync_config_endpoints(&endpoints).await }
+                .into_actor(self)
+                .map(|result, manager, ctx| {
+                    if let Err(error) = result {
+                        warn!(event = "delivery.sync_failed", error = %error, "the database still has the previous endpoints; fan-out follows them until the next reload");
+                    }
+                    manager.sweep(ctx);
+                }),
+        );
     }
 }
 

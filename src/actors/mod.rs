@@ -2,17 +2,25 @@
 //! which messages it takes, what it emits and what happens when it restarts.
 //!
 //! - [`listener`]: database notifications → typed messages for the router.
-//! - [`delivery_manager`]: endpoints, leases, one [`delivery`] actor per held endpoint.
-//! - [`delivery`]: sends one endpoint's outbox in order, with retries.
 //! - [`router`]: fans typed messages out to the actors that own them, and
 //!   reconciliation requests to every actor with unfinished work.
+//! - [`approval`]: creates a plan's rollout once its approval and plan
+//!   checks allow it.
+//! - [`issue_events`]: issue created / approval requested / sent back, once
+//!   per transition.
+//! - [`delivery_manager`]: endpoints, leases, one [`delivery`] actor per held endpoint.
+//! - [`delivery`]: sends one endpoint's outbox in order, with retries.
 
+pub mod approval;
 pub mod delivery;
 pub mod delivery_manager;
+pub mod issue_events;
 pub mod listener;
 pub mod router;
 
+pub use approval::{ApprovalActor, ApprovalConfig};
 pub use delivery::DeliveryActor;
 pub use delivery_manager::DeliveryManager;
+pub use issue_events::{IssueEvents, IssueEventsConfig};
 pub use listener::{Listener, ListenerConfig};
 pub use router::{Router, RouterTargets};

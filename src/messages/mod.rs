@@ -4,12 +4,15 @@
 //! - [`change`]: a row of the pipeline (or the outbox) changed, as told by a
 //!   database notification.
 //! - [`delivery`]: between the delivery manager and the per-endpoint actors.
+//! - [`approval`]: direct requests to the approval actor (create a rollout now).
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
 
+pub mod approval;
 pub mod change;
 pub mod delivery;
 pub mod reconcile;
 
+pub use approval::{RolloutOutcome, RolloutTrigger, TryCreateRollout};
 pub use change::{
     ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
     TaskRunChanged,

@@ -3,9 +3,11 @@
 //! Actors call functions here; they never build queries themselves. Each
 //! submodule owns the queries for one group of tables.
 
+pub mod approval;
 pub mod endpoints;
 pub mod events;
 pub mod host_app;
+pub mod issue_events;
 pub mod leases;
 pub mod outbox;
 

@@ -4,7 +4,9 @@
 mod support;
 
 mod admin;
+mod approval;
 mod delivery;
 mod embedded;
 mod emit;
+mod issue_events;
 mod listener;

@@ -1,6 +1,8 @@
 //! Shared test support: real databases, bounded waits.
 
 pub mod db;
+pub mod issues;
+pub mod logs;
 pub mod receiver;
 pub mod recorder;
 pub mod wait;

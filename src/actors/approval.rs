@@ -1,0 +1,324 @@
+//! The `ApprovalActor`: event-driven, idempotent rollout creation (SPEC §5).
+//!
+//! - Owns: nothing but a bound on its concurrent database work. Whether a
+//!   plan has a rollout is the `rollout` table's business (`plan_id` UNIQUE).
+//! - Takes: [`IssueChanged`] (an issue's approval changed) and
+//!   [`PlanCheckRunChanged`] from the router, [`Reconcile`] (scan every plan
+//!   with an issue and no rollout whose conditions hold), and
+//!   [`TryCreateRollout`] (a direct request that answers with the outcome).
+//! - Decides with [`RolloutReadiness::decide`](crate::rollout::RolloutReadiness::decide),
+//!   then creates the rollout with `INSERT ... ON CONFLICT DO NOTHING`:
+//!   concurrent triggers and replicas create exactly one; the losers log
+//!   `rollout.exists` at debug. A rollout the host app created is respected.
+//! - Emits: `rollout` rows; logs `rollout.created` / `rollout.waiting` /
+//!   `rollout.exists`.
+//! - Restart: keeps no state; a missed trigger is repaired by the next
+//!   reconcile.
+//!
+//! Handlers answer when their work is done, so `send(...).await` on any of
+//! them waits for the attempt; work runs concurrently up to
+//! [`ApprovalConfig::concurrency`].
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::daemon::StopActor;
+use crate::messages::{
+    IssueChanged, PlanCheckRunChanged, Reconcile, RolloutOutcome, RolloutTrigger, TryCreateRollout,
+};
+use crate::rollout::{missing_list, RolloutDecision};
+use crate::store::{Store, StoreError};
+
+/// `rollout.created_by` for rollouts herald creates.
+pub const ROLLOUT_CREATOR: &str = "herald";
+
+/// Settings of the approval actor.
+#[derive(Debug, Clone)]
+pub struct ApprovalConfig {
+    /// This replica's name, in logs.
+    pub node_id: String,
+    /// At most this many attempts use the database at once.
+    pub concurrency: usize,
+    /// Plans read per page by the reconciliation scan.
+    pub reconcile_batch: i64,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            node_id: crate::daemon::default_node_id(),
+            concurrency: 4,
+            reconcile_batch: 500,
+        }
+    }
+}
+
+/// Creates plans' rollouts when their conditions hold.
+pub struct ApprovalActor {
+    store: Store,
+    config: Arc<ApprovalConfig>,
+    /// Bounds concurrent attempts, so a burst of notifications cannot take
+    /// every pooled connection.
+    permits: Arc<Semaphore>,
+}
+
+impl ApprovalActor {
+    pub fn new(store: Store, config: ApprovalConfig) -> Self {
+        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        ApprovalActor {
+            store,
+            config: Arc::new(config),
+            permits,
+        }
+    }
+
+    /// What a handler's future needs, detached from the actor.
+    fn worker(&self) -> Worker {
+        Worker {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+impl Actor for ApprovalActor {
+    type Context = Context<Self>;
+}
+
+/// The actor's state as its futures use it.
+#[derive(Clone)]
+struct Worker {
+    store: Store,
+    config: Arc<ApprovalConfig>,
+    permits: Arc<Semaphore>,
+}
+
+impl Worker {
+    /// Run `work` holding a permit; `None` if the actor is shutting down.
+    async fn with_permit<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let _permit = self.permits.acquire().await.ok()?;
+        Some(work.await)
+    }
+
+    /// Try once to create plan `plan_id`'s rollout.
+    async fn try_create(
+        &self,
+        plan_id: i64,
+        trigger: RolloutTrigger,
+    ) -> Result<RolloutOutcome, StoreError> {
+        let node_id = self.config.node_id.as_str();
+        let trigger_name = trigger.as_str();
+        let Some(readiness) = self.store.rollout_readiness(plan_id).await? else {
+            info!(
+                event = "rollout.plan_not_found",
+                plan_id,
+                trigger = trigger_name,
+                node_id
+            );
+            return Ok(RolloutOutcome::PlanNotFound);
+        };
+        let issue_id = readiness.issue.map(|(id, _)| id);
+        match readiness.decide() {
+            RolloutDecision::Exists { rollout_id } => {
+                debug!(
+                    event = "rollout.exists",
+                    plan_id,
+                    issue_id,
+                    rollout_id,
+                    trigger = trigger_name,
+                    node_id
+                );
+                Ok(RolloutOutcome::Exists {
+                    rollout_id: Some(rollout_id),
+                })
+            }
+            RolloutDecision::NoIssue => {
+                debug!(
+                    event = "rollout.no_issue",
+                    plan_id,
+                    trigger = trigger_name,
+                    node_id
+                );
+                Ok(RolloutOutcome::NoIssue)
+            }
+            RolloutDecision::Wait(missing) => {
+                info!(
+                    event = "rollout.waiting",
+                    plan_id,
+                    issue_id,
+                    missing = missing_list(&missing),
+                    check_run_id = readiness.check_run_id,
+                    trigger = trigger_name,
+                    node_id
+                );
+                Ok(RolloutOutcome::Waiting(missing))
+            }
+            RolloutDecision::Create => {
+                match self.store.create_rollout(plan_id, ROLLOUT_CREATOR).await? {
+                    Some(rollout_id) => {
+                        info!(
+                            event = "rollout.created",
+                            plan_id,
+                            issue_id,
+                            rollout_id,
+                            trigger = trigger_name,
+                            node_id
+                        );
+                        Ok(RolloutOutcome::Created { rollout_id })
+                    }
+                    None => {
+                        debug!(
+                            event = "rollout.exists",
+                            plan_id,
+                            issue_id,
+                            lost_race = true,
+                            trigger = trigger_name,
+                            node_id
+                        );
+                        Ok(RolloutOutcome::Exists { rollout_id: None })
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::try_create`] for fire-and-forget triggers: errors are logged.
+    async fn attempt(&self, plan_id: i64, trigger: RolloutTrigger) {
+        if let Err(error) = self.try_create(plan_id, trigger).await {
+            warn!(
+                event = "rollout.failed",
+                plan_id,
+                trigger = trigger.as_str(),
+                node_id = %self.config.node_id,
+                error = %error
+            );
+        }
+    }
+
+    /// An issue changed: try its plan.
+    async fn on_issue(&self, issue_id: i64) {
+        match self.store.issue_plan(issue_id).await {
+            Ok(None) => info!(
+                event = "rollout.issue_not_found",
+                issue_id,
+                node_id = %self.config.node_id
+            ),
+            Ok(Some(issue)) => match issue.plan_id {
+                Some(plan_id) => self.attempt(plan_id, RolloutTrigger::Issue).await,
+                None => debug!(event = "rollout.no_plan", issue_id),
+            },
+            Err(error) => warn!(
+                event = "rollout.failed",
+                issue_id,
+                trigger = RolloutTrigger::Issue.as_str(),
+                node_id = %self.config.node_id,
+                error = %error
+            ),
+        }
+    }
+
+    /// Try every plan the scan finds; page by plan id.
+    async fn reconcile(&self) -> Result<(), StoreError> {
+        let mut after = 0;
+        let (mut scanned, mut created) = (0u64, 0u64);
+        loop {
+            let plans = self
+                .store
+                .plans_due_for_rollout(after, self.config.reconcile_batch)
+                .await?;
+            for &plan_id in &plans {
+                scanned += 1;
+                match self.try_create(plan_id, RolloutTrigger::Reconcile).await {
+                    Ok(RolloutOutcome::Created { .. }) => created += 1,
+                    Ok(_) => {}
+                    Err(error) => warn!(
+                        event = "rollout.failed",
+                        plan_id,
+                        trigger = RolloutTrigger::Reconcile.as_str(),
+                        node_id = %self.config.node_id,
+                        error = %error
+                    ),
+                }
+            }
+            match plans.last() {
+                Some(&last) if plans.len() as i64 >= self.config.reconcile_batch => after = last,
+                _ => break,
+            }
+        }
+        info!(event = "rollout.reconciled", scanned, created, node_id = %self.config.node_id);
+        Ok(())
+    }
+}
+
+impl Handler<IssueChanged> for ApprovalActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, change: IssueChanged, _ctx: &mut Self::Context) -> Self::Result {
+        let worker = self.worker();
+        Box::pin(async move {
+            worker
+                .with_permit(worker.on_issue(change.issue_id))
+                .await
+                .unwrap_or(())
+        })
+    }
+}
+
+impl Handler<PlanCheckRunChanged> for ApprovalActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, change: PlanCheckRunChanged, _ctx: &mut Self::Context) -> Self::Result {
+        let worker = self.worker();
+        Box::pin(async move {
+            worker
+                .with_permit(worker.attempt(change.plan_id, RolloutTrigger::PlanCheckRun))
+                .await
+                .unwrap_or(())
+        })
+    }
+}
+
+impl Handler<Reconcile> for ApprovalActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, request: Reconcile, _ctx: &mut Self::Context) -> Self::Result {
+        let worker = self.worker();
+        Box::pin(async move {
+            let result = worker.with_permit(worker.reconcile()).await;
+            if let Some(Err(error)) = result {
+                warn!(
+                    event = "rollout.reconcile_failed",
+                    reason = request.reason.as_str(),
+                    node_id = %worker.config.node_id,
+                    error = %error
+                );
+            }
+        })
+    }
+}
+
+impl Handler<TryCreateRollout> for ApprovalActor {
+    type Result = ResponseFuture<Result<RolloutOutcome, StoreError>>;
+
+    fn handle(&mut self, request: TryCreateRollout, _ctx: &mut Self::Context) -> Self::Result {
+        let worker = self.worker();
+        Box::pin(async move {
+            let _permit = worker.permits.acquire().await.ok();
+            worker
+                .try_create(request.plan_id, RolloutTrigger::Request)
+                .await
+        })
+    }
+}
+
+impl Handler<StopActor> for ApprovalActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,172 @@
+//! Rollout creation: what a plan's rollout waits on, creating it at most once,
+//! and the reconciliation scan for plans whose rollout may be due.
+//!
+//! `rollout.plan_id` is UNIQUE: the `INSERT ... ON CONFLICT DO NOTHING` here is
+//! the exactly-once decision across triggers, replicas and the host app.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::pipeline::{ApprovalStatus, PlanCheckStatus};
+use crate::rollout::{PlanCheckState, RolloutReadiness};
+
+/// The plan's newest issue and its latest check run (with "has an ERROR
+/// result"), as `LATERAL` joins on `plan p`. Shared by the readiness read and
+/// the reconciliation scan so both look at the same rows.
+const LATEST_ISSUE_AND_CHECK: &str = "
+    LEFT JOIN LATERAL (
+        SELECT i.id, i.approval_status FROM issue i
+         WHERE i.plan_id = p.id ORDER BY i.id DESC LIMIT 1
+    ) iss ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT c.id, c.status,
+               EXISTS (SELECT 1
+                         FROM jsonb_array_elements(
+                                  CASE WHEN jsonb_typeof(c.results) = 'array'
+                                       THEN c.results ELSE '[]'::jsonb END) AS r(entry)
+                        WHERE r.entry ->> 'status' = 'ERROR') AS has_error
+          FROM plan_check_run c
+         WHERE c.plan_id = p.id ORDER BY c.id DESC LIMIT 1
+    ) chk ON TRUE";
+
+/// An issue's plan, as rollout creation needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuePlan {
+    pub issue_id: i64,
+    pub plan_id: Option<i64>,
+}
+
+fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table: "plan_check_run",
+        column,
+        detail: detail.to_string(),
+    }
+}
+
+impl Store {
+    /// The plan of issue `issue_id`; `None` if the issue does not exist.
+    pub async fn issue_plan(&self, issue_id: i64) -> Result<Option<IssuePlan>, StoreError> {
+        let plan_id: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT plan_id FROM issue WHERE id = $1")
+                .bind(issue_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(plan_id.map(|plan_id| IssuePlan { issue_id, plan_id }))
+    }
+
+    /// What the rollout rules need to know about plan `plan_id`; `None` if
+    /// the plan does not exist.
+    pub async fn rollout_readiness(
+        &self,
+        plan_id: i64,
+    ) -> Result<Option<RolloutReadiness>, StoreError> {
+        let sql = format!(
+            "SELECT p.id AS plan_id, p.project_id,
+                    pr.require_issue_approval, pr.require_plan_check_no_error,
+                    iss.id AS issue_id, iss.approval_status,
+                    chk.id AS check_run_id, chk.status AS check_status,
+                    COALESCE(chk.has_error, FALSE) AS check_has_error,
+                    ro.id AS rollout_id
+               FROM plan p
+               JOIN project pr ON pr.id = p.project_id
+               {LATEST_ISSUE_AND_CHECK}
+               LEFT JOIN rollout ro ON ro.plan_id = p.id
+              WHERE p.id = $1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(plan_id)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let issue_id: Option<i64> = row.try_get("issue_id")?;
+        let approval: Option<String> = row.try_get("approval_status")?;
+        let issue = match (issue_id, approval) {
+            (Some(id), Some(status)) => {
+                let status: ApprovalStatus = status.parse().map_err(|e| StoreError::Corrupt {
+                    table: "issue",
+                    column: "approval_status",
+                    detail: format!("{e}"),
+                })?;
+                Some((id, status))
+            }
+            _ => None,
+        };
+        let check_status: Option<String> = row.try_get("check_status")?;
+        let check = match check_status {
+            None => PlanCheckState::None,
+            Some(text) => match text
+                .parse::<PlanCheckStatus>()
+                .map_err(|e| corrupt("status", e))?
+            {
+                PlanCheckStatus::Running => PlanCheckState::Running,
+                PlanCheckStatus::Failed => PlanCheckState::Failed,
+                PlanCheckStatus::Done => PlanCheckState::Done {
+                    has_error: row.try_get("check_has_error")?,
+                },
+            },
+        };
+        Ok(Some(RolloutReadiness {
+            plan_id: row.try_get("plan_id")?,
+            project_id: row.try_get("project_id")?,
+            require_issue_approval: row.try_get("require_issue_approval")?,
+            require_plan_check_no_error: row.try_get("require_plan_check_no_error")?,
+            issue,
+            check_run_id: row.try_get("check_run_id")?,
+            check,
+            rollout_id: row.try_get("rollout_id")?,
+        }))
+    }
+
+    /// Create the plan's rollout unless it has one: `Some(id)` if this call
+    /// created it, `None` if a rollout existed (another trigger, replica or
+    /// the host app was first).
+    pub async fn create_rollout(
+        &self,
+        plan_id: i64,
+        created_by: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO rollout (plan_id, created_by) VALUES ($1, $2)
+             ON CONFLICT (plan_id) DO NOTHING RETURNING id",
+        )
+        .bind(plan_id)
+        .bind(created_by)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Reconciliation: up to `limit` plans with id greater than `after`, in id
+    /// order, that have an issue and no rollout and whose conditions hold by
+    /// the same rules as [`RolloutReadiness::decide`] (the caller re-checks).
+    pub async fn plans_due_for_rollout(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = format!(
+            "SELECT p.id
+               FROM plan p
+               JOIN project pr ON pr.id = p.project_id
+               {LATEST_ISSUE_AND_CHECK}
+              WHERE p.id > $1
+                AND iss.id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM rollout ro WHERE ro.plan_id = p.id)
+                AND (NOT pr.require_issue_approval OR iss.approval_status = 'APPROVED')
+                AND (NOT pr.require_plan_check_no_error
+                     OR chk.id IS NULL
+                     OR (chk.status = 'DONE' AND NOT chk.has_error))
+              ORDER BY p.id
+              LIMIT $2"
+        );
+        let ids = sqlx::query_scalar(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(ids)
+    }
+}
