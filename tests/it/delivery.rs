@@ -301,3 +301,138 @@ async fn failing_endpoint_is_disabled_reenabled_and_replayed() {
     daemon.stop().await;
     receiver.stop().await;
 }
+
+/// Two herald instances on one database deliver every event exactly once
+/// while both run.
+#[actix_rt::test]
+async fn two_instances_deliver_each_event_once() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(200));
+    let endpoints: Vec<Endpoint> = (0..4)
+        .map(|i| endpoint(&format!("e{i}"), receiver.url(&format!("/e{i}"))))
+        .collect();
+    let a = start(&db, "node-a", endpoints.clone(), fast_delivery()).await;
+    let b = start(&db, "node-b", endpoints, fast_delivery()).await;
+    for _ in 0..5 {
+        emit_ticks(&db, 60).await;
+    }
+    for i in 0..4 {
+        wait_state(&db, &format!("e{i}"), "delivered", 300).await;
+    }
+    for i in 0..4 {
+        let accepted = receiver.accepted(&format!("/e{i}"));
+        let mut ids: Vec<String> = accepted
+            .iter()
+            .filter_map(|r| r.webhook_id.clone())
+            .collect();
+        assert_eq!(ids.len(), 300, "e{i}: no duplicates");
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 300, "e{i}: every event");
+    }
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
+}
+
+/// An instance that dies mid-stream (its actor system dropped without any
+/// cleanup, leases held) is taken over by the other after the lease
+/// expires; nothing is lost and at most the in-flight message per endpoint
+/// is sent twice.
+#[actix_rt::test]
+async fn a_dead_instance_is_taken_over_after_its_lease_expires() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Delay(Duration::from_millis(5), 200));
+    let endpoints: Vec<Endpoint> = (0..2)
+        .map(|i| endpoint(&format!("e{i}"), receiver.url(&format!("/e{i}"))))
+        .collect();
+
+    // Instance A in its own thread and actix system, so it can die abruptly.
+    let (kill, killed) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let options = db.options.clone();
+    let a_endpoints = endpoints.clone();
+    let a = std::thread::spawn(move || {
+        let system = actix::System::new();
+        system.block_on(async move {
+            let daemon = Daemon::start(
+                options,
+                DaemonConfig {
+                    node_id: "node-a".into(),
+                    endpoints: a_endpoints,
+                    delivery: fast_delivery(),
+                    ..DaemonConfig::default()
+                },
+            )
+            .await
+            .expect("A starts");
+            ready_tx.send(()).expect("ready");
+            while killed.try_recv().is_err() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Dropped, not stopped: leases stay held, connections just vanish.
+            std::mem::forget(daemon);
+        });
+        // The system and its runtime are dropped here without cleanup.
+    });
+    ready_rx.recv().expect("A ready");
+    emit_ticks(&db, 400).await;
+    wait_until(
+        "A holds both leases and is delivering",
+        DEADLINE,
+        || async {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM herald_endpoint_lease WHERE owner = 'node-a'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+            (held == 2 && receiver.received().len() >= 40).then_some(())
+        },
+    )
+    .await;
+    let b = start(&db, "node-b", endpoints, fast_delivery()).await;
+    kill.send(()).expect("kill A");
+    a.join().expect("A's thread ends");
+    let delivered_by_a = receiver.received().len();
+    assert!(
+        delivered_by_a < 800,
+        "A died mid-stream ({delivered_by_a} sent)"
+    );
+
+    for i in 0..2 {
+        wait_state(&db, &format!("e{i}"), "delivered", 400).await;
+    }
+    let owners: Vec<String> = sqlx::query_scalar("SELECT owner FROM herald_endpoint_lease")
+        .fetch_all(&db.pool)
+        .await
+        .expect("leases");
+    assert_eq!(
+        owners,
+        vec!["node-b".to_string(), "node-b".into()],
+        "B took over"
+    );
+    for i in 0..2 {
+        let accepted = receiver.accepted(&format!("/e{i}"));
+        let mut ids: Vec<String> = accepted
+            .iter()
+            .filter_map(|r| r.webhook_id.clone())
+            .collect();
+        let sent = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 400, "e{i}: nothing lost");
+        assert!(
+            sent - ids.len() <= 1,
+            "e{i}: at most the in-flight message twice ({} extra)",
+            sent - ids.len()
+        );
+        let ticks: Vec<i64> = accepted.iter().map(tick).collect();
+        let mut sorted = ticks.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 400);
+    }
+    b.stop().await;
+    receiver.stop().await;
+}
