@@ -24,7 +24,9 @@ use super::delivery::{DeliveryActor, LeaseClock};
 use crate::delivery::project_webhook::endpoint_from_row;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
-use crate::messages::delivery::{LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint, Wake};
+use crate::messages::delivery::{
+    GetEndpoints, LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint, Wake,
+};
 use crate::messages::{OutboxChanged, Reconcile};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -43,6 +45,8 @@ pub struct DeliveryManager {
     config_endpoints: Vec<Endpoint>,
     /// Every known, enabled endpoint by id.
     endpoints: HashMap<String, Endpoint>,
+    /// Valid project webhooks as of the last sweep, enabled or not.
+    project_webhooks: Vec<Endpoint>,
     held: HashMap<String, Held>,
     /// Project webhook ids already reported invalid (logged once).
     reported_invalid: HashSet<String>,
@@ -67,6 +71,7 @@ impl DeliveryManager {
             client,
             config_endpoints,
             endpoints: HashMap::new(),
+            project_webhooks: Vec::new(),
             held: HashMap::new(),
             reported_invalid: HashSet::new(),
             sweeping: false,
@@ -123,12 +128,15 @@ impl DeliveryManager {
             .filter(|e| e.enabled)
             .map(|e| (e.id.clone(), e.clone()))
             .collect();
+        let mut project_webhooks = Vec::new();
         for row in &webhooks {
             match endpoint_from_row(row) {
-                Ok(endpoint) if endpoint.enabled => {
-                    endpoints.insert(endpoint.id.clone(), endpoint);
+                Ok(endpoint) => {
+                    if endpoint.enabled {
+                        endpoints.insert(endpoint.id.clone(), endpoint.clone());
+                    }
+                    project_webhooks.push(endpoint);
                 }
-                Ok(_) => {}
                 Err(reason) => {
                     let id = Endpoint::project_webhook_id(row.id);
                     if self.reported_invalid.insert(id.clone()) {
@@ -155,6 +163,7 @@ impl DeliveryManager {
             }
         }
         self.endpoints = endpoints;
+        self.project_webhooks = project_webhooks;
     }
 
     /// Wake the endpoint's actor, or try to take its lease and start one.
@@ -348,5 +357,14 @@ impl Handler<ShutdownDelivery> for DeliveryManager {
             .into_actor(self)
             .map(|_, _, ctx| ctx.stop()),
         )
+    }
+}
+
+impl Handler<GetEndpoints> for DeliveryManager {
+    type Result = MessageResult<GetEndpoints>;
+    fn handle(&mut self, _: GetEndpoints, _ctx: &mut Self::Context) -> Self::Result {
+        let mut all = self.config_endpoints.clone();
+        all.extend(self.project_webhooks.iter().cloned());
+        MessageResult(all)
     }
 }

@@ -20,6 +20,10 @@ use tracing::info;
 
 pub use error::ApiError;
 
+use actix::Addr;
+
+use crate::actors::DeliveryManager;
+use crate::daemon::Daemon;
 use crate::endpoint::Secret;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -61,6 +65,18 @@ pub enum AdminStartError {
 pub struct AdminState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    pub delivery: Addr<DeliveryManager>,
+}
+
+impl AdminState {
+    /// The state for serving `daemon`.
+    pub fn of(daemon: &Daemon) -> Self {
+        AdminState {
+            store: daemon.store.clone(),
+            metrics: daemon.metrics.clone(),
+            delivery: daemon.delivery.clone(),
+        }
+    }
 }
 
 /// A running admin server.

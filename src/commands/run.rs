@@ -40,10 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         addr: args.admin.admin_addr,
         token: admin_token::load(args.admin.admin_token_file.as_deref())?,
     };
-    let admin_state = AdminState {
-        store: daemon.store.clone(),
-        metrics: daemon.metrics.clone(),
-    };
+    let admin_state = AdminState::of(&daemon);
     let admin = match AdminServer::start(&admin_config, admin_state) {
         Ok(admin) => admin,
         Err(error) => {

@@ -31,3 +31,9 @@ pub struct SetEndpoints(pub Vec<Endpoint>);
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct ShutdownDelivery;
+
+/// Every endpoint the manager knows (config, enabled or not, and valid
+/// project webhooks), for listings.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<Endpoint>")]
+pub struct GetEndpoints;

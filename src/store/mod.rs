@@ -4,6 +4,7 @@
 //! submodule owns the queries for one group of tables.
 
 pub mod approval;
+pub mod delivery_log;
 pub mod endpoints;
 pub mod events;
 pub mod host_app;

@@ -8,6 +8,7 @@ use herald::daemon::{Daemon, DaemonConfig};
 use herald::endpoint::Secret;
 use serde_json::Value;
 
+use crate::support::receiver::{Receiver, Reply};
 use crate::support::{wait_until, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -22,18 +23,29 @@ struct Admin {
 
 impl Admin {
     async fn start(token: Option<&str>) -> Admin {
+        Admin::with_endpoints(token, Vec::new()).await
+    }
+
+    async fn with_endpoints(
+        token: Option<&str>,
+        endpoints: Vec<herald::endpoint::Endpoint>,
+    ) -> Admin {
         let db = TestDb::new().await;
-        let daemon = Daemon::start(db.options.clone(), DaemonConfig::default())
+        let mut delivery = crate::delivery::fast_delivery();
+        delivery.retry.max_attempts = 1;
+        let config = DaemonConfig {
+            endpoints,
+            delivery,
+            ..DaemonConfig::default()
+        };
+        let daemon = Daemon::start(db.options.clone(), config)
             .await
             .expect("daemon starts");
         let config = AdminConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             token: token.map(Secret::new),
         };
-        let state = AdminState {
-            store: daemon.store.clone(),
-            metrics: daemon.metrics.clone(),
-        };
+        let state = AdminState::of(&daemon);
         let server = AdminServer::start(&config, state).expect("admin starts");
         let base = format!("http://{}", server.local_addr);
         Admin {
@@ -225,16 +237,142 @@ async fn a_token_guards_every_route_but_healthz() {
 
 #[actix_rt::test]
 async fn binding_off_loopback_without_a_token_is_refused() {
-    let db = TestDb::new().await;
-    let state = AdminState {
-        store: herald::store::Store::from_pool(db.pool.clone()),
-        metrics: std::sync::Arc::new(herald::metrics::Metrics::new()),
-    };
+    let admin = Admin::start(None).await;
     let config = AdminConfig {
         addr: "0.0.0.0:0".parse().expect("addr"),
         token: None,
     };
-    let error = AdminServer::start(&config, state).err().expect("refused");
+    let error = AdminServer::start(&config, AdminState::of(&admin.daemon))
+        .err()
+        .expect("refused");
     assert!(matches!(error, AdminStartError::TokenRequired { .. }));
     assert!(error.to_string().contains("token"), "{error}");
+    admin.stop().await;
+}
+
+/// Endpoints are listed without secrets; enable/disable answer 404 for
+/// unknown ids; the delivery log lists with filters and a cursor, rejects
+/// bad filters, shows attempts, and a replayed failed delivery succeeds.
+#[actix_rt::test]
+async fn endpoints_and_the_delivery_log() {
+    let receiver = Receiver::start(|_, _| Reply::Status(500));
+    let hook = crate::delivery::endpoint("hook", receiver.url("/hook"));
+    let admin = Admin::with_endpoints(None, vec![hook]).await;
+    let get = |path: &str| admin.http.get(admin.url(path)).send();
+    let post = |path: &str| admin.http.post(admin.url(path)).send();
+
+    let (status, body) = json(get("/v1/endpoints").await.expect("get")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["endpoints"][0]["id"], "hook");
+    assert_eq!(body["endpoints"][0]["signed"], true);
+    assert!(
+        !body.to_string().contains(crate::delivery::SECRET),
+        "no secret in listings"
+    );
+    assert_eq!(
+        json(post("/v1/endpoints/nope/disable").await.expect("post"))
+            .await
+            .0,
+        404
+    );
+
+    crate::delivery::emit_ticks(&admin.db, 2).await;
+    wait_until("both deliveries failed", DEADLINE, || async {
+        (crate::delivery::count_state(&admin.db, "hook", "failed").await == 2).then_some(())
+    })
+    .await;
+
+    let (status, page1) = json(
+        get("/v1/deliveries?status=failed&limit=1")
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page1}");
+    assert_eq!(page1["deliveries"].as_array().expect("list").len(), 1);
+    let cursor = page1["next_cursor"].as_i64().expect("cursor");
+    let (_, page2) = json(
+        get(&format!(
+            "/v1/deliveries?status=failed&limit=1&cursor={cursor}"
+        ))
+        .await
+        .expect("get"),
+    )
+    .await;
+    let second = page2["deliveries"][0]["id"].as_i64().expect("id");
+    assert!(second < cursor, "pages go back in time");
+    let (_, by_type) = json(
+        get("/v1/deliveries?event_type=test.tick&endpoint=hook&since=1h")
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(by_type["deliveries"].as_array().expect("list").len(), 2);
+
+    for bad in [
+        "/v1/deliveries?status=lost",
+        "/v1/deliveries?since=yesterday",
+        "/v1/deliveries?limit=0",
+        "/v1/deliveries?colour=red",
+        "/v1/deliveries/abc",
+    ] {
+        let (status, body) = json(get(bad).await.expect("get")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+    assert_eq!(
+        json(get("/v1/deliveries/999999").await.expect("get"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        json(post("/v1/deliveries/999999/replay").await.expect("post"))
+            .await
+            .0,
+        404
+    );
+
+    let (status, shown) = json(get(&format!("/v1/deliveries/{second}")).await.expect("get")).await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["delivery"]["state"], "failed");
+    assert_eq!(shown["attempts"][0]["http_status"], 500);
+
+    receiver.set(|_, _| Reply::Status(200));
+    let (status, _) = json(
+        post(&format!("/v1/deliveries/{second}/replay"))
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    wait_until("the replay delivered", DEADLINE, || async {
+        let (_, shown) = json(get(&format!("/v1/deliveries/{second}")).await.ok()?).await;
+        (shown["delivery"]["state"] == "delivered").then_some(())
+    })
+    .await;
+    let (status, _) = json(
+        post(&format!("/v1/deliveries/{second}/replay"))
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 409, "only failed deliveries replay");
+
+    assert_eq!(
+        json(post("/v1/endpoints/hook/disable").await.expect("post"))
+            .await
+            .0,
+        200
+    );
+    let (_, body) = json(get("/v1/endpoints").await.expect("get")).await;
+    assert!(body["endpoints"][0]["disabled_by_herald"].is_string());
+    assert_eq!(
+        json(post("/v1/endpoints/hook/enable").await.expect("post"))
+            .await
+            .0,
+        200
+    );
+    admin.stop().await;
+    receiver.stop().await;
 }

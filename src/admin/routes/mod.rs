@@ -1,5 +1,7 @@
 //! The admin API's routes, one file per resource.
 
+mod deliveries;
+mod endpoints;
 mod events;
 mod health;
 
@@ -8,4 +10,6 @@ use actix_web::web;
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
     events::configure(config);
+    endpoints::configure(config);
+    deliveries::configure(config);
 }

@@ -1,0 +1,119 @@
+//! `GET /v1/endpoints`, `POST /v1/endpoints/{id}/enable|disable`.
+
+use std::collections::HashMap;
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::admin::{AdminState, ApiError};
+use crate::endpoint::{Endpoint, EndpointSource, Platform};
+use crate::messages::delivery::GetEndpoints;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(list).service(enable).service(disable);
+}
+
+/// An endpoint as listed: never its secret.
+#[derive(Debug, Serialize)]
+struct EndpointView {
+    id: String,
+    source: EndpointSource,
+    #[serde(rename = "type")]
+    platform: Platform,
+    url: String,
+    signed: bool,
+    events: Vec<String>,
+    project_id: Option<i64>,
+    enabled: bool,
+    description: Option<String>,
+    disabled_by_herald: Option<String>,
+    consecutive_failures: i32,
+}
+
+async fn known_endpoints(state: &AdminState) -> Result<Vec<Endpoint>, ApiError> {
+    state
+        .delivery
+        .send(GetEndpoints)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))
+}
+
+#[get("/v1/endpoints")]
+async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let endpoints = known_endpoints(&state).await?;
+    let health: HashMap<String, _> = state
+        .store
+        .endpoint_health()
+        .await?
+        .into_iter()
+        .map(|h| (h.endpoint_id.clone(), h))
+        .collect();
+    let views: Vec<EndpointView> = endpoints
+        .into_iter()
+        .map(|e| {
+            let h = health.get(&e.id);
+            EndpointView {
+                url: redact_url(&e.url),
+                signed: e.secret.is_some(),
+                disabled_by_herald: h
+                    .filter(|h| h.disabled_at.is_some())
+                    .map(|h| h.disabled_reason.clone().unwrap_or_default()),
+                consecutive_failures: h.map(|h| h.consecutive_failures).unwrap_or(0),
+                id: e.id,
+                source: e.source,
+                platform: e.platform,
+                events: e.event_types,
+                project_id: e.project_id,
+                enabled: e.enabled,
+                description: e.description,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "endpoints": views })))
+}
+
+/// Incoming-webhook URLs often carry their token in the path or query:
+/// show scheme, host and a hint of the path only.
+fn redact_url(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = url.path();
+    let shown: String = path.chars().take(12).collect();
+    let more = if path.chars().count() > 12 || url.query().is_some() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{}://{host}{port}{shown}{more}", url.scheme())
+}
+
+async fn set_enabled(
+    state: &AdminState,
+    id: &str,
+    enabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    let known = known_endpoints(state).await?;
+    if !known.iter().any(|e| e.id == id) {
+        return Err(ApiError::NotFound(format!("no endpoint {id:?}")));
+    }
+    state.store.set_endpoint_enabled(id, enabled).await?;
+    tracing::info!(event = if enabled { "endpoint.enabled" } else { "endpoint.disabled_by_operator" }, endpoint_id = %id);
+    Ok(HttpResponse::Ok().json(json!({ "id": id, "enabled": enabled })))
+}
+
+#[post("/v1/endpoints/{id}/enable")]
+async fn enable(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, &id, true).await
+}
+
+#[post("/v1/endpoints/{id}/disable")]
+async fn disable(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, &id, false).await
+}
