@@ -26,6 +26,67 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// List deliveries from a running herald's delivery log (admin API).
+    Deliveries(DeliveriesArgs),
+    /// Replay failed deliveries through a running herald (admin API).
+    Replay(ReplayArgs),
+}
+
+/// How to reach a running herald's admin API.
+#[derive(Debug, Clone, Args)]
+pub struct AdminClientArgs {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "HERALD_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub admin_url: url::Url,
+
+    /// File holding the admin API's bearer token (or set HERALD_ADMIN_TOKEN).
+    #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// `herald deliveries`.
+#[derive(Debug, Clone, Args)]
+pub struct DeliveriesArgs {
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+    /// Only this endpoint.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Only this event type.
+    #[arg(long)]
+    pub event_type: Option<String>,
+    /// Only deliveries in this state: pending, delivered, failed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only deliveries created since: an RFC 3339 time or an age such as 1h.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Rows to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `herald replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+    /// Delivery ids to replay.
+    #[arg(required_unless_present = "all_failed")]
+    pub ids: Vec<i64>,
+    /// Replay every failed delivery (of --endpoint, if given).
+    #[arg(long, conflicts_with = "ids")]
+    pub all_failed: bool,
+    /// With --all-failed: only this endpoint.
+    #[arg(long, requires = "all_failed")]
+    pub endpoint: Option<String>,
 }
 
 /// Which PostgreSQL to use.

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => commands::run::run(*args).await,
             Command::Migrate(args) => commands::migrate::migrate(args).await,
+            Command::Deliveries(args) => commands::deliveries::list(args).await,
+            Command::Replay(args) => commands::deliveries::replay(args).await,
         }
     });
     match result {

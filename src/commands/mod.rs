@@ -1,5 +1,7 @@
 //! One module per CLI command: each turns parsed arguments into work.
 
+mod admin_client;
 mod admin_token;
+pub mod deliveries;
 pub mod migrate;
 pub mod run;

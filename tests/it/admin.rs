@@ -68,6 +68,24 @@ impl Admin {
     }
 }
 
+/// Run the herald binary against this admin API; returns its stdout.
+async fn herald_cli(admin: &Admin, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .args(["--admin-url", &admin.base])
+        .env_remove("HERALD_ADMIN_TOKEN")
+        .output()
+        .await
+        .expect("herald runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "herald {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let body = response.json().await.expect("JSON body");
