@@ -356,6 +356,16 @@ async fn endpoints_and_the_delivery_log() {
     assert_eq!(shown["delivery"]["state"], "failed");
     assert_eq!(shown["attempts"][0]["http_status"], 500);
 
+    // The CLI reads the same log through the admin API.
+    let table = herald_cli(&admin, &["deliveries", "--status", "failed"]).await;
+    assert!(
+        table.starts_with("ID") && table.matches("failed").count() == 2,
+        "{table}"
+    );
+    let listed: Value =
+        serde_json::from_str(&herald_cli(&admin, &["deliveries", "--json"]).await).expect("JSON");
+    assert_eq!(listed.as_array().expect("list").len(), 2);
+
     receiver.set(|_, _| Reply::Status(200));
     let (status, _) = json(
         post(&format!("/v1/deliveries/{second}/replay"))
@@ -376,6 +386,12 @@ async fn endpoints_and_the_delivery_log() {
     )
     .await;
     assert_eq!(status, 409, "only failed deliveries replay");
+    let replayed = herald_cli(&admin, &["replay", "--all-failed"]).await;
+    assert!(replayed.contains("1 of 1"), "{replayed}");
+    wait_until("every delivery delivered", DEADLINE, || async {
+        (crate::delivery::count_state(&admin.db, "hook", "delivered").await == 2).then_some(())
+    })
+    .await;
 
     assert_eq!(
         json(post("/v1/endpoints/hook/disable").await.expect("post"))
