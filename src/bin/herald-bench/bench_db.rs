@@ -1,0 +1,59 @@
+//! A throwaway database with herald's migrations, dropped at the end.
+
+use std::str::FromStr;
+
+use anyhow::Context as _;
+use herald::store::Store;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+pub struct BenchDb {
+    pub name: String,
+    pub options: PgConnectOptions,
+    pub store: Store,
+    admin: PgConnectOptions,
+}
+
+impl BenchDb {
+    pub async fn create() -> anyhow::Result<BenchDb> {
+        let url = std::env::var("HERALD_BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = PgConnectOptions::from_str(&url).context("HERALD_BENCH_DATABASE_URL")?;
+        let name = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = admin.connect().await.with_context(|| {
+            format!("benchmarks need PostgreSQL at {url} (set HERALD_BENCH_DATABASE_URL)")
+        })?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await?;
+        connection.close().await?;
+        let options = admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await?;
+        let store = Store::from_pool(pool);
+        store.migrate(|_, _, _| {}).await?;
+        Ok(BenchDb {
+            name,
+            options,
+            store,
+            admin,
+        })
+    }
+
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        self.store.pool().close().await;
+        let mut connection = self.admin.connect().await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn count_delivered(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'delivered'")
+            .fetch_one(self.store.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,190 @@
+//! End-to-end throughput and latency through a real herald: events
+//! committed to PostgreSQL → delivery actors → signed POST to a loopback
+//! receiver → recorded `delivered`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use herald::daemon::{Daemon, DaemonConfig};
+use herald::delivery::DeliveryConfig;
+use herald::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+
+use crate::bench_db::BenchDb;
+use crate::receiver::Receiver;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DEADLINE: Duration = Duration::from_secs(600);
+
+fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint {
+        id,
+        source: EndpointSource::Config,
+        platform: Platform::Generic,
+        url: url.parse()?,
+        secret: Some(Secret::new(SECRET)),
+        event_types,
+        project_id: None,
+        enabled: true,
+        description: None,
+    })
+}
+
+async fn start_herald(db: &BenchDb, endpoints: Vec<Endpoint>) -> anyhow::Result<Daemon> {
+    let daemon = Daemon::start(
+        db.options.clone(),
+        DaemonConfig {
+            node_id: "bench".into(),
+            migrate: false,
+            endpoints,
+            delivery: DeliveryConfig::default(),
+            ..DaemonConfig::default()
+        },
+    )
+    .await?;
+    let start = Instant::now();
+    while daemon.metrics.listener_connected.get() != 1 {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("the listener did not connect");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(daemon)
+}
+
+async fn wait_delivered(db: &BenchDb, expected: i64) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let delivered = db.count_delivered().await?;
+        if delivered >= expected {
+            return Ok(());
+        }
+        if start.elapsed() > DEADLINE {
+            bail!("only {delivered} of {expected} delivered after {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `deliveries` spread over `endpoints` subscribed to every event.
+pub async fn throughput(endpoints: usize, deliveries: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let receiver = Receiver::start()?;
+    let list = (0..endpoints)
+        .map(|i| endpoint(format!("e{i}"), receiver.url(&format!("/e{i}")), vec!["*".into()]))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let events = (deliveries / endpoints).max(1) as i64;
+    let total = events * endpoints as i64;
+    let daemon = start_herald(&db, list).await?;
+
+    let started = Instant::now();
+    let mut next = 1i64;
+    while next <= events {
+        let last = (next + 499).min(events);
+        sqlx::query(
+            "SELECT herald_emit('bench.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
+               FROM generate_series($1::bigint, $2::bigint) g",
+        )
+        .bind(next)
+        .bind(last)
+        .execute(db.store.pool())
+        .await
+        .context("emit")?;
+        next = last + 1;
+    }
+    let committed = started.elapsed();
+    wait_delivered(&db, total).await?;
+    let elapsed = started.elapsed();
+    let requests = receiver.arrivals.requests.load(Ordering::Relaxed) as i64;
+    println!(
+        "throughput  endpoints={endpoints:<4} deliveries={total:<6} {:>8.0} deliveries/s end to end \
+         ({:.2}s; events committed in {:.2}s; {} duplicate requests)",
+        total as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        committed.as_secs_f64(),
+        requests - total,
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+    db.drop_database().await
+}
+
+/// One event per transaction at `rate`/s for `seconds`, each to one of
+/// `endpoints`; latency from issuing the committing write to arrival.
+pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let receiver = Receiver::start()?;
+    let list = (0..endpoints)
+        .map(|i| {
+            endpoint(
+                format!("e{i}"),
+                receiver.url(&format!("/e{i}")),
+                vec![format!("bench.e{i}")],
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let daemon = start_herald(&db, list).await?;
+
+    let total = u64::from(rate) * u64::from(seconds);
+    let sent: Arc<std::sync::Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(total as usize);
+    let started = Instant::now();
+    for n in 1..=total {
+        ticker.tick().await;
+        let pool = db.store.pool().clone();
+        let sent = sent.clone();
+        let event_type = format!("bench.e{}", n as usize % endpoints);
+        tasks.push(actix_rt::spawn(async move {
+            let at = Instant::now();
+            let result = sqlx::query(
+                "SELECT herald_emit($1, jsonb_build_object('data', jsonb_build_object('n', $2::bigint)))",
+            )
+            .bind(event_type)
+            .bind(n as i64)
+            .execute(&pool)
+            .await;
+            if let Ok(mut sent) = sent.lock() {
+                sent.insert(n, at);
+            }
+            result
+        }));
+    }
+    for task in tasks {
+        task.await.context("emitter")?.context("emit")?;
+    }
+    let offered = total as f64 / started.elapsed().as_secs_f64();
+    wait_delivered(&db, total as i64).await?;
+
+    let sent = sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let arrivals = receiver
+        .arrivals
+        .seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let mut first_arrival: HashMap<u64, Instant> = HashMap::new();
+    for (n, at) in arrivals {
+        first_arrival.entry(n).or_insert(at);
+    }
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(n, at)| first_arrival.get(n).map(|arrived| arrived.saturating_duration_since(*at)))
+        .collect();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "latency     rate={rate}/s (offered {offered:.0}/s) endpoints={endpoints} events={total}: \
+         p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.95).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+    db.drop_database().await
+}
