@@ -26,6 +26,36 @@ pub enum Command {
     Run(RunArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Validate the config file and print the effective endpoints (secrets masked).
+    CheckConfig(ConfigArgs),
+}
+
+/// The config file of global endpoints and where their secrets live.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// YAML file of global endpoints [default: herald.yaml; absent is fine unless given explicitly].
+    #[arg(long = "config", env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Directory of secret files (`<dir>/<secret name>`), tried before environment variables.
+    #[arg(long, env = "HERALD_SECRETS_DIR", default_value = "/run/secrets")]
+    pub secrets_dir: PathBuf,
+}
+
+impl ConfigArgs {
+    /// The file to read and whether it was given explicitly.
+    pub fn path(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(crate::config::DEFAULT_CONFIG_PATH), false),
+        }
+    }
+
+    /// Load and validate the config file.
+    pub fn load(&self) -> Result<crate::config::Config, crate::config::ConfigError> {
+        let (path, explicit) = self.path();
+        crate::config::load(&path, &self.secrets_dir, explicit)
+    }
 }
 
 /// Which PostgreSQL to use.
@@ -67,6 +97,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub admin: AdminArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// The admin HTTP API.
@@ -120,6 +153,21 @@ mod tests {
         let err = Cli::try_parse_from(["herald", "run", "--reconnect-max", "soon"])
             .expect_err("not a duration");
         assert!(err.to_string().contains("--reconnect-max"), "{err}");
+    }
+
+    #[test]
+    fn config_args() {
+        let cli = Cli::try_parse_from(["herald", "check-config", "--config", "x.yaml"])
+            .expect("valid flags");
+        let Command::CheckConfig(args) = cli.command else {
+            panic!("expected check-config");
+        };
+        assert_eq!(args.path(), (PathBuf::from("x.yaml"), true));
+        let cli = Cli::try_parse_from(["herald", "run", "--secrets-dir", "/s"]).expect("valid");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.config.secrets_dir, PathBuf::from("/s"));
     }
 
     #[test]

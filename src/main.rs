@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
             Command::Migrate(args) => commands::migrate::migrate(args).await,
+            Command::CheckConfig(args) => commands::check_config::check_config(args),
         }
     });
     match result {

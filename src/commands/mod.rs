@@ -1,5 +1,6 @@
 //! One module per CLI command: each turns parsed arguments into work.
 
 mod admin_token;
+pub mod check_config;
 pub mod migrate;
 pub mod run;
