@@ -42,15 +42,6 @@ pub fn render(
             (signing::HEADER_SIGNATURE.into(), signature),
         ],
         body,
-    })
-}
-
-pub fn render_unsigned(
-    _endpoint: &Endpoint,
-    event: &Event,
-) -> Result<RenderedRequest, FormatError> {
-    Ok(RenderedRequest {
-        body: body(event)?,
-        headers: vec![("content-type".into(), "application/json".into())],
+        url: None,
     })
 }
