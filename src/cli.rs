@@ -28,6 +28,29 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Validate the config file and print the effective endpoints (secrets masked).
     CheckConfig(ConfigArgs),
+    /// Receive webhooks locally: print each one and verify its signature.
+    Sink(SinkArgs),
+}
+
+/// `herald sink`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HERALD_SINK_ADDR", default_value = "127.0.0.1:9000")]
+    pub addr: std::net::SocketAddr,
+
+    /// Standard Webhooks secret (`whsec_...`) to verify with; without one, nothing is verified.
+    #[arg(
+        long,
+        env = "HERALD_SINK_SECRET",
+        hide_env_values = true,
+        conflicts_with = "secret_file"
+    )]
+    pub secret: Option<String>,
+
+    /// File holding the secret (preferred over --secret).
+    #[arg(long, env = "HERALD_SINK_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// The config file of global endpoints and where their secrets live.

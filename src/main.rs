@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             Command::Run(args) => commands::run::run(args).await,
             Command::Migrate(args) => commands::migrate::migrate(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
+            Command::Sink(args) => commands::sink::sink(args).await,
         }
     });
     match result {

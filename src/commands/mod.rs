@@ -4,3 +4,4 @@ mod admin_token;
 pub mod check_config;
 pub mod migrate;
 pub mod run;
+pub mod sink;

@@ -7,3 +7,4 @@ mod admin;
 mod embedded;
 mod emit;
 mod listener;
+mod sink;
