@@ -4,15 +4,41 @@
 
 use serde_json::json;
 
-use super::summary::{Markup, Message};
+use super::summary::{Markup, Message, Value};
 use crate::events::UserRef;
 
 fn bold(text: &str) -> String {
     format!("*{text}*")
 }
 
+/// Slack mrkdwn control characters in user-provided text.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn mention(user: &UserRef) -> String {
-    format!("{} <mailto:{}|{}>", user.name, user.email, user.email)
+    let email = escape(&user.email);
+    format!("{} <mailto:{email}|{email}>", escape(&user.name))
+}
+
+/// The message with its free text escaped for mrkdwn (mentions are
+/// escaped when rendered).
+fn escaped(message: &Message) -> Message {
+    let mut message = message.clone();
+    for field in &mut message.fields {
+        if let Value::Text(text) = &mut field.value {
+            *text = escape(text);
+        }
+    }
+    if let Some((_, items)) = &mut message.list {
+        for item in items.iter_mut() {
+            *item = escape(item);
+        }
+    }
+    message.footer = escape(&message.footer);
+    message
 }
 
 const MARKUP: Markup = Markup { bold, mention };
@@ -28,6 +54,7 @@ fn header(title: &str) -> String {
 }
 
 pub fn body(message: &Message) -> serde_json::Value {
+    let message = &escaped(message);
     let mut blocks = vec![json!({
         "type": "section",
         "text": {"type": "mrkdwn", "text": message.field_lines(&MARKUP).join("\n")}

@@ -224,6 +224,19 @@ fn mentions_follow_each_platform() {
 }
 
 #[test]
+fn slack_escapes_user_text_but_not_its_own_links() {
+    let mut event = samples::sample("ISSUE_SENT_BACK");
+    event.data["reason"] = serde_json::json!("use <!channel> & retry");
+    let rendered = render(&endpoint(Platform::Slack), &event, now()).expect("renders");
+    let body = String::from_utf8(rendered.body).expect("utf-8");
+    assert!(body.contains("use &lt;!channel&gt; &amp; retry"), "{body}");
+    assert!(
+        body.contains("<mailto:alice@example.com|alice@example.com>"),
+        "{body}"
+    );
+}
+
+#[test]
 fn custom_events_show_type_and_compact_data() {
     let event = samples::sample("user.created");
     let message = summary::summarize(&event);
