@@ -30,6 +30,10 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Replay failed deliveries through a running herald (admin API).
     Replay(ReplayArgs),
+    /// Validate the config file and print the effective endpoints (secrets masked).
+    CheckConfig(ConfigArgs),
+    /// Receive webhooks locally: print each one and verify its signature.
+    Sink(SinkArgs),
 }
 
 /// How to reach a running herald's admin API.
@@ -89,6 +93,55 @@ pub struct ReplayArgs {
     pub endpoint: Option<String>,
 }
 
+/// `herald sink`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HERALD_SINK_ADDR", default_value = "127.0.0.1:9000")]
+    pub addr: std::net::SocketAddr,
+
+    /// Standard Webhooks secret (`whsec_...`) to verify with; without one, nothing is verified.
+    #[arg(
+        long,
+        env = "HERALD_SINK_SECRET",
+        hide_env_values = true,
+        conflicts_with = "secret_file"
+    )]
+    pub secret: Option<String>,
+
+    /// File holding the secret (preferred over --secret).
+    #[arg(long, env = "HERALD_SINK_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// The config file of global endpoints and where their secrets live.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// YAML file of global endpoints [default: herald.yaml; absent is fine unless given explicitly].
+    #[arg(long = "config", env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Directory of secret files (`<dir>/<secret name>`), tried before environment variables.
+    #[arg(long, env = "HERALD_SECRETS_DIR", default_value = "/run/secrets")]
+    pub secrets_dir: PathBuf,
+}
+
+impl ConfigArgs {
+    /// The file to read and whether it was given explicitly.
+    pub fn path(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(crate::config::DEFAULT_CONFIG_PATH), false),
+        }
+    }
+
+    /// Load and validate the config file.
+    pub fn load(&self) -> Result<crate::config::Config, crate::config::ConfigError> {
+        let (path, explicit) = self.path();
+        crate::config::load(&path, &self.secrets_dir, explicit)
+    }
+}
+
 /// Which PostgreSQL to use.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -131,6 +184,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// Webhook delivery: retries, timeouts, leases.
@@ -243,6 +299,21 @@ mod tests {
         let err = Cli::try_parse_from(["herald", "run", "--reconnect-max", "soon"])
             .expect_err("not a duration");
         assert!(err.to_string().contains("--reconnect-max"), "{err}");
+    }
+
+    #[test]
+    fn config_args() {
+        let cli = Cli::try_parse_from(["herald", "check-config", "--config", "x.yaml"])
+            .expect("valid flags");
+        let Command::CheckConfig(args) = cli.command else {
+            panic!("expected check-config");
+        };
+        assert_eq!(args.path(), (PathBuf::from("x.yaml"), true));
+        let cli = Cli::try_parse_from(["herald", "run", "--secrets-dir", "/s"]).expect("valid");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.config.secrets_dir, PathBuf::from("/s"));
     }
 
     #[test]

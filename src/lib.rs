@@ -16,6 +16,8 @@
 //!   embedded default that herald manages itself.
 //! - [`cli`] / [`commands`]: the command line and what each command does.
 //! - [`admin`]: the admin HTTP API.
+//! - [`config`]: global endpoints from the YAML config file; [`formats`]:
+//!   platform message formats; [`signing`]: Standard Webhooks sign/verify.
 //! - [`metrics`], [`logging`], [`shutdown`]: operating concerns.
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
@@ -24,6 +26,7 @@ pub mod actors;
 pub mod admin;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod daemon;
 pub mod database;
 pub mod delivery;

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::migrate::migrate(args).await,
             Command::Deliveries(args) => commands::deliveries::list(args).await,
             Command::Replay(args) => commands::deliveries::replay(args).await,
+            Command::CheckConfig(args) => commands::check_config::check_config(args),
+            Command::Sink(args) => commands::sink::sink(args).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -49,6 +50,14 @@ impl SigningKey {
     }
 
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+        self.hmac(id, &timestamp.to_string(), body)
+            .finalize()
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// The HMAC state after `id.timestamp.body` (timestamp as sent).
+    fn hmac(&self, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
             Ok(mac) => mac,
@@ -56,9 +65,251 @@ impl SigningKey {
         };
         mac.update(id.as_bytes());
         mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
+        mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(body);
-        mac.finalize().into_bytes().to_vec()
+        mac
+    }
+
+    /// Whether one of the `v1,<sig>` entries of `signature_header` is this
+    /// key's signature of the message (constant-time comparison).
+    fn matches(&self, id: &str, timestamp: &str, signature_header: &str, body: &[u8]) -> bool {
+        signature_header
+            .split_whitespace()
+            .filter_map(|entry| entry.strip_prefix("v1,"))
+            .filter_map(|sig| BASE64.decode(sig).ok())
+            .any(|sig| self.hmac(id, timestamp, body).verify_slice(&sig).is_ok())
+    }
+}
+
+/// How far a `webhook-timestamp` may be from now, either way, by default
+/// (the Standard Webhooks reference libraries use 5 minutes).
+pub const DEFAULT_TOLERANCE: Duration = Duration::minutes(5);
+
+/// Why a received webhook was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("verifier secret is unusable: {0}")]
+    Secret(#[from] SigningError),
+    #[error("webhook-timestamp is not a whole number of seconds")]
+    BadTimestamp,
+    #[error("webhook-timestamp is too old (more than {tolerance_seconds}s ago)")]
+    TimestampTooOld { tolerance_seconds: i64 },
+    #[error("webhook-timestamp is too far in the future (more than {tolerance_seconds}s ahead)")]
+    TimestampTooNew { tolerance_seconds: i64 },
+    #[error("no `v1` signature in webhook-signature matches")]
+    NoMatchingSignature,
+}
+
+/// Verify a received Standard Webhooks message: the timestamp must be within
+/// `tolerance` of `now` either way, and one of the space-separated `v1,<sig>`
+/// entries of `signature_header` must be the HMAC of `id.timestamp.body`.
+pub fn verify(
+    secret: &Secret,
+    id: &str,
+    timestamp: &str,
+    signature_header: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
+    let key = SigningKey::from_secret(secret)?;
+    let seconds: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp)?;
+    let tolerance_seconds = tolerance.num_seconds();
+    let now = now.timestamp();
+    if seconds < now.saturating_sub(tolerance_seconds) {
+        return Err(VerifyError::TimestampTooOld { tolerance_seconds });
+    }
+    if seconds > now.saturating_add(tolerance_seconds) {
+        return Err(VerifyError::TimestampTooNew { tolerance_seconds });
+    }
+    if key.matches(id, timestamp.trim(), signature_header, body) {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatchingSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The published Standard Webhooks test vector (standard-webhooks spec
+    // and reference libraries).
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TS: i64 = 1614265330;
+    const BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const EXPECTED: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    fn at(ts: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(ts, 0).expect("valid timestamp")
+    }
+
+    fn secret() -> Secret {
+        Secret::new(SECRET)
+    }
+
+    #[test]
+    fn signs_the_published_test_vector() {
+        let key = SigningKey::from_secret(&secret()).expect("valid secret");
+        assert_eq!(key.sign(ID, TS, BODY), EXPECTED);
+    }
+
+    #[test]
+    fn verifies_the_published_test_vector() {
+        let ts = TS.to_string();
+        assert_eq!(
+            verify(
+                &secret(),
+                ID,
+                &ts,
+                EXPECTED,
+                BODY,
+                at(TS),
+                DEFAULT_TOLERANCE
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn accepts_any_of_several_signatures() {
+        let ts = TS.to_string();
+        let header = format!("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v1a,xyz {EXPECTED}");
+        assert_eq!(
+            verify(
+                &secret(),
+                ID,
+                &ts,
+                &header,
+                BODY,
+                at(TS + 60),
+                DEFAULT_TOLERANCE
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn rejects_a_tampered_body() {
+        let ts = TS.to_string();
+        let tampered = br#"{"test": 2432232315}"#;
+        assert_eq!(
+            verify(
+                &secret(),
+                ID,
+                &ts,
+                EXPECTED,
+                tampered,
+                at(TS),
+                DEFAULT_TOLERANCE
+            ),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn rejects_another_id_or_secret() {
+        let ts = TS.to_string();
+        assert_eq!(
+            verify(
+                &secret(),
+                "msg_other",
+                &ts,
+                EXPECTED,
+                BODY,
+                at(TS),
+                DEFAULT_TOLERANCE
+            ),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        let other = Secret::new("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCE=");
+        assert_eq!(
+            verify(&other, ID, &ts, EXPECTED, BODY, at(TS), DEFAULT_TOLERANCE),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn rejects_timestamps_outside_the_tolerance() {
+        let ts = TS.to_string();
+        let old = verify(
+            &secret(),
+            ID,
+            &ts,
+            EXPECTED,
+            BODY,
+            at(TS + 301),
+            DEFAULT_TOLERANCE,
+        );
+        assert_eq!(
+            old,
+            Err(VerifyError::TimestampTooOld {
+                tolerance_seconds: 300
+            })
+        );
+        let new = verify(
+            &secret(),
+            ID,
+            &ts,
+            EXPECTED,
+            BODY,
+            at(TS - 301),
+            DEFAULT_TOLERANCE,
+        );
+        assert_eq!(
+            new,
+            Err(VerifyError::TimestampTooNew {
+                tolerance_seconds: 300
+            })
+        );
+        // The edges are inside.
+        for now in [TS - 300, TS + 300] {
+            assert_eq!(
+                verify(
+                    &secret(),
+                    ID,
+                    &ts,
+                    EXPECTED,
+                    BODY,
+                    at(now),
+                    DEFAULT_TOLERANCE
+                ),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_headers() {
+        assert_eq!(
+            verify(
+                &secret(),
+                ID,
+                "soon",
+                EXPECTED,
+                BODY,
+                at(TS),
+                DEFAULT_TOLERANCE
+            ),
+            Err(VerifyError::BadTimestamp)
+        );
+        let ts = TS.to_string();
+        for header in [
+            "",
+            "v1,",
+            "v1,not base64!",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ] {
+            assert_eq!(
+                verify(&secret(), ID, &ts, header, BODY, at(TS), DEFAULT_TOLERANCE),
+                Err(VerifyError::NoMatchingSignature),
+                "{header:?}"
+            );
+        }
     }
 }

@@ -2,6 +2,8 @@
 
 mod admin_client;
 mod admin_token;
+pub mod check_config;
 pub mod deliveries;
 pub mod migrate;
 pub mod run;
+pub mod sink;

@@ -14,6 +14,10 @@ use crate::store::PoolConfig;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::default();
+    let file_config = args
+        .config
+        .load()
+        .context("herald could not load its config file")?;
     let database = Database::open(&args.database).await?;
     let config = DaemonConfig {
         node_id: args.node_id.clone().unwrap_or_else(default_node_id),
@@ -26,7 +30,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             reconnect_initial: args.listener.reconnect_initial,
             reconnect_max: args.listener.reconnect_max,
         },
-        endpoints: Vec::new(),
+        endpoints: file_config.endpoints,
         delivery: args.delivery.config(),
     };
     let daemon = match Daemon::start(database.connect_options(), config).await {

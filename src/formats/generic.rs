@@ -45,14 +45,3 @@ pub fn render(
         url: None,
     })
 }
-
-pub fn render_unsigned(
-    _endpoint: &Endpoint,
-    event: &Event,
-) -> Result<RenderedRequest, FormatError> {
-    Ok(RenderedRequest {
-        body: body(event)?,
-        headers: vec![("content-type".into(), "application/json".into())],
-        url: None,
-    })
-}

@@ -2,11 +2,26 @@
 //! that platform's response. One module per platform.
 //!
 //! - Owns: body shapes, mentions, signing headers, platform error bodies.
+//! - Every platform body is built from one neutral [`summary::Message`]
+//!   (title, severity, fields, list, mentions, footer); the platform
+//!   modules only decide layout and mention syntax. Feishu and Lark share
+//!   `feishu.rs` (same bot API, two hosts).
 //! - Does not: send anything (that is `actors::delivery`).
 
+mod dingtalk;
+mod discord;
+mod feishu;
 mod generic;
+mod google_chat;
+pub mod samples;
+mod slack;
+pub mod summary;
+mod teams;
+mod wecom;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use url::Url;
 
 use crate::endpoint::{Endpoint, Platform};
 use crate::events::Event;
@@ -17,8 +32,10 @@ use crate::events::Event;
 pub struct RenderedRequest {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
-    /// Overrides the endpoint's URL (platforms that sign in the query string).
-    pub url: Option<url::Url>,
+    /// POST here instead of the endpoint's URL when set (DingTalk with a
+    /// secret: the signature travels as `timestamp` / `sign` query
+    /// parameters).
+    pub url: Option<Url>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,20 +60,108 @@ pub fn render(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<RenderedRequest, FormatError> {
-    match endpoint.platform {
-        Platform::Generic => generic::render(endpoint, event, now),
-        // Each platform gets its own module; until then, the generic body.
-        _ => generic::render_unsigned(endpoint, event),
+    let platform = endpoint.platform;
+    if platform == Platform::Generic {
+        return generic::render(endpoint, event, now);
+    }
+    let message = summary::summarize(event);
+    let secret = endpoint.secret.as_ref();
+    let mut url = None;
+    let body = match platform {
+        Platform::Generic => unreachable!("handled above"),
+        Platform::Slack => slack::body(&message),
+        Platform::Discord => discord::body(&message),
+        Platform::Teams => teams::body(&message),
+        Platform::Feishu | Platform::Lark => feishu::body(&message, secret, now),
+        Platform::Dingtalk => {
+            url = secret.map(|s| dingtalk::signed_url(&endpoint.url, s, now));
+            dingtalk::body(&message)
+        }
+        Platform::Wecom => wecom::body(&message),
+        Platform::GoogleChat => google_chat::body(&message),
+    };
+    let body =
+        serde_json::to_vec(&body).map_err(|source| FormatError::Serialize { platform, source })?;
+    Ok(RenderedRequest {
+        body,
+        headers: vec![("content-type".into(), "application/json".into())],
+        url,
+    })
+}
+
+/// The error fields some platforms put in a 2xx body.
+#[derive(Debug, Default, Deserialize)]
+struct PlatformReply {
+    /// Feishu / Lark (older bots: `StatusCode` / `StatusMessage`).
+    #[serde(alias = "StatusCode")]
+    code: Option<i64>,
+    #[serde(alias = "StatusMessage")]
+    msg: Option<String>,
+    /// DingTalk / WeCom.
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+}
+
+const EXCERPT_CHARS: usize = 200;
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.chars().count() <= EXCERPT_CHARS {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(EXCERPT_CHARS).collect();
+        format!("{cut}…")
     }
 }
 
 /// Judge a response: `Ok` when the platform accepted the message, otherwise
 /// the reason (some platforms report errors inside an HTTP 200).
 pub fn check_response(platform: Platform, status: u16, body: &[u8]) -> Result<(), String> {
-    let _ = (platform, body);
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}"))
+    if !(200..300).contains(&status) {
+        let detail = excerpt(body);
+        return Err(if detail.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {detail}")
+        });
+    }
+    let reply = || serde_json::from_slice::<PlatformReply>(body).unwrap_or_default();
+    match platform {
+        Platform::Feishu | Platform::Lark => match reply() {
+            PlatformReply {
+                code: Some(code),
+                msg,
+                ..
+            } if code != 0 => Err(format!(
+                "{platform} code {code}: {}",
+                msg.unwrap_or_default()
+            )),
+            _ => Ok(()),
+        },
+        Platform::Dingtalk | Platform::Wecom => match reply() {
+            PlatformReply {
+                errcode: Some(code),
+                errmsg,
+                ..
+            } if code != 0 => Err(format!(
+                "{platform} errcode {code}: {}",
+                errmsg.unwrap_or_default()
+            )),
+            _ => Ok(()),
+        },
+        Platform::Teams => {
+            // Office 365 connectors answer some failures with HTTP 200 and text.
+            let text = excerpt(body);
+            if text.starts_with("Webhook message delivery failed") {
+                Err(format!("teams: {text}"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,3 +10,4 @@ mod embedded;
 mod emit;
 mod issue_events;
 mod listener;
+mod sink;

@@ -45,15 +45,20 @@ impl BenchDb {
     pub async fn drop_database(self) -> anyhow::Result<()> {
         self.store.pool().close().await;
         let mut connection = self.admin.connect().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut connection)
-            .await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut connection)
+        .await?;
         Ok(())
     }
 
     pub async fn count_delivered(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'delivered'")
-            .fetch_one(self.store.pool())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'delivered'")
+                .fetch_one(self.store.pool())
+                .await?,
+        )
     }
 }

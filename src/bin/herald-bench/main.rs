@@ -17,7 +17,10 @@ mod throughput;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "herald-bench", about = "herald's benchmarks: figures, not assertions")]
+#[command(
+    name = "herald-bench",
+    about = "herald's benchmarks: figures, not assertions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Bench>,

@@ -73,7 +73,13 @@ pub async fn throughput(endpoints: usize, deliveries: usize) -> anyhow::Result<(
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
     let list = (0..endpoints)
-        .map(|i| endpoint(format!("e{i}"), receiver.url(&format!("/e{i}")), vec!["*".into()]))
+        .map(|i| {
+            endpoint(
+                format!("e{i}"),
+                receiver.url(&format!("/e{i}")),
+                vec!["*".into()],
+            )
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let events = (deliveries / endpoints).max(1) as i64;
     let total = events * endpoints as i64;
@@ -159,7 +165,10 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
     let offered = total as f64 / started.elapsed().as_secs_f64();
     wait_delivered(&db, total as i64).await?;
 
-    let sent = sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let sent = sent
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     let arrivals = receiver
         .arrivals
         .seen
@@ -172,7 +181,11 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
     }
     let mut latencies: Vec<Duration> = sent
         .iter()
-        .filter_map(|(n, at)| first_arrival.get(n).map(|arrived| arrived.saturating_duration_since(*at)))
+        .filter_map(|(n, at)| {
+            first_arrival
+                .get(n)
+                .map(|arrived| arrived.saturating_duration_since(*at))
+        })
         .collect();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];

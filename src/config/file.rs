@@ -1,0 +1,227 @@
+//! The config file's YAML shape and its validation into [`Endpoint`]s.
+//! Validation collects every problem instead of stopping at the first.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::secrets::{self, SecretOrigin};
+use super::Problem;
+use crate::endpoint::{Endpoint, EndpointSource, Platform};
+use crate::events;
+
+/// The project-webhook id prefix (`Endpoint::project_webhook_id`); config
+/// ids must not use it.
+pub const RESERVED_PREFIX: &str = "project-webhook-";
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub endpoints: Vec<FileEndpoint>,
+}
+
+/// One entry of `endpoints:`, as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpoint {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub platform: String,
+    pub url: String,
+    /// The NAME of a secret (a file under the secrets directory or an
+    /// environment variable), never the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Only events of this project id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<i64>,
+    /// Allow plain `http://` to a non-loopback host.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_insecure_http: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// What validation keeps besides the endpoint (for `check-config`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointNotes {
+    pub secret_name: Option<String>,
+    pub secret_origin: Option<SecretOrigin>,
+    pub allow_insecure_http: bool,
+}
+
+fn known_types() -> String {
+    Platform::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Validate every entry; returns the endpoints (with notes) or every problem.
+pub fn validate(
+    file: &FileConfig,
+    path: &Path,
+    secrets_dir: &Path,
+) -> Result<Vec<(Endpoint, EndpointNotes)>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (index, raw) in file.endpoints.iter().enumerate() {
+        let label = if raw.id.is_empty() {
+            format!("#{}", index + 1)
+        } else {
+            raw.id.clone()
+        };
+        let mut problem = |field: &'static str, message: String| {
+            problems.push(Problem {
+                file: path.to_path_buf(),
+                endpoint: label.clone(),
+                field,
+                message,
+            })
+        };
+        if !valid_id(&raw.id) {
+            problem(
+                "id",
+                "must be non-empty and use only letters, digits, `.`, `_`, `-`".into(),
+            );
+        } else if raw.id.starts_with(RESERVED_PREFIX) {
+            problem(
+                "id",
+                format!("must not start with `{RESERVED_PREFIX}` (reserved for project webhooks)"),
+            );
+        } else if !seen.insert(raw.id.clone()) {
+            problem(
+                "id",
+                "is used by another endpoint; ids must be unique".into(),
+            );
+        }
+        let platform = Platform::parse(&raw.platform);
+        if platform.is_none() {
+            problem(
+                "type",
+                format!(
+                    "unknown type `{}`; known types: {}",
+                    raw.platform,
+                    known_types()
+                ),
+            );
+        }
+        let url = match Url::parse(&raw.url) {
+            Ok(url) => match url.scheme() {
+                "https" => Some(url),
+                "http" if is_loopback(&url) || raw.allow_insecure_http => Some(url),
+                "http" => {
+                    problem(
+                        "url",
+                        "plain http is only allowed to loopback hosts; use https or set `allow_insecure_http: true`".into(),
+                    );
+                    None
+                }
+                other => {
+                    problem("url", format!("scheme `{other}` is not http(s)"));
+                    None
+                }
+            },
+            Err(error) => {
+                problem("url", format!("`{}` is not a URL: {error}", raw.url));
+                None
+            }
+        };
+        if raw.events.is_empty() {
+            problem(
+                "events",
+                "needs at least one event type (or `*` for every type)".into(),
+            );
+        }
+        for event in &raw.events {
+            if event != "*" && !events::is_valid_type_name(event) {
+                problem(
+                    "events",
+                    format!("`{event}` is not `*` or a dotted event type name"),
+                );
+            }
+        }
+        let mut resolved = None;
+        match &raw.secret {
+            Some(name) => match secrets::resolve(name, secrets_dir, &label) {
+                Ok(found) => resolved = Some(found),
+                Err(error) => problem("secret", error.to_string()),
+            },
+            None => {
+                if platform.is_some_and(Platform::requires_secret) {
+                    problem(
+                        "secret",
+                        format!(
+                            "type `{}` signs every request and needs a secret",
+                            raw.platform
+                        ),
+                    );
+                }
+            }
+        }
+        if let (Some(platform), Some(url)) = (platform, url) {
+            let (secret, secret_origin) = match resolved {
+                Some((secret, origin)) => (Some(secret), Some(origin)),
+                None => (None, None),
+            };
+            out.push((
+                Endpoint {
+                    id: raw.id.clone(),
+                    source: EndpointSource::Config,
+                    platform,
+                    url,
+                    secret,
+                    event_types: raw.events.clone(),
+                    project_id: raw.project,
+                    enabled: raw.enabled,
+                    description: raw.description.clone(),
+                },
+                EndpointNotes {
+                    secret_name: raw.secret.clone(),
+                    secret_origin,
+                    allow_insecure_http: raw.allow_insecure_http,
+                },
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,257 @@
+//! Config loading and validation tests.
+
+use std::path::Path;
+
+use super::*;
+use crate::endpoint::{EndpointSource, Platform};
+
+fn secrets_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, value) in files {
+        std::fs::write(dir.path().join(name), value).expect("write secret");
+    }
+    dir
+}
+
+fn problems(text: &str, secrets: &Path) -> Vec<Problem> {
+    match parse(text, Path::new("test.yaml"), secrets) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected validation problems, got {other:?}"),
+    }
+}
+
+fn one_problem(text: &str) -> Problem {
+    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0")]);
+    let mut found = problems(text, secrets.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+const VALID: &str = r#"
+endpoints:
+  - id: ops
+    type: generic
+    url: https://hooks.example.com/herald
+    secret: gen
+    events: ["PIPELINE_FAILED", "user.created"]
+    description: ops receiver
+    project: 7
+  - id: chat
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    enabled: false
+  - id: local
+    type: generic
+    url: http://127.0.0.1:9000/hook
+    secret: gen
+    events: ["*"]
+"#;
+
+#[test]
+fn valid_file_loads_every_field() {
+    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0\n")]);
+    let config = parse(VALID, Path::new("test.yaml"), secrets.path()).expect("valid");
+    assert_eq!(config.endpoints.len(), 3);
+    let ops = &config.endpoints[0];
+    assert_eq!(ops.id, "ops");
+    assert_eq!(ops.source, EndpointSource::Config);
+    assert_eq!(ops.platform, Platform::Generic);
+    assert_eq!(ops.url.as_str(), "https://hooks.example.com/herald");
+    assert_eq!(
+        ops.secret.as_ref().map(|s| s.expose()),
+        Some("whsec_c2VjcmV0")
+    );
+    assert_eq!(ops.event_types, vec!["PIPELINE_FAILED", "user.created"]);
+    assert_eq!(ops.project_id, Some(7));
+    assert!(ops.enabled);
+    assert_eq!(ops.description.as_deref(), Some("ops receiver"));
+    let chat = &config.endpoints[1];
+    assert_eq!(chat.platform, Platform::Slack);
+    assert!(chat.secret.is_none());
+    assert!(!chat.enabled);
+    assert!(chat.subscribes_to("anything.at_all"));
+}
+
+#[test]
+fn http_needs_loopback_or_opt_in() {
+    let p = one_problem(
+        "endpoints:\n  - {id: a, type: slack, url: 'http://hooks.example.com/x', events: ['*']}\n",
+    );
+    assert_eq!((p.endpoint.as_str(), p.field), ("a", "url"));
+    assert!(p.message.contains("allow_insecure_http"), "{p}");
+    let secrets = secrets_with(&[]);
+    for text in [
+        "endpoints:\n  - {id: a, type: slack, url: 'http://hooks.example.com/x', events: ['*'], allow_insecure_http: true}\n",
+        "endpoints:\n  - {id: a, type: slack, url: 'http://localhost:9000/x', events: ['*']}\n",
+        "endpoints:\n  - {id: a, type: slack, url: 'http://[::1]:9000/x', events: ['*']}\n",
+    ] {
+        parse(text, Path::new("t.yaml"), secrets.path()).expect(text);
+    }
+    let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'ftp://x/y', events: ['*']}\n");
+    assert_eq!(p.field, "url");
+    let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'not a url', events: ['*']}\n");
+    assert_eq!(p.field, "url");
+}
+
+#[test]
+fn generic_needs_a_secret() {
+    let p =
+        one_problem("endpoints:\n  - {id: g, type: generic, url: 'https://x/y', events: ['*']}\n");
+    assert_eq!((p.endpoint.as_str(), p.field), ("g", "secret"));
+}
+
+#[test]
+fn a_missing_secret_is_named() {
+    let p = one_problem(
+        "endpoints:\n  - {id: g, type: generic, url: 'https://x/y', secret: herald_test_absent_secret_x1, events: ['*']}\n",
+    );
+    assert_eq!(p.field, "secret");
+    assert!(p.message.contains("HERALD_TEST_ABSENT_SECRET_X1"), "{p}");
+}
+
+#[test]
+fn events_are_required_and_valid() {
+    let p = one_problem("endpoints:\n  - {id: s, type: slack, url: 'https://x/y'}\n");
+    assert_eq!(p.field, "events");
+    let p = one_problem(
+        "endpoints:\n  - {id: s, type: slack, url: 'https://x/y', events: ['bad name']}\n",
+    );
+    assert_eq!(p.field, "events");
+    assert!(p.message.contains("bad name"), "{p}");
+}
+
+#[test]
+fn unknown_type_lists_the_known_ones() {
+    let p =
+        one_problem("endpoints:\n  - {id: s, type: telegram, url: 'https://x/y', events: ['*']}\n");
+    assert_eq!(p.field, "type");
+    for platform in Platform::ALL {
+        assert!(p.message.contains(platform.as_str()), "{p}");
+    }
+}
+
+#[test]
+fn ids_are_unique_and_not_reserved() {
+    let p = one_problem(
+        "endpoints:\n  - {id: s, type: slack, url: 'https://x/y', events: ['*']}\n  - {id: s, type: slack, url: 'https://x/z', events: ['*']}\n",
+    );
+    assert_eq!((p.endpoint.as_str(), p.field), ("s", "id"));
+    let p = one_problem(
+        "endpoints:\n  - {id: project-webhook-3, type: slack, url: 'https://x/y', events: ['*']}\n",
+    );
+    assert_eq!(p.field, "id");
+    let p =
+        one_problem("endpoints:\n  - {id: '', type: slack, url: 'https://x/y', events: ['*']}\n");
+    assert_eq!((p.endpoint.as_str(), p.field), ("#1", "id"));
+}
+
+#[test]
+fn every_problem_is_collected_with_file_endpoint_and_field() {
+    let text = "endpoints:\n  - {id: a, type: nope, url: 'http://example.com', events: []}\n  - {id: b, type: generic, url: 'https://x/y', events: ['*']}\n";
+    let secrets = secrets_with(&[]);
+    let found = problems(text, secrets.path());
+    let summary: Vec<(&str, &str)> = found
+        .iter()
+        .map(|p| (p.endpoint.as_str(), p.field))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("a", "type"),
+            ("a", "url"),
+            ("a", "events"),
+            ("b", "secret")
+        ]
+    );
+    let err = parse(text, Path::new("conf/herald.yaml"), secrets.path()).expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("4 problem(s)"), "{text}");
+    assert!(
+        text.contains("conf/herald.yaml: endpoint `b`: secret:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_bad_yaml_are_parse_errors() {
+    let secrets = secrets_with(&[]);
+    let err = parse(
+        "endpoints:\n  - {id: a, type: slack, url: 'https://x', events: ['*'], evnets: []}\n",
+        Path::new("t.yaml"),
+        secrets.path(),
+    )
+    .expect_err("typo");
+    assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+    assert!(err.to_string().contains("evnets"), "{err}");
+}
+
+#[test]
+fn absent_default_file_is_empty_but_explicit_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("herald.yaml");
+    let config = load(&path, dir.path(), false).expect("absent default is fine");
+    assert!(config.endpoints.is_empty());
+    assert!(matches!(
+        load(&path, dir.path(), true),
+        Err(ConfigError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn secret_file_beats_env() {
+    let name = "herald_test_secret_file_beats_env";
+    std::env::set_var(env_name(name), "from-env");
+    let secrets = secrets_with(&[(name, "from-file\n")]);
+    let text = format!(
+        "endpoints:\n  - {{id: g, type: generic, url: 'https://x/y', secret: {name}, events: ['*']}}\n"
+    );
+    let config = parse(&text, Path::new("t.yaml"), secrets.path()).expect("valid");
+    assert_eq!(
+        config.endpoints[0].secret.as_ref().map(|s| s.expose()),
+        Some("from-file")
+    );
+    // Without the file, the environment variable is used.
+    let empty = secrets_with(&[]);
+    let config = parse(&text, Path::new("t.yaml"), empty.path()).expect("valid");
+    assert_eq!(
+        config.endpoints[0].secret.as_ref().map(|s| s.expose()),
+        Some("from-env")
+    );
+    assert_eq!(
+        config.notes[0].secret_origin,
+        Some(SecretOrigin::Env(env_name(name)))
+    );
+}
+
+fn env_name(name: &str) -> String {
+    secrets::env_var_name(name)
+}
+
+#[test]
+fn effective_config_round_trips_and_masks_secrets() {
+    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0")]);
+    let config = parse(VALID, Path::new("test.yaml"), secrets.path()).expect("valid");
+    let rendered = render_effective(&config);
+    assert!(!rendered.contains("whsec_c2VjcmV0"), "{rendered}");
+    assert!(rendered.contains("masked"), "{rendered}");
+    let again = parse(&rendered, Path::new("test.yaml"), secrets.path()).expect("reloads");
+    assert_eq!(again.endpoints, config.endpoints);
+    assert_eq!(again.notes, config.notes);
+}
+
+#[test]
+fn the_example_file_validates() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("herald.example.yaml");
+    let text = std::fs::read_to_string(&example).expect("herald.example.yaml exists");
+    let file: FileConfig = serde_norway::from_str(&text).expect("example parses");
+    let names: Vec<(&str, &str)> = file
+        .endpoints
+        .iter()
+        .filter_map(|e| e.secret.as_deref())
+        .map(|name| (name, "whsec_ZXhhbXBsZS1zZWNyZXQtMTIzNDU2Nzg5MA=="))
+        .collect();
+    let secrets = secrets_with(&names);
+    let config = load(&example, secrets.path(), true).expect("example validates");
+    assert!(config.endpoints.len() >= 3);
+}

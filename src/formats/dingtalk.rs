@@ -1,0 +1,68 @@
+//! `dingtalk`: a custom-robot markdown message. People with a phone number
+//! are mentioned with `@<phone>` in the text plus `at.atMobiles`; others by
+//! name. With a secret the robot's signature goes in the URL:
+//! `timestamp` (milliseconds) and `sign` = base64(HMAC-SHA256 keyed by the
+//! secret over "timestamp\nsecret") query parameters.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use url::Url;
+
+use super::summary::{markdown_bold, Markup, Message};
+use crate::endpoint::Secret;
+use crate::events::UserRef;
+
+/// `@phone` (DingTalk highlights it when the phone is also in `atMobiles`).
+pub fn mention_by_phone(user: &UserRef) -> String {
+    match &user.phone {
+        Some(phone) => format!("@{phone}"),
+        None => user.name.clone(),
+    }
+}
+
+const MARKUP: Markup = Markup {
+    bold: markdown_bold,
+    mention: mention_by_phone,
+};
+
+/// The `sign` query parameter for `timestamp_ms`.
+pub fn sign(secret: &Secret, timestamp_ms: i64) -> String {
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+    };
+    mac.update(format!("{timestamp_ms}\n{}", secret.expose()).as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// The endpoint URL with `timestamp` and `sign` appended.
+pub fn signed_url(url: &Url, secret: &Secret, now: DateTime<Utc>) -> Url {
+    let timestamp_ms = now.timestamp_millis();
+    let mut url = url.clone();
+    url.query_pairs_mut()
+        .append_pair("timestamp", &timestamp_ms.to_string())
+        .append_pair("sign", &sign(secret, timestamp_ms));
+    url
+}
+
+pub fn body(message: &Message) -> serde_json::Value {
+    let phones: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter_map(|u| u.phone.as_deref())
+        .collect();
+    let text = format!(
+        "### {}\n\n{}\n\n> {}",
+        message.title,
+        message.text(&MARKUP, "\n\n"),
+        message.footer
+    );
+    json!({
+        "msgtype": "markdown",
+        "markdown": {"title": message.title, "text": text},
+        "at": {"atMobiles": phones, "isAtAll": false},
+    })
+}

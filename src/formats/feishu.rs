@@ -1,0 +1,80 @@
+//! `feishu` and `lark` (the same bot API on open.feishu.cn / open.larksuite.com):
+//! an interactive card with a coloured header. People are mentioned with
+//! `<at email=...></at>`. With a secret, the body carries `timestamp` and
+//! `sign` = base64(HMAC-SHA256 keyed by "timestamp\nsecret" over nothing),
+//! as the bot's signature check expects.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::summary::{markdown_bold, Markup, Message, Severity};
+use crate::endpoint::Secret;
+use crate::events::UserRef;
+
+fn mention(user: &UserRef) -> String {
+    format!("<at email={}></at>", user.email)
+}
+
+const MARKUP: Markup = Markup {
+    bold: markdown_bold,
+    mention,
+};
+
+fn template(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "blue",
+        Severity::Success => "green",
+        Severity::Warning => "orange",
+        Severity::Failure => "red",
+    }
+}
+
+/// The `sign` for `timestamp` (seconds).
+pub fn sign(secret: &Secret, timestamp: i64) -> String {
+    let key = format!("{timestamp}\n{}", secret.expose());
+    let mac = match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+    };
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+pub fn body(message: &Message, secret: Option<&Secret>, now: DateTime<Utc>) -> serde_json::Value {
+    let mut elements = vec![json!({
+        "tag": "div",
+        "text": {"tag": "lark_md", "content": message.field_lines(&MARKUP).join("\n")}
+    })];
+    let list = message.list_lines(&MARKUP);
+    if !list.is_empty() {
+        elements.push(json!({"tag": "hr"}));
+        elements.push(json!({
+            "tag": "div",
+            "text": {"tag": "lark_md", "content": list.join("\n")}
+        }));
+    }
+    elements.push(json!({
+        "tag": "note",
+        "elements": [{"tag": "plain_text", "content": message.footer}]
+    }));
+    let mut body = json!({
+        "msg_type": "interactive",
+        "card": {
+            "config": {"wide_screen_mode": true},
+            "header": {
+                "title": {"tag": "plain_text", "content": message.title},
+                "template": template(message.severity),
+            },
+            "elements": elements,
+        }
+    });
+    if let Some(secret) = secret {
+        let timestamp = now.timestamp();
+        body["timestamp"] = json!(timestamp.to_string());
+        body["sign"] = json!(sign(secret, timestamp));
+    }
+    body
+}

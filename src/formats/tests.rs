@@ -1,0 +1,341 @@
+//! Golden files (`tests/golden/<platform>/<TYPE>.json`, rewritten with
+//! `UPDATE_GOLDEN=1`), platform signatures checked against values computed
+//! independently (Python's hmac), and `check_response`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone, Utc};
+use url::Url;
+
+use super::*;
+use crate::endpoint::{EndpointSource, Secret};
+use crate::events::EventType;
+use crate::signing;
+
+const GENERIC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PLATFORM_SECRET: &str = "SEC-test-secret";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, 10, 5, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn endpoint(platform: Platform) -> Endpoint {
+    let (url, secret) = match platform {
+        Platform::Generic => ("https://hooks.example.com/herald", Some(GENERIC_SECRET)),
+        Platform::Slack => ("https://hooks.slack.com/services/T0/B0/X", None),
+        Platform::Discord => ("https://discord.com/api/webhooks/1/abc", None),
+        Platform::Teams => ("https://example.webhook.office.com/webhookb2/x", None),
+        Platform::Feishu => (
+            "https://open.feishu.cn/open-apis/bot/v2/hook/x",
+            Some(PLATFORM_SECRET),
+        ),
+        Platform::Lark => (
+            "https://open.larksuite.com/open-apis/bot/v2/hook/x",
+            Some(PLATFORM_SECRET),
+        ),
+        Platform::Dingtalk => (
+            "https://oapi.dingtalk.com/robot/send?access_token=abc",
+            Some(PLATFORM_SECRET),
+        ),
+        Platform::Wecom => (
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc",
+            None,
+        ),
+        Platform::GoogleChat => (
+            "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t",
+            None,
+        ),
+    };
+    Endpoint {
+        id: format!("golden-{platform}"),
+        source: EndpointSource::Config,
+        platform,
+        url: Url::parse(url).expect("valid url"),
+        secret: secret.map(Secret::new),
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: None,
+    }
+}
+
+fn golden_value(rendered: &RenderedRequest) -> serde_json::Value {
+    let body: serde_json::Value =
+        serde_json::from_slice(&rendered.body).expect("every format is JSON");
+    serde_json::json!({
+        "url": rendered.url.as_ref().map(Url::as_str),
+        "headers": rendered.headers,
+        "body": body,
+    })
+}
+
+#[test]
+fn golden_files() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
+    let mut types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    types.push("user.created");
+    let mut mismatches = Vec::new();
+    for platform in Platform::ALL {
+        let endpoint = endpoint(platform);
+        for event_type in &types {
+            let event = samples::sample(event_type);
+            let rendered = render(&endpoint, &event, now()).expect("renders");
+            let actual =
+                serde_json::to_string_pretty(&golden_value(&rendered)).expect("serializes") + "\n";
+            let path = root
+                .join(platform.as_str())
+                .join(format!("{event_type}.json"));
+            if update {
+                std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+                std::fs::write(&path, &actual).expect("write golden");
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(expected) if expected == actual => {}
+                Ok(_) => mismatches.push(format!("{} differs", path.display())),
+                Err(_) => mismatches.push(format!("{} is missing", path.display())),
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "golden files out of date (review, then rerun with UPDATE_GOLDEN=1):\n{}",
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn generic_verifies_with_the_standard_webhooks_verifier() {
+    let endpoint = endpoint(Platform::Generic);
+    let event = samples::sample("PIPELINE_FAILED");
+    let rendered = render(&endpoint, &event, now()).expect("renders");
+    let header = |name: &str| {
+        rendered
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .expect("header present")
+    };
+    let secret = Secret::new(GENERIC_SECRET);
+    let check = |body: &[u8]| {
+        signing::verify(
+            &secret,
+            &header(signing::HEADER_ID),
+            &header(signing::HEADER_TIMESTAMP),
+            &header(signing::HEADER_SIGNATURE),
+            body,
+            now(),
+            signing::DEFAULT_TOLERANCE,
+        )
+    };
+    assert_eq!(check(&rendered.body), Ok(()));
+    let mut tampered = rendered.body.clone();
+    tampered.push(b' ');
+    assert!(check(&tampered).is_err());
+    assert_eq!(header(signing::HEADER_ID), event.webhook_id());
+}
+
+#[test]
+fn feishu_sign_matches_an_independent_computation() {
+    // python3: base64(hmac.new(f"{t}\n{s}".encode(), b"", sha256).digest())
+    assert_eq!(
+        feishu::sign(&Secret::new(PLATFORM_SECRET), 1741946700),
+        "+x5WAw2aLEFQ1iMBch0/mPmbfuyleddyJ0LZrqyOn3A="
+    );
+    let rendered = render(
+        &endpoint(Platform::Lark),
+        &samples::sample("ISSUE_CREATED"),
+        now(),
+    )
+    .expect("renders");
+    let body: serde_json::Value = serde_json::from_slice(&rendered.body).expect("json");
+    assert_eq!(body["timestamp"], "1741946700");
+    assert_eq!(body["sign"], "+x5WAw2aLEFQ1iMBch0/mPmbfuyleddyJ0LZrqyOn3A=");
+}
+
+#[test]
+fn dingtalk_signs_in_the_url() {
+    // python3: base64(hmac.new(s.encode(), f"{t_ms}\n{s}".encode(), sha256).digest())
+    let expected = "lg9lUNQVaUG1HqPUoCeaIgOoMW/AS2fOu/4oMe9sWcU=";
+    assert_eq!(
+        dingtalk::sign(&Secret::new(PLATFORM_SECRET), 1741946700000),
+        expected
+    );
+    let rendered = render(
+        &endpoint(Platform::Dingtalk),
+        &samples::sample("ISSUE_APPROVAL_REQUESTED"),
+        now(),
+    )
+    .expect("renders");
+    let url = rendered.url.expect("signed url");
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("access_token".into(), "abc".into()),
+            ("timestamp".into(), "1741946700000".into()),
+            ("sign".into(), expected.into()),
+        ]
+    );
+    // Without a secret, the endpoint URL is used as is.
+    let mut unsigned = endpoint(Platform::Dingtalk);
+    unsigned.secret = None;
+    let rendered = render(&unsigned, &samples::sample("ISSUE_CREATED"), now()).expect("renders");
+    assert_eq!(rendered.url, None);
+}
+
+#[test]
+fn mentions_follow_each_platform() {
+    let event = samples::sample("ISSUE_APPROVAL_REQUESTED");
+    let body = |platform| {
+        let rendered = render(&endpoint(platform), &event, now()).expect("renders");
+        serde_json::from_slice::<serde_json::Value>(&rendered.body).expect("json")
+    };
+    let dingtalk = body(Platform::Dingtalk);
+    assert_eq!(
+        dingtalk["at"]["atMobiles"],
+        serde_json::json!(["13800000002"])
+    );
+    let text = dingtalk["markdown"]["text"].as_str().expect("text");
+    assert!(
+        text.contains("@13800000002") && text.contains("Carol Wang"),
+        "{text}"
+    );
+    let wecom = body(Platform::Wecom);
+    assert_eq!(
+        wecom["markdown"]["mentioned_mobile_list"],
+        serde_json::json!(["13800000002"])
+    );
+    let feishu = body(Platform::Feishu).to_string();
+    assert!(
+        feishu.contains("<at email=bob@example.com></at>"),
+        "{feishu}"
+    );
+    assert!(
+        feishu.contains("<at email=carol@example.com></at>"),
+        "{feishu}"
+    );
+    let slack = body(Platform::Slack).to_string();
+    assert!(slack.contains("bob@example.com"), "{slack}");
+}
+
+#[test]
+fn slack_escapes_user_text_but_not_its_own_links() {
+    let mut event = samples::sample("ISSUE_SENT_BACK");
+    event.data["reason"] = serde_json::json!("use <!channel> & retry");
+    let rendered = render(&endpoint(Platform::Slack), &event, now()).expect("renders");
+    let body = String::from_utf8(rendered.body).expect("utf-8");
+    assert!(body.contains("use &lt;!channel&gt; &amp; retry"), "{body}");
+    assert!(
+        body.contains("<mailto:alice@example.com|alice@example.com>"),
+        "{body}"
+    );
+}
+
+#[test]
+fn custom_events_show_type_and_compact_data() {
+    let event = samples::sample("user.created");
+    let message = summary::summarize(&event);
+    assert_eq!(message.title, "Event user.created");
+    let data = message
+        .fields
+        .iter()
+        .find(|f| f.label == "Data")
+        .expect("data field");
+    assert_eq!(
+        data.value,
+        summary::Value::Text(
+            r#"{"source":"signup","user":{"email":"dave@example.com","id":5}}"#.into()
+        )
+    );
+}
+
+#[test]
+fn known_type_with_unexpected_data_falls_back_to_custom_rendering() {
+    let mut event = samples::sample("PIPELINE_FAILED");
+    event.data = serde_json::json!({"unexpected": true});
+    let message = summary::summarize(&event);
+    assert_eq!(message.title, "Event PIPELINE_FAILED");
+    for platform in Platform::ALL {
+        render(&endpoint(platform), &event, now()).expect("still renders");
+    }
+}
+
+#[test]
+fn check_response_requires_2xx() {
+    for platform in Platform::ALL {
+        assert_eq!(check_response(platform, 200, b""), Ok(()));
+        assert_eq!(check_response(platform, 204, b""), Ok(()));
+        assert_eq!(
+            check_response(platform, 500, b""),
+            Err("HTTP 500".to_string())
+        );
+    }
+    assert_eq!(
+        check_response(Platform::Slack, 400, b"invalid_payload"),
+        Err("HTTP 400: invalid_payload".to_string())
+    );
+}
+
+#[test]
+fn check_response_reads_feishu_and_lark_codes() {
+    for platform in [Platform::Feishu, Platform::Lark] {
+        assert_eq!(
+            check_response(platform, 200, br#"{"code":0,"msg":"success","data":{}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_response(platform, 200, br#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#),
+            Err(format!("{platform} code 19021: sign match fail or timestamp is not within one hour from current time"))
+        );
+        assert_eq!(
+            check_response(
+                platform,
+                200,
+                br#"{"StatusCode":0,"StatusMessage":"success"}"#
+            ),
+            Ok(())
+        );
+    }
+}
+
+#[test]
+fn check_response_reads_dingtalk_and_wecom_errcodes() {
+    for platform in [Platform::Dingtalk, Platform::Wecom] {
+        assert_eq!(
+            check_response(platform, 200, br#"{"errcode":0,"errmsg":"ok"}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_response(
+                platform,
+                200,
+                br#"{"errcode":310000,"errmsg":"sign not match"}"#
+            ),
+            Err(format!("{platform} errcode 310000: sign not match"))
+        );
+    }
+    // A body that is not JSON with a 2xx is accepted.
+    assert_eq!(check_response(Platform::Wecom, 200, b"ok"), Ok(()));
+    // Another platform's error fields mean nothing to Slack.
+    assert_eq!(
+        check_response(Platform::Slack, 200, br#"{"errcode":1,"errmsg":"x"}"#),
+        Ok(())
+    );
+}
+
+#[test]
+fn check_response_reads_teams_failures_inside_200() {
+    assert_eq!(check_response(Platform::Teams, 200, b"1"), Ok(()));
+    let err = check_response(
+        Platform::Teams,
+        200,
+        b"Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429",
+    )
+    .expect_err("failure in a 200");
+    assert!(err.contains("429"), "{err}");
+}
