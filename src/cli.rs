@@ -137,8 +137,17 @@ impl ConfigArgs {
 
     /// Load and validate the config file.
     pub fn load(&self) -> Result<crate::config::Config, crate::config::ConfigError> {
+        self.source().load()
+    }
+
+    /// Where to (re)load the config from.
+    pub fn source(&self) -> crate::config::Source {
         let (path, explicit) = self.path();
-        crate::config::load(&path, &self.secrets_dir, explicit)
+        crate::config::Source {
+            path,
+            secrets_dir: self.secrets_dir.clone(),
+            explicit,
+        }
     }
 }
 

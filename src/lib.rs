@@ -38,6 +38,7 @@ pub mod logging;
 pub mod messages;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod rollout;
 pub mod shutdown;
 pub mod signing;

@@ -66,6 +66,8 @@ pub struct AdminState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub delivery: Addr<DeliveryManager>,
+    /// Where `POST /v1/reload` reads the config from (None: nothing to reload).
+    pub config_source: Option<crate::config::Source>,
 }
 
 impl AdminState {
@@ -75,6 +77,7 @@ impl AdminState {
             store: daemon.store.clone(),
             metrics: daemon.metrics.clone(),
             delivery: daemon.delivery.clone(),
+            config_source: None,
         }
     }
 }

@@ -3,12 +3,17 @@
 use anyhow::Context as _;
 use tracing::info;
 
+use actix::Addr;
+
 use super::admin_token;
+use crate::actors::DeliveryManager;
 use crate::actors::ListenerConfig;
 use crate::admin::{AdminConfig, AdminServer, AdminState};
 use crate::cli::RunArgs;
+use crate::config::Source;
 use crate::daemon::{default_node_id, Daemon, DaemonConfig};
 use crate::database::Database;
+use crate::reload;
 use crate::shutdown::Shutdown;
 use crate::store::PoolConfig;
 
@@ -44,7 +49,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         addr: args.admin.admin_addr,
         token: admin_token::load(args.admin.admin_token_file.as_deref())?,
     };
-    let admin_state = AdminState::of(&daemon);
+    let mut admin_state = AdminState::of(&daemon);
+    admin_state.config_source = Some(args.config.source());
+    let hangups = actix_rt::spawn(reload_on_sighup(
+        args.config.source(),
+        daemon.delivery.clone(),
+    ));
     let admin = match AdminServer::start(&admin_config, admin_state) {
         Ok(admin) => admin,
         Err(error) => {
@@ -58,9 +68,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("cannot install signal handlers")?;
     info!(event = "shutdown.requested", signal);
+    hangups.abort();
     admin.stop().await;
     daemon.stop().await;
     database.close().await?;
     info!(event = "shutdown.complete");
     Ok(())
+}
+
+/// Reload the config file on every SIGHUP.
+async fn reload_on_sighup(source: Source, delivery: Addr<DeliveryManager>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            event = "config.sighup_unavailable",
+            "cannot listen for SIGHUP; reload with POST /v1/reload"
+        );
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        // Errors are logged by reload; the old config stays in effect.
+        let _ = reload::reload(&source, &delivery, "SIGHUP").await;
+    }
 }

@@ -86,6 +86,21 @@ fn list(problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// Where the config comes from: enough to load it again on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub secrets_dir: PathBuf,
+    /// Given explicitly (a missing file is then an error).
+    pub explicit: bool,
+}
+
+impl Source {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        load(&self.path, &self.secrets_dir, self.explicit)
+    }
+}
+
 /// Load and validate `path`. A missing file is an error when `explicit`
 /// (given with `--config` / `HERALD_CONFIG`), otherwise no global endpoints.
 pub fn load(path: &Path, secrets_dir: &Path, explicit: bool) -> Result<Config, ConfigError> {

@@ -410,3 +410,119 @@ async fn endpoints_and_the_delivery_log() {
     admin.stop().await;
     receiver.stop().await;
 }
+
+/// `POST /v1/reload` swaps in a valid config file atomically; a bad file is
+/// refused with the reason and the old endpoints stay.
+#[actix_rt::test]
+async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        dir.path().join("sink_secret"),
+        format!("{}\n", crate::delivery::SECRET),
+    )
+    .expect("secret");
+    let write = |ids: &[&str]| {
+        let mut text = String::from("endpoints:\n");
+        for id in ids {
+            text.push_str(&format!(
+                "  - id: {id}\n    type: generic\n    url: http://127.0.0.1:9/{id}\n    secret: sink_secret\n    events: [\"*\"]\n"
+            ));
+        }
+        std::fs::write(&config, text).expect("config");
+    };
+    write(&["first"]);
+    let mut admin = Admin::start(None).await;
+    admin.server.stop().await;
+    let mut state = AdminState::of(&admin.daemon);
+    state.config_source = Some(herald::config::Source {
+        path: config.clone(),
+        secrets_dir: dir.path().to_path_buf(),
+        explicit: true,
+    });
+    admin.server = AdminServer::start(
+        &AdminConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            token: None,
+        },
+        state,
+    )
+    .expect("admin starts");
+    admin.base = format!("http://{}", admin.server.local_addr);
+    let ids = |body: Value| -> Vec<String> {
+        body["endpoints"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+
+    let (status, body) = json(
+        admin
+            .http
+            .post(admin.url("/v1/reload"))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["endpoints"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    write(&["first", "second"]);
+    let (status, _) = json(
+        admin
+            .http
+            .post(admin.url("/v1/reload"))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, listed) = json(
+        admin
+            .http
+            .get(admin.url("/v1/endpoints"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(ids(listed), ["first", "second"]);
+
+    std::fs::write(
+        &config,
+        "endpoints:\n  - id: broken\n    type: pager\n    url: ftp://x\n",
+    )
+    .expect("config");
+    let (status, body) = json(
+        admin
+            .http
+            .post(admin.url("/v1/reload"))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = body["error"].as_str().expect("message");
+    assert!(
+        message.contains("broken") && message.contains("previous"),
+        "{message}"
+    );
+    let (_, listed) = json(
+        admin
+            .http
+            .get(admin.url("/v1/endpoints"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(ids(listed), ["first", "second"], "the old config stays");
+    admin.stop().await;
+}

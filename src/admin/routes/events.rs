@@ -1,4 +1,5 @@
-//! `POST /v1/events`: emit a custom event (fans out like any other).
+//! `POST /v1/events`: emit a custom event (fans out like any other);
+//! `POST /v1/reload`: reload the config file.
 
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
@@ -20,7 +21,24 @@ struct EmitRequest {
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(emit);
+    config.service(emit).service(reload);
+}
+
+/// Reload the config file; a bad file keeps the old config (400 says why).
+#[post("/v1/reload")]
+async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let source = state.config_source.as_ref().ok_or_else(|| {
+        ApiError::BadRequest("this herald was started without a config file source".into())
+    })?;
+    match crate::reload::reload(source, &state.delivery, "admin").await {
+        Ok(endpoints) => {
+            Ok(HttpResponse::Ok().json(json!({ "reloaded": true, "endpoints": endpoints })))
+        }
+        Err(crate::reload::ReloadError::Invalid(e)) => Err(ApiError::BadRequest(format!(
+            "config not reloaded, the previous one stays in effect: {e}"
+        ))),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
 }
 
 #[post("/v1/events")]
