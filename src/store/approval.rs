@@ -122,20 +122,43 @@ impl Store {
 
     /// Create the plan's rollout unless it has one: `Some(id)` if this call
     /// created it, `None` if a rollout existed (another trigger, replica or
-    /// the host app was first).
+    /// the host app was first). The creation emits `rollout.created` in the
+    /// same transaction.
     pub async fn create_rollout(
         &self,
         plan_id: i64,
         created_by: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let id = sqlx::query_scalar(
+        let mut tx = self.pool().begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO rollout (plan_id, created_by) VALUES ($1, $2)
              ON CONFLICT (plan_id) DO NOTHING RETURNING id",
         )
         .bind(plan_id)
         .bind(created_by)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(rollout_id) = id {
+            // Tell subscribers in the same transaction: the informational
+            // event `rollout.created` (subscribe to it, or to `*`).
+            sqlx::query(
+                "SELECT herald_emit('rollout.created',
+                        jsonb_build_object(
+                            'project', jsonb_build_object('id', pr.id, 'resource_id', pr.resource_id, 'title', pr.title),
+                            'plan', jsonb_build_object('id', p.id, 'title', p.title),
+                            'rollout', jsonb_build_object('id', $2::bigint),
+                            'data', jsonb_build_object('created_by', $3::text)),
+                        pr.id, NULL, p.id, $2::bigint)
+                   FROM plan p JOIN project pr ON pr.id = p.project_id
+                  WHERE p.id = $1",
+            )
+            .bind(plan_id)
+            .bind(rollout_id)
+            .bind(created_by)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(id)
     }
 

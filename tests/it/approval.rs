@@ -410,6 +410,22 @@ async fn simultaneous_triggers_on_two_replicas_create_one_rollout() {
     assert_eq!(decisions(), 500);
     assert_eq!(logs.count("rollout.created", &[]), 50);
     assert_eq!(logs.count("rollout.failed", &[]), 0);
+    let announced: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT plan_id) FROM herald_event WHERE type = 'rollout.created'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("events");
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM herald_event WHERE type = 'rollout.created'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("events");
+    assert_eq!(
+        (announced, total),
+        (50, 50),
+        "each creation announced once, in its transaction"
+    );
     assert!(
         logs.count("rollout.exists", &[]) > 0,
         "losers log rollout.exists"
