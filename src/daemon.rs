@@ -8,6 +8,7 @@ use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
 use crate::actors::{Listener, ListenerConfig, Router, RouterTargets};
+use crate::actors::{PlanConfig, PlanRegistry};
 use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
 use crate::store::{PoolConfig, Store, StoreError};
@@ -24,6 +25,8 @@ pub struct DaemonConfig {
     /// Global endpoints from the config file (project webhooks come from the
     /// database).
     pub endpoints: Vec<Endpoint>,
+    /// Plan supervisors: failure window and idle eviction.
+    pub plans: PlanConfig,
 }
 
 impl Default for DaemonConfig {
@@ -34,6 +37,7 @@ impl Default for DaemonConfig {
             pool: PoolConfig::default(),
             listener: ListenerConfig::default(),
             endpoints: Vec::new(),
+            plans: PlanConfig::default(),
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     pub router: Addr<Router>,
     pub listener: Addr<Listener>,
+    /// The plan registry (one supervisor per active plan).
+    pub plans: Addr<PlanRegistry>,
 }
 
 impl Daemon {
@@ -71,7 +77,16 @@ impl Daemon {
             info!(event = "migration.done", applied);
         }
         let metrics = Arc::new(Metrics::new());
-        let router = Router::new(RouterTargets::default()).start();
+        let plans = PlanRegistry::start(
+            store.clone(),
+            config.plans.clone(),
+            config.node_id.clone(),
+            metrics.clone(),
+        );
+        let mut targets = RouterTargets::default();
+        targets.task_runs.push(plans.clone().recipient());
+        targets.reconcile.push(plans.clone().recipient());
+        let router = Router::new(targets).start();
         let listener = Listener::new(
             connect_options,
             config.listener.clone(),
@@ -86,6 +101,7 @@ impl Daemon {
             metrics,
             router,
             listener,
+            plans,
         })
     }
 
@@ -94,6 +110,7 @@ impl Daemon {
         // Stopping the listener drops its receive loop and connection.
         let _ = self.listener.send(StopActor).await;
         let _ = self.router.send(StopActor).await;
+        let _ = self.plans.send(StopActor).await;
         self.store.pool().close().await;
         info!(event = "daemon.stopped");
     }

@@ -9,6 +9,7 @@
 //! - [`messages`]: the typed messages those actors exchange.
 //! - [`store`]: the only module that speaks SQL; the database is the truth.
 //! - [`pipeline`]: the pipeline's statuses as closed enums.
+//! - [`outcome`]: a plan's outcome and run generations, decided from its state.
 //! - [`events`]: the event model — what herald emits and delivers.
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
@@ -30,6 +31,7 @@ pub mod formats;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
+pub mod outcome;
 pub mod pipeline;
 pub mod shutdown;
 pub mod signing;

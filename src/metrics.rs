@@ -17,6 +17,12 @@ pub struct Metrics {
     pub listener_reconnects: IntCounter,
     /// Reconciliation requests, by reason.
     pub reconciles: IntCounterVec,
+    /// Live plan supervisors (memory follows active plans).
+    pub plan_supervisors: IntGauge,
+    /// Plan supervisors with an open failure window.
+    pub plan_windows_open: IntGauge,
+    /// Plan outcome claims, by result (`claimed`, `lost`).
+    pub plan_outcomes: IntCounterVec,
 }
 
 impl Metrics {
@@ -49,6 +55,18 @@ impl Metrics {
             ),
             &["reason"],
         );
+        let plan_supervisors = IntGauge::new("plan_supervisors", "Live plan supervisor actors");
+        let plan_windows_open = IntGauge::new(
+            "plan_windows_open",
+            "Plan supervisors with an open failure window",
+        );
+        let plan_outcomes = IntCounterVec::new(
+            Opts::new(
+                "plan_outcomes_total",
+                "Plan outcome claims, by result (claimed, lost)",
+            ),
+            &["result"],
+        );
         // The names and label sets above are constants; building them cannot fail.
         let metrics = Metrics {
             registry,
@@ -57,6 +75,9 @@ impl Metrics {
             listener_connected: listener_connected.expect("valid metric"),
             listener_reconnects: listener_reconnects.expect("valid metric"),
             reconciles: reconciles.expect("valid metric"),
+            plan_supervisors: plan_supervisors.expect("valid metric"),
+            plan_windows_open: plan_windows_open.expect("valid metric"),
+            plan_outcomes: plan_outcomes.expect("valid metric"),
         };
         metrics.register_all();
         metrics
@@ -69,6 +90,9 @@ impl Metrics {
             Box::new(self.listener_connected.clone()),
             Box::new(self.listener_reconnects.clone()),
             Box::new(self.reconciles.clone()),
+            Box::new(self.plan_supervisors.clone()),
+            Box::new(self.plan_windows_open.clone()),
+            Box::new(self.plan_outcomes.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.

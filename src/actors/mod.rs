@@ -2,11 +2,17 @@
 //! which messages it takes, what it emits and what happens when it restarts.
 //!
 //! - [`listener`]: database notifications → typed messages for the router.
+//! - [`plans`]: the plan registry — one [`PlanSupervisor`] per active plan.
+//! - [`plan_supervisor`]: a plan's outcome — failure window, completion, claims.
 //! - [`router`]: fans typed messages out to the actors that own them, and
 //!   reconciliation requests to every actor with unfinished work.
 
 pub mod listener;
+pub mod plan_supervisor;
+pub mod plans;
 pub mod router;
 
 pub use listener::{Listener, ListenerConfig};
+pub use plan_supervisor::{PlanConfig, PlanSupervisor};
+pub use plans::PlanRegistry;
 pub use router::{Router, RouterTargets};

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use tracing::info;
 
 use crate::actors::ListenerConfig;
+use crate::actors::PlanConfig;
 use crate::cli::RunArgs;
 use crate::daemon::{default_node_id, Daemon, DaemonConfig};
 use crate::database::Database;
@@ -25,6 +26,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             reconnect_max: args.listener.reconnect_max,
         },
         endpoints: Vec::new(),
+        plans: PlanConfig {
+            failure_window: args.plans.failure_window,
+            idle: args.plans.plan_idle,
+        },
     };
     let daemon = match Daemon::start(database.connect_options(), config).await {
         Ok(daemon) => daemon,

@@ -3,13 +3,16 @@
 //!
 //! - [`change`]: a row of the pipeline (or the outbox) changed, as told by a
 //!   database notification.
+//! - [`plan`]: the plan registry and its plan supervisors.
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
 
 pub mod change;
+pub mod plan;
 pub mod reconcile;
 
 pub use change::{
     ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
     TaskRunChanged,
 };
+pub use plan::{EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan};
 pub use reconcile::{Reconcile, ReconcileReason};
