@@ -6,3 +6,4 @@ mod support;
 mod embedded;
 mod emit;
 mod listener;
+mod plan_supervisor;

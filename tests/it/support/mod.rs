@@ -1,6 +1,7 @@
 //! Shared test support: real databases, bounded waits.
 
 pub mod db;
+pub mod pipeline;
 pub mod recorder;
 pub mod wait;
 
