@@ -6,4 +6,5 @@ mod support;
 mod embedded;
 mod emit;
 mod listener;
+mod plan_daemon;
 mod plan_supervisor;

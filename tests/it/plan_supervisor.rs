@@ -116,9 +116,8 @@ async fn three_failures_in_one_window_make_one_event() {
     let h = Plans::start(Duration::from_millis(300)).await;
     let plan = seed_plan(&h.db.pool, 10).await;
     let runs = h.run_all(&plan, &plan.tasks).await;
-    for i in 0..3 {
-        h.finish(&plan, plan.tasks[i], runs[i], TaskRunStatus::Failed)
-            .await;
+    for (task, run) in plan.tasks.iter().zip(&runs).take(3) {
+        h.finish(&plan, *task, *run, TaskRunStatus::Failed).await;
     }
     let events = h.wait_events(plan.plan_id, 1).await;
     assert_eq!(events.len(), 1);
@@ -162,13 +161,13 @@ async fn all_terminal_sends_the_failure_early_once() {
     let h = Plans::start(Duration::from_secs(3600)).await;
     let plan = seed_plan(&h.db.pool, 10).await;
     let runs = h.run_all(&plan, &plan.tasks).await;
-    for i in 0..10 {
+    for (i, (task, run)) in plan.tasks.iter().zip(&runs).enumerate() {
         let status = if i < 2 {
             TaskRunStatus::Failed
         } else {
             TaskRunStatus::Done
         };
-        h.finish(&plan, plan.tasks[i], runs[i], status).await;
+        h.finish(&plan, *task, *run, status).await;
     }
     let events = h.wait_events(plan.plan_id, 1).await;
     assert_eq!(events[0].0, "PIPELINE_FAILED");
@@ -176,7 +175,9 @@ async fn all_terminal_sends_the_failure_early_once() {
     // More messages about the same runs change nothing.
     h.notify(&plan, plan.tasks[0], runs[0], TaskRunStatus::Failed);
     let status = h
-        .settled(plan.plan_id, |s| s.terminal == 10 && s.claimed_generation == 1)
+        .settled(plan.plan_id, |s| {
+            s.terminal == 10 && s.claimed_generation == 1
+        })
         .await;
     assert_eq!(status.window_deadline, None);
     assert_eq!(plan_events(&h.db.pool, plan.plan_id).await.len(), 1);
@@ -358,7 +359,9 @@ async fn a_panic_restarts_one_supervisor_from_the_database() {
         plan_id: plan.plan_id,
     });
     let after = h
-        .settled(plan.plan_id, |s| s.restarts == 1 && s.window_deadline.is_some())
+        .settled(plan.plan_id, |s| {
+            s.restarts == 1 && s.window_deadline.is_some()
+        })
         .await;
     assert_eq!(after.window_deadline, before.window_deadline);
     let other_after = h.status(other.plan_id).await.expect("other plan alive");
@@ -425,7 +428,11 @@ async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
     let quiet = seed_plan(&h.db.pool, 2).await;
     start_runs(&h.db.pool, &quiet.tasks, "RUNNING").await;
 
-    let mut pending = h.db.store.plans_with_pending_outcomes().await.expect("scan");
+    let mut pending =
+        h.db.store
+            .plans_with_pending_outcomes()
+            .await
+            .expect("scan");
     pending.sort_unstable();
     assert_eq!(pending, vec![done.plan_id, open.plan_id]);
 
@@ -440,7 +447,10 @@ async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
     // Claimed: the next scan no longer lists it.
     h.settled(done.plan_id, |s| s.claimed_generation == 1).await;
     assert_eq!(
-        h.db.store.plans_with_pending_outcomes().await.expect("scan"),
+        h.db.store
+            .plans_with_pending_outcomes()
+            .await
+            .expect("scan"),
         vec![open.plan_id]
     );
 }
