@@ -473,7 +473,11 @@ impl Actor for PlanSupervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.recovering = self.origin != Origin::Message;
-        self.evaluate(ctx);
+        // The registry starts a supervisor to hand it a message, which reads
+        // the plan; after a restart nobody will, so read now.
+        if self.origin == Origin::Restart {
+            self.evaluate(ctx);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
