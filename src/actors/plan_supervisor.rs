@@ -343,7 +343,9 @@ impl PlanSupervisor {
     fn follow(&mut self, decision: Decision, now: DateTime<Utc>, ctx: &mut Context<Self>) {
         match decision {
             Decision::WindowOpen { deadline } => {
-                if self.window != Some(deadline) {
+                // Also re-arm when the timer fired a little before the
+                // database clock reached the deadline.
+                if self.window != Some(deadline) || self.window_timer.is_none() {
                     if self.window.is_none() {
                         self.shared.metrics.plan_windows_open.inc();
                         info!(
