@@ -26,68 +26,23 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
-use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
+pub use super::plans::{Origin, PlanConfig, PlanShared};
 use crate::messages::{
     EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan, TaskRunChanged,
 };
-use crate::metrics::Metrics;
 use crate::outcome::Decision;
 use crate::pipeline::TaskRunStatus;
 use crate::store::plans::{ClaimResult, ClaimedOutcome, PlanState};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
-/// Settings of the plan supervisors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanConfig {
-    /// The failure debounce window: failures within it go out as one event.
-    pub failure_window: Duration,
-    /// A supervisor without an open window and without messages for this
-    /// long stops.
-    pub idle: Duration,
-}
-
-impl Default for PlanConfig {
-    fn default() -> Self {
-        PlanConfig {
-            failure_window: Duration::from_secs(5 * 60),
-            idle: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// Plan reads in flight at once, across all supervisors: reconciling many
-/// plans must queue here, not time out waiting for pool connections.
-pub const MAX_CONCURRENT_READS: usize = 8;
 /// Retry delay when the plan's rows are locked by a claim or an insert.
 const BUSY_RETRY: Duration = Duration::from_millis(50);
 const ERROR_RETRY_INITIAL: Duration = Duration::from_millis(500);
 const ERROR_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Unknown task ids remembered for checking against the next read.
 const MAX_UNVERIFIED: usize = 32;
-
-/// What every supervisor shares (one allocation for all of them).
-pub struct PlanShared {
-    pub store: Store,
-    pub config: PlanConfig,
-    pub node_id: String,
-    pub metrics: Arc<Metrics>,
-    /// The registry, told when a supervisor is idle.
-    pub registry: Recipient<PlanIdle>,
-    pub reads: Semaphore,
-}
-
-/// How a supervisor came to be started (for `plan.recovered`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A task-run notification for a plan without a live supervisor.
-    Message,
-    /// Reconciliation found the plan with work pending.
-    Reconcile,
-    /// The previous supervisor of the plan died.
-    Restart,
-}
 
 /// The result of one read (and possibly a claim).
 enum Evaluation {
