@@ -196,6 +196,21 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub config: ConfigArgs,
+
+    #[command(flatten)]
+    pub plans: PlanArgs,
+}
+
+/// Plan supervisors.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Failure debounce window: failures of a plan within it go out as one PIPELINE_FAILED.
+    #[arg(long, env = "HERALD_FAILURE_WINDOW", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub failure_window: Duration,
+
+    /// Stop a plan's supervisor after this long without messages and without an open window.
+    #[arg(long, env = "HERALD_PLAN_IDLE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub plan_idle: Duration,
 }
 
 /// Webhook delivery: retries, timeouts, leases.
@@ -301,6 +316,30 @@ mod tests {
         };
         assert_eq!(args.listener.reconnect_initial, Duration::from_millis(250));
         assert_eq!(args.listener.reconnect_max, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn plan_flags_default_and_parse() {
+        let cli = Cli::try_parse_from(["herald", "run"]).expect("defaults");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.plans.failure_window, Duration::from_secs(300));
+        assert_eq!(args.plans.plan_idle, Duration::from_secs(600));
+        let cli = Cli::try_parse_from([
+            "herald",
+            "run",
+            "--failure-window",
+            "300ms",
+            "--plan-idle",
+            "1h",
+        ])
+        .expect("valid flags");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.plans.failure_window, Duration::from_millis(300));
+        assert_eq!(args.plans.plan_idle, Duration::from_secs(3600));
     }
 
     #[test]

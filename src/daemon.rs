@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::actors::{
     ApprovalActor, ApprovalConfig, DeliveryManager, IssueEvents, IssueEventsConfig, Listener,
-    ListenerConfig, Router, RouterTargets,
+    ListenerConfig, PlanConfig, PlanRegistry, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -30,6 +30,8 @@ pub struct DaemonConfig {
     /// database).
     pub endpoints: Vec<Endpoint>,
     pub delivery: DeliveryConfig,
+    /// Plan supervisors: failure window and idle eviction.
+    pub plans: PlanConfig,
 }
 
 impl Default for DaemonConfig {
@@ -41,6 +43,7 @@ impl Default for DaemonConfig {
             listener: ListenerConfig::default(),
             endpoints: Vec::new(),
             delivery: DeliveryConfig::default(),
+            plans: PlanConfig::default(),
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct Daemon {
     pub approval: Addr<ApprovalActor>,
     /// Emits issue events once per transition.
     pub issue_events: Addr<IssueEvents>,
+    /// The plan registry (one supervisor per active plan).
+    pub plans: Addr<PlanRegistry>,
 }
 
 impl Daemon {
@@ -121,6 +126,14 @@ impl Daemon {
         targets.plan_check_runs.push(approval.clone().recipient());
         targets.reconcile.push(approval.clone().recipient());
         targets.reconcile.push(issue_events.clone().recipient());
+        let plans = PlanRegistry::start(
+            store.clone(),
+            config.plans.clone(),
+            config.node_id.clone(),
+            metrics.clone(),
+        );
+        targets.task_runs.push(plans.clone().recipient());
+        targets.reconcile.push(plans.clone().recipient());
         let router = Router::new(targets).start();
         let listener = Listener::new(
             connect_options,
@@ -139,6 +152,7 @@ impl Daemon {
             delivery,
             approval,
             issue_events,
+            plans,
         })
     }
 
@@ -147,6 +161,7 @@ impl Daemon {
         // Stopping the listener drops its receive loop and connection.
         let _ = self.listener.send(StopActor).await;
         let _ = self.router.send(StopActor).await;
+        let _ = self.plans.send(StopActor).await;
         let _ = self.approval.send(StopActor).await;
         let _ = self.issue_events.send(StopActor).await;
         let _ = self.delivery.send(ShutdownDelivery).await;

@@ -10,6 +10,7 @@
 //! - [`store`]: the only module that speaks SQL; the database is the truth.
 //! - [`pipeline`]: the pipeline's statuses as closed enums.
 //! - [`rollout`]: when a plan's rollout may be created (the rules, pure).
+//! - [`outcome`]: a plan's outcome and run generations, decided from its state.
 //! - [`events`]: the event model — what herald emits and delivers.
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
@@ -37,6 +38,7 @@ pub mod formats;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
+pub mod outcome;
 pub mod pipeline;
 pub mod reload;
 pub mod rollout;

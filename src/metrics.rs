@@ -27,6 +27,12 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     /// Endpoint leases this replica holds.
     pub leases_held: IntGauge,
+    /// Live plan supervisors (memory follows active plans).
+    pub plan_supervisors: IntGauge,
+    /// Plan supervisors with an open failure window.
+    pub plan_windows_open: IntGauge,
+    /// Plan outcome claims, by result (`claimed`, `lost`).
+    pub plan_outcomes: IntCounterVec,
 }
 
 impl Metrics {
@@ -87,6 +93,18 @@ impl Metrics {
             "Pending deliveries in the outbox (refreshed by the sweep)",
         );
         let leases_held = IntGauge::new("leases_held", "Endpoint leases this replica holds");
+        let plan_supervisors = IntGauge::new("plan_supervisors", "Live plan supervisor actors");
+        let plan_windows_open = IntGauge::new(
+            "plan_windows_open",
+            "Plan supervisors with an open failure window",
+        );
+        let plan_outcomes = IntCounterVec::new(
+            Opts::new(
+                "plan_outcomes_total",
+                "Plan outcome claims, by result (claimed, lost)",
+            ),
+            &["result"],
+        );
         // The names and label sets above are constants; building them cannot fail.
         let metrics = Metrics {
             registry,
@@ -100,6 +118,9 @@ impl Metrics {
             delivery_latency: delivery_latency.expect("valid metric"),
             outbox_pending: outbox_pending.expect("valid metric"),
             leases_held: leases_held.expect("valid metric"),
+            plan_supervisors: plan_supervisors.expect("valid metric"),
+            plan_windows_open: plan_windows_open.expect("valid metric"),
+            plan_outcomes: plan_outcomes.expect("valid metric"),
         };
         metrics.register_all();
         metrics
@@ -117,6 +138,9 @@ impl Metrics {
             Box::new(self.delivery_latency.clone()),
             Box::new(self.outbox_pending.clone()),
             Box::new(self.leases_held.clone()),
+            Box::new(self.plan_supervisors.clone()),
+            Box::new(self.plan_windows_open.clone()),
+            Box::new(self.plan_outcomes.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.

@@ -2,6 +2,8 @@
 //! which messages it takes, what it emits and what happens when it restarts.
 //!
 //! - [`listener`]: database notifications → typed messages for the router.
+//! - [`plans`]: the plan registry — one [`PlanSupervisor`] per active plan.
+//! - [`plan_supervisor`]: a plan's outcome — failure window, completion, claims.
 //! - [`router`]: fans typed messages out to the actors that own them, and
 //!   reconciliation requests to every actor with unfinished work.
 //! - [`approval`]: creates a plan's rollout once its approval and plan
@@ -16,6 +18,8 @@ pub mod delivery;
 pub mod delivery_manager;
 pub mod issue_events;
 pub mod listener;
+pub mod plan_supervisor;
+pub mod plans;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
@@ -23,4 +27,6 @@ pub use delivery::DeliveryActor;
 pub use delivery_manager::DeliveryManager;
 pub use issue_events::{IssueEvents, IssueEventsConfig};
 pub use listener::{Listener, ListenerConfig};
+pub use plan_supervisor::{PlanConfig, PlanSupervisor};
+pub use plans::PlanRegistry;
 pub use router::{Router, RouterTargets};

@@ -8,6 +8,7 @@ use actix::Addr;
 use super::admin_token;
 use crate::actors::DeliveryManager;
 use crate::actors::ListenerConfig;
+use crate::actors::PlanConfig;
 use crate::admin::{AdminConfig, AdminServer, AdminState};
 use crate::cli::RunArgs;
 use crate::config::Source;
@@ -37,6 +38,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         endpoints: file_config.endpoints,
         delivery: args.delivery.config(),
+        plans: PlanConfig {
+            failure_window: args.plans.failure_window,
+            idle: args.plans.plan_idle,
+        },
     };
     let daemon = match Daemon::start(database.connect_options(), config).await {
         Ok(daemon) => daemon,

@@ -5,11 +5,13 @@
 //!   database notification.
 //! - [`delivery`]: between the delivery manager and the per-endpoint actors.
 //! - [`approval`]: direct requests to the approval actor (create a rollout now).
+//! - [`plan`]: the plan registry and its plan supervisors.
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
 
 pub mod approval;
 pub mod change;
 pub mod delivery;
+pub mod plan;
 pub mod reconcile;
 
 pub use approval::{RolloutOutcome, RolloutTrigger, TryCreateRollout};
@@ -17,4 +19,5 @@ pub use change::{
     ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
     TaskRunChanged,
 };
+pub use plan::{EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan};
 pub use reconcile::{Reconcile, ReconcileReason};

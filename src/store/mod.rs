@@ -11,6 +11,7 @@ pub mod host_app;
 pub mod issue_events;
 pub mod leases;
 pub mod outbox;
+pub mod plans;
 
 use std::time::Duration;
 

@@ -10,4 +10,6 @@ mod embedded;
 mod emit;
 mod issue_events;
 mod listener;
+mod plan_daemon;
+mod plan_supervisor;
 mod sink;

@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --bin herald-bench            # everything
 //! cargo run --release --bin herald-bench -- throughput --endpoints 1,100
+//! cargo run --release --bin herald-bench -- windows --plans 100000
 //! ```
 //!
 //! Each benchmark creates a throwaway database on the PostgreSQL at
@@ -13,6 +14,7 @@ mod bench_db;
 mod ceiling;
 mod receiver;
 mod throughput;
+mod windows;
 
 use clap::{Parser, Subcommand};
 

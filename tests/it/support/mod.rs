@@ -3,6 +3,7 @@
 pub mod db;
 pub mod issues;
 pub mod logs;
+pub mod pipeline;
 pub mod receiver;
 pub mod recorder;
 pub mod wait;

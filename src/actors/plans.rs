@@ -1,0 +1,276 @@
+//! The `PlanRegistry` actor: one [`PlanSupervisor`] per active plan.
+//!
+//! - Owns: the map plan id → live supervisor (address and the number of
+//!   messages forwarded to it), and what the supervisors share
+//!   ([`PlanShared`]).
+//! - Takes: [`TaskRunChanged`] from the router (starts the plan's supervisor
+//!   on the first one), [`Reconcile`] (scans the database for plans with an
+//!   outcome due or a failure window open and feeds each to its supervisor as
+//!   [`EvaluatePlan`]), [`EvaluatePlan`], [`PlanIdle`] (evicts a supervisor
+//!   that has seen every message forwarded to it), [`GetPlanStatus`],
+//!   [`StopActor`].
+//! - Every few seconds, and whenever it forwards, it replaces supervisors
+//!   that died (a panic that escaped their own guard) with fresh ones, which
+//!   rebuild from the database.
+//! - Keeps nothing that needs rebuilding: after a restart the next
+//!   reconciliation and notifications bring the supervisors back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use super::plan_supervisor::PlanSupervisor;
+use crate::daemon::StopActor;
+use crate::messages::{
+    EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, Reconcile, ShutdownPlan,
+    TaskRunChanged,
+};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Settings of the plan supervisors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// The failure debounce window: failures within it go out as one event.
+    pub failure_window: Duration,
+    /// A supervisor without an open window and without messages for this
+    /// long stops.
+    pub idle: Duration,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            failure_window: Duration::from_secs(5 * 60),
+            idle: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Plan reads in flight at once, across all supervisors: reconciling many
+/// plans must queue here, not time out waiting for pool connections.
+pub const MAX_CONCURRENT_READS: usize = 8;
+/// What every supervisor shares (one allocation for all of them).
+pub struct PlanShared {
+    pub store: Store,
+    pub config: PlanConfig,
+    pub node_id: String,
+    pub metrics: Arc<Metrics>,
+    /// The registry, told when a supervisor is idle.
+    pub registry: Recipient<PlanIdle>,
+    pub reads: Semaphore,
+}
+
+/// How a supervisor came to be started (for `plan.recovered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A task-run notification for a plan without a live supervisor.
+    Message,
+    /// Reconciliation found the plan with work pending.
+    Reconcile,
+    /// The previous supervisor of the plan died.
+    Restart,
+}
+
+/// How often dead supervisors are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+struct Entry {
+    addr: Addr<PlanSupervisor>,
+    /// Messages forwarded to this supervisor.
+    forwarded: u64,
+}
+
+/// Starts, feeds and evicts plan supervisors.
+pub struct PlanRegistry {
+    shared: Arc<PlanShared>,
+    plans: HashMap<i64, Entry>,
+}
+
+impl PlanRegistry {
+    /// Start the registry. `node_id` names this replica in claims.
+    pub fn start(
+        store: Store,
+        config: PlanConfig,
+        node_id: String,
+        metrics: Arc<Metrics>,
+    ) -> Addr<PlanRegistry> {
+        PlanRegistry::create(move |ctx| PlanRegistry {
+            shared: Arc::new(PlanShared {
+                store,
+                config,
+                node_id,
+                metrics,
+                registry: ctx.address().recipient(),
+                reads: Semaphore::new(MAX_CONCURRENT_READS),
+            }),
+            plans: HashMap::new(),
+        })
+    }
+
+    /// The live supervisor of `plan_id`, started (or replaced, if it died).
+    fn supervisor(&mut self, plan_id: i64, origin: Origin) -> &mut Entry {
+        let shared = self.shared.clone();
+        if !self.plans.contains_key(&plan_id) {
+            shared
+                .metrics
+                .plan_supervisors
+                .set(self.plans.len() as i64 + 1);
+        }
+        let entry = self.plans.entry(plan_id).or_insert_with(|| Entry {
+            addr: PlanSupervisor::start_supervised(plan_id, shared.clone(), origin),
+            forwarded: 0,
+        });
+        if !entry.addr.connected() {
+            warn!(event = "plan.replaced", plan_id, reason = "supervisor died");
+            *entry = Entry {
+                addr: PlanSupervisor::start_supervised(plan_id, shared, Origin::Restart),
+                forwarded: 0,
+            };
+        }
+        entry
+    }
+
+    fn forward_evaluate(&mut self, plan_id: i64, origin: Origin) {
+        let entry = self.supervisor(plan_id, origin);
+        entry.forwarded += 1;
+        entry.addr.do_send(EvaluatePlan { plan_id });
+    }
+
+    fn sweep(&mut self) {
+        let dead: Vec<i64> = self
+            .plans
+            .iter()
+            .filter(|(_, e)| !e.addr.connected())
+            .map(|(id, _)| *id)
+            .collect();
+        for plan_id in dead {
+            // Replaces it; the new one reads the plan and re-arms its window.
+            self.supervisor(plan_id, Origin::Restart);
+        }
+    }
+}
+
+impl Actor for PlanRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        for (_, entry) in self.plans.drain() {
+            entry.addr.do_send(ShutdownPlan);
+        }
+        self.shared.metrics.plan_supervisors.set(0);
+        info!(event = "plans.stopped");
+    }
+}
+
+impl Handler<TaskRunChanged> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, change: TaskRunChanged, _ctx: &mut Self::Context) {
+        // `do_send`: supervisors only queue work and coalesce reads, and the
+        // router's inflow is bounded by the listener's `send`.
+        let entry = self.supervisor(change.plan_id, Origin::Message);
+        entry.forwarded += 1;
+        entry.addr.do_send(change);
+    }
+}
+
+impl Handler<EvaluatePlan> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, request: EvaluatePlan, _ctx: &mut Self::Context) {
+        self.forward_evaluate(request.plan_id, Origin::Reconcile);
+    }
+}
+
+impl Handler<Reconcile> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, request: Reconcile, ctx: &mut Self::Context) {
+        let store = self.shared.store.clone();
+        let scan = async move { store.plans_with_pending_outcomes().await };
+        ctx.spawn(scan.into_actor(self).map(move |result, act, _ctx| match result {
+            Ok(plan_ids) => {
+                info!(
+                    event = "plans.reconciled",
+                    reason = request.reason.as_str(),
+                    pending = plan_ids.len(),
+                    live = act.plans.len()
+                );
+                for plan_id in plan_ids {
+                    act.forward_evaluate(plan_id, Origin::Reconcile);
+                }
+            }
+            Err(error) => {
+                warn!(event = "plans.reconcile_failed", reason = request.reason.as_str(), error = %error);
+            }
+        }));
+    }
+}
+
+impl Handler<PlanIdle> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, idle: PlanIdle, _ctx: &mut Self::Context) {
+        let current = self
+            .plans
+            .get(&idle.plan_id)
+            .is_some_and(|e| e.forwarded == idle.handled);
+        if !current {
+            // A message is on its way to it: it stays.
+            return;
+        }
+        // Dropping the last address stops it (it has no timers left).
+        self.plans.remove(&idle.plan_id);
+        let live = self.plans.len();
+        self.shared.metrics.plan_supervisors.set(live as i64);
+        info!(
+            event = "plan.evicted",
+            plan_id = idle.plan_id,
+            generation = ?idle.generation,
+            reason = if idle.unknown { "unknown_plan" } else { "idle" },
+            live,
+        );
+    }
+}
+
+impl Handler<GetPlanStatus> for PlanRegistry {
+    type Result = ResponseFuture<Option<PlanStatus>>;
+
+    fn handle(&mut self, request: GetPlanStatus, _ctx: &mut Self::Context) -> Self::Result {
+        let addr = self.plans.get(&request.plan_id).map(|e| e.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(request).await.ok().flatten(),
+                None => None,
+            }
+        })
+    }
+}
+
+impl Handler<InjectPanic> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, request: InjectPanic, _ctx: &mut Self::Context) {
+        if let Some(entry) = self.plans.get(&request.plan_id) {
+            entry.addr.do_send(request);
+        }
+    }
+}
+
+impl Handler<StopActor> for PlanRegistry {
+    type Result = ();
+
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
