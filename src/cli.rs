@@ -30,6 +30,8 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Replay failed deliveries through a running herald (admin API).
     Replay(ReplayArgs),
+    /// Play a whole pipeline end to end on a temporary embedded database.
+    Demo(DemoArgs),
     /// Validate the config file and print the effective endpoints (secrets masked).
     CheckConfig(ConfigArgs),
     /// Receive webhooks locally: print each one and verify its signature.
@@ -50,6 +52,18 @@ pub struct AdminClientArgs {
     /// File holding the admin API's bearer token (or set HERALD_ADMIN_TOKEN).
     #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+}
+
+/// `herald demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The failure window herald uses in the demo.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub failure_window: Duration,
+
+    /// Directory holding initdb, pg_ctl and postgres (default: PATH, then /usr/lib/postgresql/*/bin).
+    #[arg(long, env = "HERALD_PG_BIN_DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
 }
 
 /// `herald deliveries`.

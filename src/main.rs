@@ -15,6 +15,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::migrate::migrate(args).await,
             Command::Deliveries(args) => commands::deliveries::list(args).await,
             Command::Replay(args) => commands::deliveries::replay(args).await,
+            Command::Demo(args) => commands::demo::demo(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
             Command::Sink(args) => commands::sink::sink(args).await,
         }

@@ -4,6 +4,7 @@ mod admin_client;
 mod admin_token;
 pub mod check_config;
 pub mod deliveries;
+pub mod demo;
 pub mod migrate;
 pub mod run;
 pub mod sink;

@@ -201,4 +201,14 @@ impl Store {
         row.map(|row| Ok((row.try_get("id")?, row.try_get("created_by")?)))
             .transpose()
     }
+
+    /// Every delivery's event type, state and attempts, in outbox order.
+    pub async fn demo_delivery_states(&self) -> Result<Vec<(String, String, i32)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT e.type, d.state, d.attempts FROM herald_delivery d
+               JOIN herald_event e ON e.id = d.event_id ORDER BY d.id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
 }

@@ -26,6 +26,9 @@ async fn start_daemon(db: &TestDb, node_id: &str, failure_window: Duration) -> D
                 failure_window,
                 idle: Duration::from_secs(600),
             },
+            // The subscribed endpoint comes from config (herald mirrors its
+            // config into herald_endpoint at start); nothing listens there.
+            endpoints: vec![crate::delivery::endpoint("ops", "http://127.0.0.1:9/".into())],
             ..DaemonConfig::default()
         },
     )

@@ -9,6 +9,7 @@ use sqlx::{ConnectOptions, Connection};
 
 pub struct BenchDb {
     pub name: String,
+    url: String,
     pub options: PgConnectOptions,
     pub store: Store,
     admin: PgConnectOptions,
@@ -34,12 +35,20 @@ impl BenchDb {
             .await?;
         let store = Store::from_pool(pool);
         store.migrate(|_, _, _| {}).await?;
+        let mut database_url = url::Url::parse(&url).context("HERALD_BENCH_DATABASE_URL")?;
+        database_url.set_path(&format!("/{name}"));
         Ok(BenchDb {
+            url: database_url.to_string(),
             name,
             options,
             store,
             admin,
         })
+    }
+
+    /// A URL of this database, for child processes.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub async fn drop_database(self) -> anyhow::Result<()> {

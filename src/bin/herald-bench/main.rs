@@ -4,6 +4,7 @@
 //! cargo run --release --bin herald-bench            # everything
 //! cargo run --release --bin herald-bench -- throughput --endpoints 1,100
 //! cargo run --release --bin herald-bench -- windows --plans 100000
+//! cargo run --release --bin herald-bench -- windows --plans 100000
 //! ```
 //!
 //! Each benchmark creates a throwaway database on the PostgreSQL at
@@ -12,6 +13,7 @@
 
 mod bench_db;
 mod ceiling;
+mod chaos;
 mod receiver;
 mod throughput;
 mod windows;
@@ -51,6 +53,34 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         endpoints: usize,
     },
+    /// Three replicas, a steady stream, kill -9 of one: lost, duplicates, takeover time.
+    Chaos {
+        #[arg(long, default_value_t = 3000)]
+        events: u64,
+        /// Events per second.
+        #[arg(long, default_value_t = 300)]
+        rate: u32,
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        lease_ttl: std::time::Duration,
+    },
+    /// Resident memory of N plan supervisors holding open failure windows.
+    Windows {
+        /// Plans, each with one failed task (an open window) and the rest running.
+        #[arg(long, default_value_t = 100_000)]
+        plans: u32,
+        /// Tasks per plan (at least 2, so the plan is not terminal).
+        #[arg(long, default_value_t = 2)]
+        tasks: u32,
+        /// Give up waiting for the windows after this long.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// (internal) run herald itself, as a chaos replica: `replica run …`.
+    #[command(hide = true)]
+    Replica {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// PostgreSQL's own ceiling for herald's per-delivery write pattern (no HTTP).
     Ceiling {
         #[arg(long, default_value_t = 20_000)]
@@ -63,6 +93,9 @@ enum Bench {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Bench::Replica { args }) = &cli.command {
+        return replica(args);
+    }
     actix::System::new().block_on(async move {
         match cli.command {
             Some(Bench::Throughput {
@@ -78,6 +111,24 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 endpoints,
             }) => throughput::latency(rate, seconds, endpoints).await?,
+            Some(Bench::Chaos {
+                events,
+                rate,
+                lease_ttl,
+            }) => chaos::chaos(events, rate, lease_ttl).await?,
+            Some(Bench::Windows {
+                plans,
+                tasks,
+                timeout,
+            }) => {
+                windows::windows(windows::WindowsArgs {
+                    plans,
+                    tasks,
+                    timeout,
+                })
+                .await?
+            }
+            Some(Bench::Replica { .. }) => anyhow::bail!("`replica` runs before the system starts"),
             Some(Bench::Ceiling {
                 deliveries,
                 writers,
@@ -88,8 +139,30 @@ fn main() -> anyhow::Result<()> {
                 }
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 4).await?;
+                chaos::chaos(3000, 300, std::time::Duration::from_secs(3)).await?;
+                windows::windows(windows::WindowsArgs {
+                    plans: 100_000,
+                    tasks: 2,
+                    timeout: std::time::Duration::from_secs(600),
+                })
+                .await?;
             }
         }
         Ok(())
+    })
+}
+
+/// Run herald's own command line (the chaos replicas).
+fn replica(args: &[String]) -> anyhow::Result<()> {
+    use herald::cli::{Cli as HeraldCli, Command};
+    let cli = HeraldCli::try_parse_from(
+        std::iter::once("herald".to_owned()).chain(args.iter().cloned()),
+    )?;
+    herald::logging::init(cli.log_format);
+    actix::System::new().block_on(async move {
+        match cli.command {
+            Command::Run(args) => herald::commands::run::run(*args).await,
+            _ => anyhow::bail!("a replica only runs `run`"),
+        }
     })
 }

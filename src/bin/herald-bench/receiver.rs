@@ -1,19 +1,22 @@
 //! A fast loopback receiver: counts requests and remembers when each
 //! benchmark event (`data.n`) arrived.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 #[derive(Default)]
 pub struct Arrivals {
     pub requests: AtomicU64,
     /// (event number, arrival) for every request.
     pub seen: Mutex<Vec<(u64, Instant)>>,
+    /// Requests per (path, webhook-id): more than one is a duplicate.
+    pub by_webhook_id: Mutex<HashMap<(String, String), u32>>,
 }
 
 pub struct Receiver {
@@ -22,9 +25,22 @@ pub struct Receiver {
     handle: ServerHandle,
 }
 
-async fn receive(body: web::Bytes, arrivals: web::Data<Arrivals>) -> HttpResponse {
+async fn receive(
+    request: HttpRequest,
+    body: web::Bytes,
+    arrivals: web::Data<Arrivals>,
+) -> HttpResponse {
     let now = Instant::now();
     arrivals.requests.fetch_add(1, Ordering::Relaxed);
+    let id = request
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if let Ok(mut ids) = arrivals.by_webhook_id.lock() {
+        *ids.entry((request.path().to_owned(), id)).or_default() += 1;
+    }
     let n = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["data"]["n"].as_u64());

@@ -1,0 +1,176 @@
+//! Chaos: three herald replicas on one database, a steady event stream,
+//! `kill -9` of the replica holding the most endpoint leases mid-stream,
+//! then a count of events lost and delivered twice (by `webhook-id` at the
+//! receiver) and the takeover time. Bounded in events and time; stops by
+//! itself. Replicas are this binary re-executed as `herald-bench replica run …`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::bench_db::BenchDb;
+use crate::receiver::Receiver;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ENDPOINTS: usize = 6;
+const DEADLINE: Duration = Duration::from_secs(180);
+
+struct Replica {
+    node: String,
+    child: Child,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let receiver = Receiver::start()?;
+    let dir = std::env::temp_dir().join(format!("herald-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("secrets"))?;
+    std::fs::write(dir.join("secrets").join("chaos_secret"), SECRET)?;
+    let mut config = String::from("endpoints:\n");
+    for i in 0..ENDPOINTS {
+        config.push_str(&format!(
+            "  - id: e{i}\n    type: generic\n    url: {}\n    secret: chaos_secret\n    events: [\"*\"]\n",
+            receiver.url(&format!("/e{i}"))
+        ));
+    }
+    std::fs::write(dir.join("herald.yaml"), config)?;
+
+    let exe = std::env::current_exe().context("locating herald-bench")?;
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|i| {
+            let node = format!("chaos-{i}");
+            let log = std::fs::File::create(dir.join(format!("{node}.log")))?;
+            let child = Command::new(&exe)
+                .args(["replica", "--log-format", "json", "run"])
+                .arg("--database-url")
+                .arg(db.url())
+                .arg("--config")
+                .arg(dir.join("herald.yaml"))
+                .arg("--secrets-dir")
+                .arg(dir.join("secrets"))
+                .args(["--node-id", &node, "--admin-addr", "127.0.0.1:0"])
+                .args([
+                    "--lease-ttl",
+                    &humantime::format_duration(lease_ttl).to_string(),
+                ])
+                .args(["--sweep-interval", "500ms", "--retry-base", "100ms"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?;
+            Ok(Replica { node, child })
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    // Wait until every endpoint has an owner (first events make them claim).
+    let pool = db.store.pool().clone();
+    let emit = |n: u64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "SELECT herald_emit('chaos.tick', jsonb_build_object('data', jsonb_build_object('n', $1::bigint)))",
+            )
+            .bind(n as i64)
+            .execute(&pool)
+            .await
+        }
+    };
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let kill_at = events / 3;
+    let mut killed: Option<(String, Vec<String>, Instant)> = None;
+    for n in 1..=events {
+        emit(n).await.context("emit")?;
+        if n == kill_at {
+            let owners: Vec<(String, String)> =
+                sqlx::query_as("SELECT endpoint_id, owner FROM herald_endpoint_lease")
+                    .fetch_all(&pool)
+                    .await?;
+            let victim = replicas
+                .iter()
+                .max_by_key(|r| owners.iter().filter(|(_, o)| *o == r.node).count())
+                .map(|r| r.node.clone())
+                .context("no replica")?;
+            let held: Vec<String> = owners
+                .iter()
+                .filter(|(_, o)| *o == victim)
+                .map(|(e, _)| e.clone())
+                .collect();
+            let index = replicas
+                .iter()
+                .position(|r| r.node == victim)
+                .context("victim")?;
+            let mut replica = replicas.remove(index);
+            kill(Pid::from_raw(replica.child.id() as i32), Signal::SIGKILL)?;
+            let _ = replica.child.wait();
+            std::mem::forget(replica); // already dead
+            println!("chaos       kill -9 {victim} after {n} events; it held {} of {ENDPOINTS} endpoints", held.len());
+            killed = Some((victim, held, Instant::now()));
+        }
+        let due = start + interval * n as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    // Takeover: the killed replica's endpoints get new owners.
+    let mut takeover = None;
+    if let Some((victim, held, at)) = &killed {
+        loop {
+            let still: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
+            )
+            .bind(victim)
+            .bind(held)
+            .fetch_one(&pool)
+            .await?;
+            if still == 0 {
+                takeover = Some(at.elapsed());
+                break;
+            }
+            if at.elapsed() > DEADLINE {
+                bail!("no takeover within {DEADLINE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let expected = events as i64 * ENDPOINTS as i64;
+    let wait_start = Instant::now();
+    while db.count_delivered().await? < expected {
+        if wait_start.elapsed() > DEADLINE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids = receiver
+        .arrivals
+        .by_webhook_id
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let unique = ids.len() as i64;
+    let duplicates: u32 = ids.values().map(|c| c - 1).sum();
+    let held = killed.as_ref().map(|k| k.1.len()).unwrap_or(0);
+    println!(
+        "chaos       replicas=3 endpoints={ENDPOINTS} events={events} at {rate}/s: delivered {unique}/{expected}, \
+         lost {}, duplicates {duplicates} (bound: {held}, one in flight per endpoint of the killed replica), \
+         takeover {:.2}s (lease ttl {:.1}s)",
+        expected - unique,
+        takeover.unwrap_or_default().as_secs_f64(),
+        lease_ttl.as_secs_f64(),
+    );
+    drop(replicas);
+    receiver.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    db.drop_database().await
+}

@@ -1,0 +1,244 @@
+//! `herald demo`: a whole pipeline, end to end, on a private embedded
+//! PostgreSQL in a temporary directory. herald runs with a short failure
+//! window and a built-in sink; the demo plays the host application through
+//! SQL only and prints each signed webhook as it arrives, then a summary.
+//! Everything it created is removed at the end.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use base64::Engine as _;
+use rand::RngCore;
+use tokio::sync::mpsc;
+
+use super::sink::{self, ReceivedWebhook, Verification};
+use crate::actors::PlanConfig;
+use crate::cli::{DatabaseArgs, DemoArgs};
+use crate::daemon::{Daemon, DaemonConfig};
+use crate::database::Database;
+use crate::delivery::{DeliveryConfig, RetryPolicy};
+use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use crate::store::host_app::SeededPipeline;
+use crate::store::Store;
+
+const STEP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What the demo expects to arrive, in order.
+const EXPECTED: [&str; 6] = [
+    "ISSUE_CREATED",
+    "ISSUE_APPROVAL_REQUESTED",
+    "issue.approved",
+    "rollout.created",
+    "PIPELINE_FAILED",
+    "PIPELINE_COMPLETED",
+];
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!("herald-demo-{}", std::process::id()));
+    println!(
+        "herald demo — a pipeline end to end (failure window {})",
+        humantime::format_duration(args.failure_window)
+    );
+    println!("· starting a private PostgreSQL in {}", dir.display());
+    let database = Database::open(&DatabaseArgs {
+        database_url: None,
+        data_dir: dir.join("pg"),
+        pg_bin_dir: args.pg_bin_dir.clone(),
+        db_max_connections: 8,
+    })
+    .await
+    .context("the demo needs the PostgreSQL binaries (see README)")?;
+    let result = play(&database, &args).await;
+    database
+        .close()
+        .await
+        .context("stopping the demo's PostgreSQL")?;
+    remove_dir(&dir);
+    let (received, deliveries) = result?;
+    summary(&received, &deliveries, started.elapsed())
+}
+
+fn remove_dir(dir: &PathBuf) {
+    if let Err(error) = std::fs::remove_dir_all(dir) {
+        eprintln!("warning: could not remove {}: {error}", dir.display());
+    }
+}
+
+async fn play(
+    database: &Database,
+    args: &DemoArgs,
+) -> anyhow::Result<(Vec<ReceivedWebhook>, Vec<(String, String, i32)>)> {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let secret = Secret::new(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    ));
+
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let sink = sink::start(
+        "127.0.0.1:0".parse()?,
+        Some(secret.clone()),
+        move |webhook| {
+            println!("  ⇐ webhook {}", webhook.line());
+            let _ = tx.send(webhook);
+        },
+    )
+    .context("starting the demo's sink")?;
+    println!(
+        "· built-in sink listening on {} (verifies signatures)",
+        sink.local_addr
+    );
+
+    let endpoint = Endpoint {
+        id: "demo-sink".into(),
+        source: EndpointSource::Config,
+        platform: Platform::Generic,
+        url: format!("http://{}/", sink.local_addr).parse()?,
+        secret: Some(secret),
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: Some("herald demo's built-in sink".into()),
+    };
+    let daemon = Daemon::start(
+        database.connect_options(),
+        DaemonConfig {
+            node_id: "demo".into(),
+            endpoints: vec![endpoint],
+            plans: PlanConfig {
+                failure_window: args.failure_window,
+                ..PlanConfig::default()
+            },
+            delivery: DeliveryConfig {
+                retry: RetryPolicy {
+                    base: Duration::from_millis(200),
+                    cap: Duration::from_secs(2),
+                    ..RetryPolicy::default()
+                },
+                ..DeliveryConfig::default()
+            },
+            ..DaemonConfig::default()
+        },
+    )
+    .await
+    .context("starting herald")?;
+    let deadline = Instant::now() + STEP_DEADLINE;
+    while daemon.metrics.listener_connected.get() != 1 {
+        if Instant::now() > deadline {
+            bail!("herald's listener did not connect");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("· herald is running\n");
+
+    let outcome = scenario(&daemon.store, &mut arrivals).await;
+    let deliveries = daemon.store.demo_delivery_states().await;
+    daemon.stop().await;
+    sink.stop().await;
+    Ok((outcome?, deliveries?))
+}
+
+/// Wait for the next webhooks, which must be of `types`, in order.
+async fn expect(
+    arrivals: &mut mpsc::UnboundedReceiver<ReceivedWebhook>,
+    types: &[&str],
+    received: &mut Vec<ReceivedWebhook>,
+) -> anyhow::Result<()> {
+    for expected in types {
+        let webhook = tokio::time::timeout(STEP_DEADLINE, arrivals.recv())
+            .await
+            .with_context(|| format!("no {expected} webhook within {STEP_DEADLINE:?}"))?
+            .context("the sink stopped")?;
+        let got = webhook.event_type.clone().unwrap_or_default();
+        received.push(webhook);
+        if got != *expected {
+            bail!("expected a {expected} webhook, got {got}");
+        }
+    }
+    Ok(())
+}
+
+async fn scenario(
+    store: &Store,
+    arrivals: &mut mpsc::UnboundedReceiver<ReceivedWebhook>,
+) -> anyhow::Result<Vec<ReceivedWebhook>> {
+    let mut received = Vec::new();
+    let tasks = [
+        ("Add index on orders", "pg-eu-1", "orders"),
+        ("Add index on orders", "pg-us-1", "orders"),
+        ("Backfill order totals", "pg-eu-1", "orders"),
+        ("Backfill order totals", "pg-us-1", "orders"),
+        ("Drop legacy column", "pg-eu-1", "orders"),
+    ];
+    println!("→ host app: project \"payments\" (requires approval and clean plan checks), people, a plan of 5 tasks");
+    let pipeline: SeededPipeline = store
+        .seed_pipeline("payments", "DBA", "Orders schema change", &tasks)
+        .await?;
+
+    println!("→ host app: Ada opens an issue waiting on the DBA role");
+    let issue = store
+        .create_issue(&pipeline, "Orders schema change", "DBA")
+        .await?;
+    expect(arrivals, &EXPECTED[..2], &mut received).await?;
+
+    println!("→ host app: the plan checks finish clean");
+    store.finish_clean_plan_check(pipeline.plan_id).await?;
+    println!("→ host app: Grace approves (and emits its own `issue.approved` in that transaction)");
+    store.approve_issue(issue, pipeline.approver_ids[0]).await?;
+    expect(arrivals, &EXPECTED[2..4], &mut received).await?;
+    match store.rollout_of(pipeline.plan_id).await? {
+        Some((id, by)) => println!("  ✓ rollout #{id} exists, created by {by}"),
+        None => bail!("herald did not create the rollout"),
+    }
+
+    println!("→ host app: the rollout runs; 2 of 5 tasks fail");
+    let runs = store.start_task_runs(&pipeline.task_ids).await?;
+    for (index, run) in runs.iter().enumerate() {
+        let (status, error) = match index {
+            1 => ("FAILED", Some("lock timeout on orders (55P03)")),
+            3 => ("FAILED", Some("disk quota exceeded on pg-us-1")),
+            _ => ("DONE", None),
+        };
+        store.finish_task_run(*run, status, error).await?;
+    }
+    expect(arrivals, &EXPECTED[4..5], &mut received).await?;
+
+    println!("→ host app: the two failed tasks are retried and succeed");
+    let retried = [pipeline.task_ids[1], pipeline.task_ids[3]];
+    for run in store.start_task_runs(&retried).await? {
+        store.finish_task_run(run, "DONE", None).await?;
+    }
+    expect(arrivals, &EXPECTED[5..], &mut received).await?;
+    Ok(received)
+}
+
+fn summary(
+    received: &[ReceivedWebhook],
+    deliveries: &[(String, String, i32)],
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    let verified = received
+        .iter()
+        .filter(|w| w.verification == Verification::Verified)
+        .count();
+    println!("\nsummary");
+    println!(
+        "  webhooks received   {} ({} with a valid signature)",
+        received.len(),
+        verified
+    );
+    for (event_type, state, attempts) in deliveries {
+        println!("  delivery            {event_type:<26} {state:<10} {attempts} attempt(s)");
+    }
+    println!(
+        "  time                {:.1}s; the demo's database and files are removed",
+        elapsed.as_secs_f64()
+    );
+    if verified != EXPECTED.len() {
+        bail!("{} of {} webhooks verified", verified, EXPECTED.len());
+    }
+    Ok(())
+}
