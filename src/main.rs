@@ -8,7 +8,12 @@ use herald::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    herald::logging::init(cli.log_format);
+    // The demo prints its own story; its logs only say what went wrong.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    herald::logging::init(cli.log_format, default_filter);
     let result = actix::System::new().block_on(async move {
         match cli.command {
             Command::Run(args) => commands::run::run(*args).await,

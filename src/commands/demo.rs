@@ -135,7 +135,17 @@ async fn play(
     println!("· herald is running\n");
 
     let outcome = scenario(&daemon.store, &mut arrivals).await;
-    let deliveries = daemon.store.demo_delivery_states().await;
+    // The sink has them all; let herald finish recording the last ones.
+    let deadline = Instant::now() + STEP_DEADLINE;
+    let deliveries = loop {
+        let states = daemon.store.demo_delivery_states().await;
+        let settled =
+            matches!(&states, Ok(rows) if rows.iter().all(|(_, state, _)| state != "pending"));
+        if settled || outcome.is_err() || Instant::now() > deadline {
+            break states;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     daemon.stop().await;
     sink.stop().await;
     Ok((outcome?, deliveries?))

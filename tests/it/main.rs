@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod approval;
 mod delivery;
+mod demo;
 mod embedded;
 mod emit;
 mod issue_events;

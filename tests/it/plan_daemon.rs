@@ -28,7 +28,10 @@ async fn start_daemon(db: &TestDb, node_id: &str, failure_window: Duration) -> D
             },
             // The subscribed endpoint comes from config (herald mirrors its
             // config into herald_endpoint at start); nothing listens there.
-            endpoints: vec![crate::delivery::endpoint("ops", "http://127.0.0.1:9/".into())],
+            endpoints: vec![crate::delivery::endpoint(
+                "ops",
+                "http://127.0.0.1:9/".into(),
+            )],
             ..DaemonConfig::default()
         },
     )

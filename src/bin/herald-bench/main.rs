@@ -158,7 +158,7 @@ fn replica(args: &[String]) -> anyhow::Result<()> {
     let cli = HeraldCli::try_parse_from(
         std::iter::once("herald".to_owned()).chain(args.iter().cloned()),
     )?;
-    herald::logging::init(cli.log_format);
+    herald::logging::init(cli.log_format, "info");
     actix::System::new().block_on(async move {
         match cli.command {
             Command::Run(args) => herald::commands::run::run(*args).await,
