@@ -93,8 +93,20 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let client = crate::delivery::http::client(config.delivery.connect_timeout)
             .map_err(|e| StoreError::Setup(e.to_string()))?;
+        // Delivery records are written with asynchronous commit: a database
+        // crash may forget the last few milliseconds of records, and those
+        // deliveries are then resent with their same webhook-id — the
+        // at-least-once contract — while each record skips a WAL flush.
+        // Claims and emits keep the main pool's synchronous commit.
+        let delivery_store = Store::connect(
+            connect_options
+                .clone()
+                .options([("synchronous_commit", "off")]),
+            &config.pool,
+        )
+        .await?;
         let delivery = DeliveryManager::new(
-            store.clone(),
+            delivery_store,
             config.node_id.clone(),
             config.delivery.clone(),
             metrics.clone(),

@@ -87,8 +87,11 @@ pub async fn post(
     match result {
         Ok(Ok((status, retry_after, body))) => HttpOutcome {
             status: Some(status),
-            body_excerpt: (!body.is_empty())
-                .then(|| String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned()),
+            // PostgreSQL text cannot hold NUL: a hostile body must not be
+            // able to make the attempt unrecordable.
+            body_excerpt: (!body.is_empty()).then(|| {
+                String::from_utf8_lossy(&body[..body.len().min(1024)]).replace('\0', "\u{fffd}")
+            }),
             body,
             retry_after,
             error: None,

@@ -86,9 +86,10 @@ impl Store {
     }
 
     /// Record one attempt and the delivery's next step — only while `owner`
-    /// holds the endpoint's lease (the lease row is share-locked for the
-    /// statement, so a takeover waits for it). Returns `false`, recording
-    /// nothing, when the lease is no longer ours.
+    /// holds the endpoint's lease. Returns `false`, recording nothing, when
+    /// the lease is no longer ours. (A takeover needs the lease expired,
+    /// and the update also requires the row still `pending`: a replica that
+    /// took over and recorded first wins, and this one records nothing.)
     pub async fn record_attempt(
         &self,
         owner: &str,
@@ -104,7 +105,6 @@ impl Store {
             "WITH lease AS (
                  SELECT 1 FROM herald_endpoint_lease
                   WHERE endpoint_id = $4 AND owner = $1 AND expires_at > now()
-                  FOR SHARE
              ), attempt AS (
                  INSERT INTO herald_delivery_attempt
                      (delivery_id, event_id, event_type, endpoint_id, url, attempt, status,

@@ -72,8 +72,27 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
         })
         .collect::<anyhow::Result<_>>()?;
 
-    // Wait until every endpoint has an owner (first events make them claim).
+    // Wait until the replicas are up: endpoints mirrored, listeners listening.
     let pool = db.store.pool().clone();
+    let ready = Instant::now();
+    loop {
+        let endpoints: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM herald_endpoint WHERE enabled")
+                .fetch_one(&pool)
+                .await?;
+        let listeners: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'herald-listener' AND datname = current_database()",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if endpoints == ENDPOINTS as i64 && listeners == 3 {
+            break;
+        }
+        if ready.elapsed() > Duration::from_secs(60) {
+            bail!("replicas not ready after 60s ({endpoints} endpoints, {listeners} listeners); see {}", dir.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let emit = |n: u64| {
         let pool = pool.clone();
         async move {
@@ -88,7 +107,11 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let kill_at = events / 3;
-    let mut killed: Option<(String, Vec<String>, Instant)> = None;
+    let mut killed: Option<(
+        String,
+        Vec<String>,
+        actix_rt::task::JoinHandle<anyhow::Result<Duration>>,
+    )> = None;
     for n in 1..=events {
         emit(n).await.context("emit")?;
         if n == kill_at {
@@ -115,7 +138,14 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
             let _ = replica.child.wait();
             std::mem::forget(replica); // already dead
             println!("chaos       kill -9 {victim} after {n} events; it held {} of {ENDPOINTS} endpoints", held.len());
-            killed = Some((victim, held, Instant::now()));
+            let at = Instant::now();
+            let watcher = actix_rt::spawn(watch_takeover(
+                pool.clone(),
+                victim.clone(),
+                held.clone(),
+                at,
+            ));
+            killed = Some((victim, held, watcher));
         }
         let due = start + interval * n as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -123,31 +153,15 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
         }
     }
 
-    // Takeover: the killed replica's endpoints get new owners.
-    let mut takeover = None;
-    if let Some((victim, held, at)) = &killed {
-        loop {
-            let still: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
-            )
-            .bind(victim)
-            .bind(held)
-            .fetch_one(&pool)
-            .await?;
-            if still == 0 {
-                takeover = Some(at.elapsed());
-                break;
-            }
-            if at.elapsed() > DEADLINE {
-                bail!("no takeover within {DEADLINE:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let takeover = match killed.as_mut() {
+        Some((_, _, watcher)) => Some(watcher.await.context("takeover watcher")??),
+        None => None,
+    };
     let expected = events as i64 * ENDPOINTS as i64;
     let wait_start = Instant::now();
     while db.count_delivered().await? < expected {
         if wait_start.elapsed() > DEADLINE {
+            println!("chaos       gave up waiting after {DEADLINE:?}");
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -173,4 +187,29 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
     receiver.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     db.drop_database().await
+}
+
+/// How long after `at` until none of `held` is owned by `victim` any more.
+async fn watch_takeover(
+    pool: sqlx::PgPool,
+    victim: String,
+    held: Vec<String>,
+    at: Instant,
+) -> anyhow::Result<Duration> {
+    loop {
+        let still: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
+        )
+        .bind(&victim)
+        .bind(&held)
+        .fetch_one(&pool)
+        .await?;
+        if still == 0 {
+            return Ok(at.elapsed());
+        }
+        if at.elapsed() > DEADLINE {
+            bail!("no takeover within {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -58,7 +58,7 @@ enum Bench {
         #[arg(long, default_value_t = 3000)]
         events: u64,
         /// Events per second.
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 100)]
         rate: u32,
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         lease_ttl: std::time::Duration,
@@ -139,7 +139,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 4).await?;
-                chaos::chaos(3000, 300, std::time::Duration::from_secs(3)).await?;
+                chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;
                 windows::windows(windows::WindowsArgs {
                     plans: 100_000,
                     tasks: 2,

@@ -135,6 +135,8 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
 
     let total = u64::from(rate) * u64::from(seconds);
     let sent: Arc<std::sync::Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let commits: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::default();
+    let committed: Arc<std::sync::Mutex<HashMap<u64, Instant>>> = Arc::default();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity(total as usize);
@@ -143,6 +145,8 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
         ticker.tick().await;
         let pool = db.store.pool().clone();
         let sent = sent.clone();
+        let commits = commits.clone();
+        let committed = committed.clone();
         let event_type = format!("bench.e{}", n as usize % endpoints);
         tasks.push(actix_rt::spawn(async move {
             let at = Instant::now();
@@ -155,6 +159,12 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
             .await;
             if let Ok(mut sent) = sent.lock() {
                 sent.insert(n, at);
+            }
+            if let Ok(mut done) = committed.lock() {
+                done.insert(n, Instant::now());
+            }
+            if let Ok(mut commits) = commits.lock() {
+                commits.push(at.elapsed());
             }
             result
         }));
@@ -189,13 +199,42 @@ pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Resul
         .collect();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let committed = committed
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let mut after_commit: Vec<Duration> = committed
+        .iter()
+        .filter_map(|(n, at)| {
+            first_arrival
+                .get(n)
+                .map(|arrived| arrived.saturating_duration_since(*at))
+        })
+        .collect();
+    after_commit.sort();
+    let herald_pct = |p: f64| {
+        after_commit[((after_commit.len() as f64 * p) as usize).min(after_commit.len() - 1)]
+    };
+    let mut commits = commits
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    commits.sort();
+    let commit_pct = |p: f64| commits[((commits.len() as f64 * p) as usize).min(commits.len() - 1)];
     println!(
         "latency     rate={rate}/s (offered {offered:.0}/s) endpoints={endpoints} events={total}: \
-         p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+         p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms \
+         (the emitting commit itself: p50 {:.1} ms  p99 {:.1} ms; from commit returned to arrival: \
+         p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms)",
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.95).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        commit_pct(0.50).as_secs_f64() * 1e3,
+        commit_pct(0.99).as_secs_f64() * 1e3,
+        herald_pct(0.50).as_secs_f64() * 1e3,
+        herald_pct(0.95).as_secs_f64() * 1e3,
+        herald_pct(0.99).as_secs_f64() * 1e3,
     );
     daemon.stop().await;
     receiver.stop().await;
