@@ -158,6 +158,7 @@ async fn failure_modes_end_right_without_blocking_others() {
         "/slow" => Reply::Delay(Duration::from_secs(3), 200),
         "/never" => Reply::Never,
         "/huge" => Reply::HugeBody(10 * 1024 * 1024),
+        "/nul" => Reply::Body(200, b"ok\0\0hostile".to_vec()),
         _ => Reply::Status(200),
     });
     let refused = {
@@ -173,6 +174,7 @@ async fn failure_modes_end_right_without_blocking_others() {
         endpoint("slow", receiver.url("/slow")),
         endpoint("never", receiver.url("/never")),
         endpoint("huge", receiver.url("/huge")),
+        endpoint("nul", receiver.url("/nul")),
         endpoint("refused", refused),
     ];
     let daemon = start(&db, "one", endpoints, config).await;
@@ -195,6 +197,8 @@ async fn failure_modes_end_right_without_blocking_others() {
     );
 
     wait_state(&db, "huge", "delivered", 3).await;
+    // NUL bytes in a response cannot wedge the endpoint's attempt log.
+    wait_state(&db, "nul", "delivered", 3).await;
     let excerpt: Option<String> = sqlx::query_scalar(
         "SELECT response_excerpt FROM herald_delivery_attempt WHERE endpoint_id = 'huge' LIMIT 1",
     )

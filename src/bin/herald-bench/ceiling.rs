@@ -15,6 +15,12 @@ use crate::bench_db::BenchDb;
 pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let store = db.store.clone();
+    // The recording side commits asynchronously, as herald's delivery pool does.
+    let recorder = herald::store::Store::connect(
+        db.options.clone().options([("synchronous_commit", "off")]),
+        &herald::store::PoolConfig::default(),
+    )
+    .await?;
     let endpoints: Vec<String> = (0..writers).map(|i| format!("w{i}")).collect();
     for id in &endpoints {
         sqlx::query("INSERT INTO herald_endpoint (id, event_types) VALUES ($1, $2)")
@@ -45,7 +51,7 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     let recording = Instant::now();
     let mut tasks = Vec::new();
     for id in endpoints.clone() {
-        let store = store.clone();
+        let store = recorder.clone();
         tasks.push(actix_rt::spawn(async move {
             loop {
                 let batch = store.pending_deliveries(&id, 200).await?;
@@ -77,6 +83,7 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     for task in tasks {
         task.await.context("writer")??;
     }
+    recorder.pool().close().await;
     let recorded = recording.elapsed();
     let total = per_writer * writers as i64;
     println!(

@@ -28,6 +28,7 @@ pub enum Reply {
     RetryAfter(u16, String),
     Delay(Duration, u16),
     HugeBody(usize),
+    Body(u16, Vec<u8>),
     Never,
 }
 
@@ -140,6 +141,7 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             (status, respond(status).finish())
         }
         Reply::HugeBody(size) => (200, respond(200).body(vec![b'x'; size])),
+        Reply::Body(status, body) => (status, respond(status).body(body)),
         Reply::Never => std::future::pending().await,
     };
     shared.received.lock().expect("lock")[index].answered = Some(status);
