@@ -1,7 +1,9 @@
 //! Prometheus metrics. One [`Metrics`] value is created at start and shared
 //! (behind an `Arc`) by every actor; `GET /metrics` renders its registry.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric herald exports.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct Metrics {
     pub plan_windows_open: IntGauge,
     /// Plan outcome claims, by result (`claimed`, `lost`).
     pub plan_outcomes: IntCounterVec,
+    /// Events in the event log, by type (read from the database at scrape
+    /// time, so every replica and host-app emits are counted).
+    pub events: IntGaugeVec,
 }
 
 impl Metrics {
@@ -98,6 +103,10 @@ impl Metrics {
             "plan_windows_open",
             "Plan supervisors with an open failure window",
         );
+        let events = IntGaugeVec::new(
+            Opts::new("events", "Events in the event log, by type"),
+            &["type"],
+        );
         let plan_outcomes = IntCounterVec::new(
             Opts::new(
                 "plan_outcomes_total",
@@ -121,6 +130,7 @@ impl Metrics {
             plan_supervisors: plan_supervisors.expect("valid metric"),
             plan_windows_open: plan_windows_open.expect("valid metric"),
             plan_outcomes: plan_outcomes.expect("valid metric"),
+            events: events.expect("valid metric"),
         };
         metrics.register_all();
         metrics
@@ -141,6 +151,7 @@ impl Metrics {
             Box::new(self.plan_supervisors.clone()),
             Box::new(self.plan_windows_open.clone()),
             Box::new(self.plan_outcomes.clone()),
+            Box::new(self.events.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.

@@ -123,6 +123,14 @@ async fn health_readiness_and_metrics() {
         .await
         .expect("text");
     assert!(text.contains("herald_listener_connected 1"), "{text}");
+    for family in [
+        "herald_delivery_latency_seconds",
+        "herald_outbox_pending",
+        "herald_leases_held",
+        "herald_plan_supervisors",
+    ] {
+        assert!(text.contains(family), "{family} missing: {text}");
+    }
     admin.stop().await;
 }
 

@@ -35,6 +35,13 @@ async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
 /// Prometheus text exposition of every herald metric.
 #[get("/metrics")]
 async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    for (event_type, count) in state.store.event_counts().await? {
+        state
+            .metrics
+            .events
+            .with_label_values(&[event_type.as_str()])
+            .set(count);
+    }
     let mut buffer = Vec::new();
     let families = state.metrics.registry.gather();
     if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
