@@ -534,3 +534,96 @@ async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
     assert_eq!(ids(listed), ["first", "second"], "the old config stays");
     admin.stop().await;
 }
+
+/// `kill -HUP` makes a running herald reload its config file; a bad file is
+/// logged and the old endpoints stay.
+#[actix_rt::test]
+async fn sighup_reloads_the_config_file() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(dir.path().join("sink_secret"), crate::delivery::SECRET).expect("secret");
+    let write = |ids: &[&str]| {
+        let mut text = String::from("endpoints:\n");
+        for id in ids {
+            text.push_str(&format!(
+                "  - id: {id}\n    type: generic\n    url: http://127.0.0.1:9/{id}\n    secret: sink_secret\n    events: [\"*\"]\n"
+            ));
+        }
+        std::fs::write(&config, text).expect("config");
+    };
+    write(&["first"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let log = dir.path().join("herald.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["run", "--database-url", &db.url, "--node-id", "sighup"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--secrets-dir")
+        .arg(dir.path())
+        .args(["--admin-addr", &format!("127.0.0.1:{port}")])
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("herald starts");
+    let pid = Pid::from_raw(child.id().expect("pid") as i32);
+    let http = reqwest::Client::new();
+    let endpoints = || async {
+        let body: Value = http
+            .get(format!("http://127.0.0.1:{port}/v1/endpoints"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let ids: Vec<String> = body["endpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .collect();
+        Some(ids)
+    };
+    wait_until("herald serving its first config", DEADLINE, || async {
+        (endpoints().await? == ["first"]).then_some(())
+    })
+    .await;
+
+    write(&["first", "second"]);
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    wait_until("the reloaded endpoints", DEADLINE, || async {
+        (endpoints().await? == ["first", "second"]).then_some(())
+    })
+    .await;
+
+    std::fs::write(&config, "endpoints: [oops").expect("bad config");
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    wait_until("the failed reload logged", DEADLINE, || async {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("config.reload_failed")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        endpoints().await.expect("still serving"),
+        ["first", "second"]
+    );
+
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("herald stops")
+        .expect("status");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}

@@ -18,14 +18,19 @@ pub struct TestDb {
     pub name: String,
     /// Options for connecting to this test's database.
     pub options: PgConnectOptions,
+    /// A URL of this test's database (for child processes).
+    pub url: String,
     pub pool: PgPool,
     pub store: Store,
     admin: PgConnectOptions,
 }
 
+fn admin_url() -> String {
+    std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into())
+}
+
 fn admin_options() -> PgConnectOptions {
-    let url =
-        std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let url = admin_url();
     PgConnectOptions::from_str(&url)
         .unwrap_or_else(|e| panic!("HERALD_TEST_DATABASE_URL={url} is not a PostgreSQL URL: {e}"))
 }
@@ -61,7 +66,10 @@ impl TestDb {
             .expect("connect to test database");
         let store = Store::from_pool(pool.clone());
         store.migrate(|_, _, _| {}).await.expect("migrations apply");
+        let mut url = url::Url::parse(&admin_url()).expect("a URL");
+        url.set_path(&format!("/{name}"));
         TestDb {
+            url: url.to_string(),
             name,
             options,
             pool,
