@@ -238,13 +238,18 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_RETRY_CAP", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retry_cap: Duration,
 
-    /// Attempts in all before a delivery is marked failed (replayable).
+    /// Failed attempts before a delivery is marked failed (replayable); throttled
+    /// attempts (429, 503 with Retry-After, platform rate-limit codes) do not count.
     #[arg(long, env = "HERALD_RETRY_MAX_ATTEMPTS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub retry_max_attempts: u32,
 
     /// Longest Retry-After (429/503) herald honours.
     #[arg(long, env = "HERALD_RETRY_AFTER_MAX", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retry_after_max: Duration,
+
+    /// No retry past this age of a delivery (from when it was queued or replayed).
+    #[arg(long, env = "HERALD_RETRY_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub retry_max_age: Duration,
 
     /// TCP connect timeout per attempt.
     #[arg(long, env = "HERALD_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -275,6 +280,7 @@ impl DeliveryArgs {
                 cap: self.retry_cap,
                 max_attempts: self.retry_max_attempts,
                 retry_after_max: self.retry_after_max,
+                max_age: self.retry_max_age,
             },
             lease_ttl: self.lease_ttl,
             sweep_interval: self.sweep_interval,

@@ -14,7 +14,10 @@ pub enum Platform {
     Generic,
     Slack,
     Discord,
+    /// Teams Workflows (Adaptive Card).
     Teams,
+    /// The retired Office 365 connector (`MessageCard`).
+    TeamsConnector,
     Feishu,
     Lark,
     Dingtalk,
@@ -23,11 +26,12 @@ pub enum Platform {
 }
 
 impl Platform {
-    pub const ALL: [Platform; 9] = [
+    pub const ALL: [Platform; 10] = [
         Platform::Generic,
         Platform::Slack,
         Platform::Discord,
         Platform::Teams,
+        Platform::TeamsConnector,
         Platform::Feishu,
         Platform::Lark,
         Platform::Dingtalk,
@@ -41,6 +45,7 @@ impl Platform {
             Platform::Slack => "slack",
             Platform::Discord => "discord",
             Platform::Teams => "teams",
+            Platform::TeamsConnector => "teams_connector",
             Platform::Feishu => "feishu",
             Platform::Lark => "lark",
             Platform::Dingtalk => "dingtalk",

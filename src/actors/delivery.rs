@@ -7,8 +7,10 @@
 //! - Emits: [`LeaseLost`] to the manager when recording shows another
 //!   replica took the endpoint over; then it stops.
 //! - Strict order: while the head delivery waits for its retry, the rest of
-//!   the endpoint's queue waits too. After the last attempt it is `failed`
-//!   (replayable) and the queue moves on.
+//!   the endpoint's queue waits too. A delivery the platform rejects for
+//!   good fails at once; after the last attempt (or past the age limit) it
+//!   is `failed` too (replayable), and the queue moves on. What happens
+//!   after each attempt is decided by [`verdict::decide`].
 //! - Restart: nothing to rebuild — the outbox is the queue.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::delivery::http::{self, HttpOutcome};
 use crate::delivery::retry::parse_retry_after;
+use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::formats;
@@ -257,23 +260,18 @@ impl Sender {
             }
             Err(error) => (None, Some(error.to_string())),
         };
-        let verdict = judge(endpoint, outcome.as_ref(), render_error);
-        let policy = &self.config.retry;
-        let retry_after = outcome
-            .as_ref()
-            .filter(|o| matches!(o.status, Some(429 | 503)))
-            .and_then(|o| o.retry_after.as_deref())
-            .and_then(|value| parse_retry_after(value, Utc::now()));
-        let next = match &verdict {
-            Verdict::Success => NextStep::Delivered,
-            Verdict::Gone | Verdict::Permanent(_) => NextStep::Failed,
-            Verdict::Retryable(_) if policy.gives_up_after(attempt as u32) => NextStep::Failed,
-            Verdict::Retryable(_) => {
-                let delay = policy.delay(attempt as u32, retry_after);
-                NextStep::RetryAt(
-                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
-                )
-            }
+        let now = Utc::now();
+        let result = attempt_result(outcome.as_ref(), render_error.as_deref(), now);
+        let history = History {
+            attempts: delivery.attempts.max(0) as u32,
+            throttled: delivery.throttled_attempts.max(0) as u32,
+            queued_at: delivery.queued_at,
+        };
+        let decision = verdict::decide(endpoint.platform, result, history, &self.config.retry, now);
+        let next = match &decision {
+            Decision::Delivered => NextStep::Delivered,
+            Decision::Retry { at, .. } => NextStep::RetryAt(*at),
+            Decision::Failed { .. } => NextStep::Failed,
         };
         let latency = outcome.as_ref().map(|o| o.latency).unwrap_or_default();
         let record = AttemptRecord {
@@ -283,9 +281,10 @@ impl Sender {
             endpoint_id: endpoint.id.clone(),
             url: endpoint.url.to_string(),
             attempt,
-            succeeded: matches!(verdict, Verdict::Success),
+            succeeded: decision == Decision::Delivered,
+            throttled: decision.throttled(),
             http_status: outcome.as_ref().and_then(|o| o.status),
-            error: verdict.error(),
+            error: decision.error().map(str::to_owned),
             latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
             response_excerpt: outcome.as_ref().and_then(|o| o.body_excerpt.clone()),
             started_at,
@@ -297,13 +296,16 @@ impl Sender {
         {
             return Ok(Some(DrainEnd::LeaseLost));
         }
-        self.observe(&record, next, latency);
-        let delivered = match next {
-            NextStep::Delivered => true,
-            NextStep::Failed => false,
-            NextStep::RetryAt(at) => return Ok(Some(DrainEnd::WaitUntil(at))),
+        self.observe(&record, &decision, latency);
+        let (delivered, gone) = match &decision {
+            Decision::Delivered => (true, None),
+            Decision::Retry { at, .. } => return Ok(Some(DrainEnd::WaitUntil(*at))),
+            Decision::Failed {
+                kind: FailKind::Gone,
+                ..
+            } => (false, Some("the endpoint answered 410 Gone")),
+            Decision::Failed { .. } => (false, None),
         };
-        let gone = matches!(verdict, Verdict::Gone).then_some("the endpoint answered 410 Gone");
         let health = self
             .store
             .update_endpoint_health(&endpoint.id, delivered, self.config.disable_after, gone)
@@ -322,7 +324,7 @@ impl Sender {
         Ok(None)
     }
 
-    fn observe(&self, record: &AttemptRecord, next: NextStep, latency: Duration) {
+    fn observe(&self, record: &AttemptRecord, decision: &Decision, latency: Duration) {
         let m = &self.metrics;
         let result = if record.succeeded {
             "succeeded"
@@ -331,60 +333,62 @@ impl Sender {
         };
         m.delivery_attempts.with_label_values(&[result]).inc();
         m.delivery_latency.observe(latency.as_secs_f64());
-        match next {
-            NextStep::Delivered => {
+        let error = record.error.as_deref().unwrap_or("");
+        match decision {
+            Decision::Delivered => {
                 m.deliveries.with_label_values(&["delivered"]).inc();
                 debug!(event = "delivery.delivered", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, latency_ms = record.latency_ms);
             }
-            NextStep::Failed => {
+            Decision::Failed {
+                kind: FailKind::Rejected,
+                ..
+            } => {
                 m.deliveries.with_label_values(&["failed"]).inc();
-                warn!(event = "delivery.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error = record.error.as_deref().unwrap_or(""), "no attempts left; replay it with POST /v1/deliveries/{}/replay", record.delivery_id);
+                warn!(event = "delivery.rejected", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, "the platform refused this message and retrying cannot help; the queue moves on. Replay it with POST /v1/deliveries/{}/replay once the cause is fixed", record.delivery_id);
             }
-            NextStep::RetryAt(at) => {
-                info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error = record.error.as_deref().unwrap_or(""), retry_at = %at);
+            Decision::Failed { kind, .. } => {
+                m.deliveries.with_label_values(&["failed"]).inc();
+                let why = match kind {
+                    FailKind::Expired => "past the age limit",
+                    FailKind::Gone => "the endpoint is gone",
+                    _ => "no attempts left",
+                };
+                warn!(event = "delivery.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, "{why}; replay it with POST /v1/deliveries/{}/replay", record.delivery_id);
+            }
+            Decision::Retry {
+                at,
+                throttled: true,
+                ..
+            } => {
+                info!(event = "attempt.throttled", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_at = %at);
+            }
+            Decision::Retry { at, .. } => {
+                info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_at = %at);
             }
         }
     }
 }
 
-/// How an attempt went.
-enum Verdict {
-    Success,
-    /// 410 Gone: fail now and disable the endpoint.
-    Gone,
-    /// Retrying cannot help (the request cannot even be rendered).
-    Permanent(String),
-    Retryable(String),
-}
-
-impl Verdict {
-    fn error(&self) -> Option<String> {
-        match self {
-            Verdict::Success => None,
-            Verdict::Gone => Some("HTTP 410 Gone".into()),
-            Verdict::Permanent(e) | Verdict::Retryable(e) => Some(e.clone()),
-        }
-    }
-}
-
-fn judge(
-    endpoint: &Endpoint,
-    outcome: Option<&HttpOutcome>,
-    render_error: Option<String>,
-) -> Verdict {
+/// What the attempt came to, for [`verdict::decide`].
+fn attempt_result<'a>(
+    outcome: Option<&'a HttpOutcome>,
+    render_error: Option<&'a str>,
+    now: chrono::DateTime<Utc>,
+) -> AttemptResult<'a> {
     let Some(outcome) = outcome else {
-        return Verdict::Permanent(render_error.unwrap_or_else(|| "cannot render".into()));
+        return AttemptResult::NotRendered(render_error.unwrap_or("cannot render"));
     };
-    if let Some(error) = &outcome.error {
-        return Verdict::Retryable(error.clone());
-    }
-    match outcome.status {
-        Some(410) => Verdict::Gone,
-        Some(status) => match formats::check_response(endpoint.platform, status, &outcome.body) {
-            Ok(()) => Verdict::Success,
-            Err(reason) => Verdict::Retryable(reason),
+    match (&outcome.error, outcome.status) {
+        (Some(error), _) => AttemptResult::Transport(error),
+        (None, Some(status)) => AttemptResult::Response {
+            status,
+            retry_after: outcome
+                .retry_after
+                .as_deref()
+                .and_then(|value| parse_retry_after(value, now)),
+            body: &outcome.body,
         },
-        None => Verdict::Retryable("no response".into()),
+        (None, None) => AttemptResult::Transport("no response"),
     }
 }
 

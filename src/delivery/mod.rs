@@ -1,6 +1,7 @@
 //! Delivery policy and the HTTP send, apart from the actors that schedule
 //! them (`actors::delivery`, `actors::delivery_manager`).
 //!
+//! - [`verdict`]: the state machine's decision after each attempt.
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
 //! - [`http`]: one POST with timeouts and a capped response read.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
@@ -8,6 +9,7 @@
 pub mod http;
 pub mod project_webhook;
 pub mod retry;
+pub mod verdict;
 
 use std::time::Duration;
 

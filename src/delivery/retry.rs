@@ -1,5 +1,6 @@
 //! When to try again: `base * 2^(attempt-1)` capped, with ±20 % jitter;
-//! `Retry-After` (seconds or an HTTP date) honoured on 429 and 503.
+//! `Retry-After` (seconds or an HTTP date) honoured on 429 and 503; a total
+//! age limit. Which attempts count is decided in [`super::verdict`].
 
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Longest `Retry-After` herald will wait for.
     pub retry_after_max: Duration,
+    /// No retry is scheduled past this age of a delivery (counted from
+    /// when it was queued or replayed): what ends a receiver that only
+    /// ever throttles, since throttled attempts spend no attempt budget.
+    pub max_age: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +32,8 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(3600),
             max_attempts: 16,
             retry_after_max: Duration::from_secs(3600),
+            // About a day, like Svix's schedule (~1.3 days) and Hook0's.
+            max_age: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `dingtalk`: a custom-robot markdown message. People with a phone number
 //! are mentioned with `@<phone>` in the text plus `at.atMobiles`; others by
-//! name. With a secret the robot's signature goes in the URL:
+//! name. User text is defused (DingTalk documents no Markdown escape): no
+//! tag, link or image comes from data, and only phones herald puts in
+//! `atMobiles` notify. With a secret the robot's signature goes in the URL:
 //! `timestamp` (milliseconds) and `sign` = base64(HMAC-SHA256 keyed by the
 //! secret over "timestamp\nsecret") query parameters.
 
@@ -11,20 +13,33 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use url::Url;
 
+use super::limits::dingtalk as limit;
 use super::summary::{markdown_bold, Markup, Message};
+use super::text::defuse_markup;
 use crate::endpoint::Secret;
 use crate::events::UserRef;
 
 /// `@phone` (DingTalk highlights it when the phone is also in `atMobiles`).
 pub fn mention_by_phone(user: &UserRef) -> String {
-    match &user.phone {
+    match mobile(user) {
         Some(phone) => format!("@{phone}"),
-        None => user.name.clone(),
+        None => defuse_markup(&user.name),
     }
+}
+
+/// The user's phone if it is one (digits, `+`, `-`).
+pub fn mobile(user: &UserRef) -> Option<&str> {
+    user.phone.as_deref().filter(|p| {
+        !p.is_empty()
+            && p.len() <= 20
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
+    })
 }
 
 const MARKUP: Markup = Markup {
     bold: markdown_bold,
+    escape: defuse_markup,
     mention: mention_by_phone,
 };
 
@@ -49,20 +64,20 @@ pub fn signed_url(url: &Url, secret: &Secret, now: DateTime<Utc>) -> Url {
 }
 
 pub fn body(message: &Message) -> serde_json::Value {
-    let phones: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter_map(|u| u.phone.as_deref())
-        .collect();
+    let phones: Vec<&str> = message.mentions.iter().filter_map(mobile).collect();
+    let title = defuse_markup(&message.title);
     let text = format!(
-        "### {}\n\n{}\n\n> {}",
-        message.title,
+        "### {title}\n\n{}\n\n> {}",
         message.text(&MARKUP, "\n\n"),
-        message.footer
+        defuse_markup(&message.footer)
     );
     json!({
         "msgtype": "markdown",
-        "markdown": {"title": message.title, "text": text},
+        "markdown": {"title": title, "text": text},
         "at": {"atMobiles": phones, "isAtAll": false},
     })
+}
+
+pub fn check(_: &serde_json::Value, bytes: usize) -> Result<(), String> {
+    super::within_bytes(bytes, limit::BODY_BYTES)
 }

@@ -1,38 +1,100 @@
 //! `discord`: an execute-webhook message with one coloured embed. Discord
-//! mentions need user ids herald does not have, so people appear by name.
+//! mentions need user ids herald does not have yet, so people appear by
+//! name. User text is backslash-escaped (no masked links, mentions or
+//! formatting from data) and `allowed_mentions` is empty, so nothing pings.
 
 use chrono::SecondsFormat;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use super::summary::{markdown_bold, plain_name, Markup, Message};
+use super::limits::discord as limit;
+use super::summary::{markdown_bold, Markup, Message};
+use super::text::{backslash_markdown, utf16_len};
+use crate::events::UserRef;
+
+fn mention(user: &UserRef) -> String {
+    backslash_markdown(&user.name)
+}
 
 const MARKUP: Markup = Markup {
     bold: markdown_bold,
-    mention: plain_name,
+    escape: backslash_markdown,
+    mention,
 };
 
-pub fn body(message: &Message) -> serde_json::Value {
+pub fn body(message: &Message) -> Json {
     let fields: Vec<_> = message
         .fields
         .iter()
         .map(|f| {
             json!({
                 "name": f.label,
-                "value": f.value.render(MARKUP.mention),
+                "value": f.value.render(&MARKUP),
                 "inline": f.label != "Data",
             })
         })
         .collect();
+    let mut embed = json!({
+        "title": backslash_markdown(&message.title),
+        "color": message.severity.rgb(),
+        "fields": fields,
+        "footer": {"text": message.footer},
+        "timestamp": message.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true),
+    });
+    let list = message.list_lines(&MARKUP);
+    if !list.is_empty() {
+        embed["description"] = json!(list.join("\n"));
+    }
     json!({
         "username": "herald",
         "allowed_mentions": {"parse": []},
-        "embeds": [{
-            "title": message.title,
-            "color": message.severity.rgb(),
-            "description": message.list_lines(&MARKUP).join("\n"),
-            "fields": fields,
-            "footer": {"text": message.footer},
-            "timestamp": message.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true),
-        }]
+        "embeds": [embed]
     })
+}
+
+/// `body` against Discord's documented embed limits (counted in UTF-16
+/// units, as Discord counts).
+pub fn check(body: &Json) -> Result<(), String> {
+    let len = |v: &Json| utf16_len(v.as_str().unwrap_or_default());
+    let over = |what: &str, n: usize, max: usize| {
+        if n > max {
+            Err(format!("{what} has {n} characters > {max}"))
+        } else {
+            Ok(())
+        }
+    };
+    over("content", len(&body["content"]), limit::CONTENT)?;
+    let empty = Vec::new();
+    let embeds = body["embeds"].as_array().unwrap_or(&empty);
+    if embeds.len() > limit::EMBEDS {
+        return Err(format!("{} embeds > {}", embeds.len(), limit::EMBEDS));
+    }
+    let mut total = 0;
+    for embed in embeds {
+        let fields = embed["fields"].as_array().unwrap_or(&empty);
+        if fields.len() > limit::FIELDS {
+            return Err(format!("{} fields > {}", fields.len(), limit::FIELDS));
+        }
+        over("title", len(&embed["title"]), limit::TITLE)?;
+        over(
+            "description",
+            len(&embed["description"]),
+            limit::DESCRIPTION,
+        )?;
+        over("footer", len(&embed["footer"]["text"]), limit::FOOTER)?;
+        total += len(&embed["title"])
+            + len(&embed["description"])
+            + len(&embed["footer"]["text"])
+            + len(&embed["author"]["name"]);
+        for field in fields {
+            over("field name", len(&field["name"]), limit::FIELD_NAME)?;
+            over("field value", len(&field["value"]), limit::FIELD_VALUE)?;
+            for part in ["name", "value"] {
+                if field[part].as_str().map_or(true, |s| s.trim().is_empty()) {
+                    return Err(format!("empty field {part}"));
+                }
+            }
+            total += len(&field["name"]) + len(&field["value"]);
+        }
+    }
+    over("all embeds", total, limit::EMBEDS_TOTAL)
 }

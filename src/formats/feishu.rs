@@ -1,6 +1,9 @@
 //! `feishu` and `lark` (the same bot API on open.feishu.cn / open.larksuite.com):
 //! an interactive card with a coloured header. People are mentioned with
-//! `<at email=...></at>`. With a secret, the body carries `timestamp` and
+//! `<at email=...></at>`; user text in `lark_md` has `&`, `<`, `>` as HTML
+//! entities and Markdown links broken, so `<at id=all></at>` or a link in
+//! data stays text. Header
+//! and footer are `plain_text` (nothing parsed). With a secret, the body carries `timestamp` and
 //! `sign` = base64(HMAC-SHA256 keyed by "timestamp\nsecret" over nothing),
 //! as the bot's signature check expects.
 
@@ -11,16 +14,33 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
+use super::limits::feishu as limit;
 use super::summary::{markdown_bold, Markup, Message, Severity};
+use super::text::entities_and_links as escape;
 use crate::endpoint::Secret;
 use crate::events::UserRef;
 
+/// Whether `email` is safe inside `<at email=…>` (no spaces, quotes or tags).
+fn mentionable(email: &str) -> bool {
+    email
+        .split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && email
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-@".contains(c))
+}
+
 fn mention(user: &UserRef) -> String {
-    format!("<at email={}></at>", user.email)
+    if mentionable(&user.email) {
+        format!("<at email={}></at>", user.email)
+    } else {
+        escape(&user.name)
+    }
 }
 
 const MARKUP: Markup = Markup {
     bold: markdown_bold,
+    escape,
     mention,
 };
 
@@ -77,4 +97,8 @@ pub fn body(message: &Message, secret: Option<&Secret>, now: DateTime<Utc>) -> s
         body["sign"] = json!(sign(secret, timestamp));
     }
     body
+}
+
+pub fn check(_: &serde_json::Value, bytes: usize) -> Result<(), String> {
+    super::within_bytes(bytes, limit::BODY_BYTES)
 }

@@ -1,52 +1,69 @@
 //! `google_chat`: an incoming-webhook message with one `cardsV2` card
 //! (header, a decorated-text widget per field, a paragraph for the list).
-//! People appear by name; text is HTML-escaped.
+//! People appear by name. Card text is HTML-escaped; the top-level `text`
+//! (the notification preview) is defused, so `<users/all>` in data cannot
+//! mention everyone.
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use super::summary::{plain_name, Message};
+use super::limits::google_chat as limit;
+use super::summary::{Markup, Message};
+use super::text::{defuse_markup, entities_and_links};
+use crate::events::UserRef;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+fn mention(user: &UserRef) -> String {
+    entities_and_links(&user.name)
 }
 
-pub fn body(message: &Message) -> serde_json::Value {
+const MARKUP: Markup = Markup {
+    bold: |text| format!("<b>{text}</b>"),
+    escape: entities_and_links,
+    mention,
+};
+
+pub fn body(message: &Message) -> Json {
     let widgets: Vec<_> = message
         .fields
         .iter()
         .map(|f| {
             json!({"decoratedText": {
                 "topLabel": f.label,
-                "text": escape(&f.value.render(plain_name)),
+                "text": f.value.render(&MARKUP),
                 "wrapText": true,
             }})
         })
         .collect();
     let mut sections = vec![json!({"widgets": widgets})];
-    if let Some((heading, items)) = &message.list {
-        let text = items
+    if let Some(list) = &message.list {
+        let text = list
+            .lines(&MARKUP)
             .iter()
-            .map(|i| format!("• {}", escape(i)))
+            .map(|line| format!("•{}", line.trim_start_matches('-')))
             .collect::<Vec<_>>()
             .join("<br>");
         sections.push(json!({
-            "header": escape(heading),
+            "header": entities_and_links(&list.heading),
             "widgets": [{"textParagraph": {"text": text}}]
         }));
     }
     sections.push(json!({
-        "widgets": [{"textParagraph": {"text": format!("<i>{}</i>", escape(&message.footer))}}]
+        "widgets": [{"textParagraph": {"text": format!("<i>{}</i>", entities_and_links(&message.footer))}}]
     }));
     json!({
-        "text": message.title,
+        "text": defuse_markup(&message.title),
         "cardsV2": [{
             "cardId": "herald",
             "card": {
-                "header": {"title": message.title, "subtitle": message.event_type},
+                "header": {
+                    "title": defuse_markup(&message.title),
+                    "subtitle": defuse_markup(&message.event_type),
+                },
                 "sections": sections,
             }
         }]
     })
+}
+
+pub fn check(_: &Json, bytes: usize) -> Result<(), String> {
+    super::within_bytes(bytes, limit::BODY_BYTES)
 }

@@ -13,18 +13,25 @@ mod discord;
 mod feishu;
 mod generic;
 mod google_chat;
+pub mod limits;
+mod reply;
 pub mod samples;
 mod slack;
 pub mod summary;
 mod teams;
+mod teams_connector;
+pub mod text;
 mod wecom;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use url::Url;
 
-use crate::endpoint::{Endpoint, Platform};
+pub use reply::{check_response, Reply};
+
+use crate::endpoint::{Endpoint, Platform, Secret};
 use crate::events::Event;
+use limits::Budget;
+use summary::Message;
 
 /// A request ready to POST: body and the headers that go with it
 /// (content type, signatures).
@@ -52,6 +59,86 @@ pub enum FormatError {
         platform: Platform,
         source: serde_json::Error,
     },
+    /// Even the smallest form of the message breaks a documented limit.
+    #[error("the {platform} message cannot fit the platform's limits: {violation}")]
+    TooLarge {
+        platform: Platform,
+        violation: String,
+    },
+}
+
+/// `Ok` when `bytes` is at most `max`.
+fn within_bytes(bytes: usize, max: usize) -> Result<(), String> {
+    if bytes > max {
+        Err(format!("{bytes} bytes > {max}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A fitted message laid out for `platform`.
+fn layout(
+    platform: Platform,
+    message: &Message,
+    secret: Option<&Secret>,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
+    match platform {
+        Platform::Slack => slack::body(message),
+        Platform::Discord => discord::body(message),
+        Platform::Teams => teams::body(message),
+        Platform::TeamsConnector => teams_connector::body(message),
+        Platform::Feishu | Platform::Lark => feishu::body(message, secret, now),
+        Platform::Dingtalk => dingtalk::body(message),
+        Platform::Wecom => wecom::body(message),
+        Platform::GoogleChat => google_chat::body(message),
+        Platform::Generic => serde_json::Value::Null,
+    }
+}
+
+/// A body against every documented limit of `platform` ([`limits`]).
+pub fn check_limits(
+    platform: Platform,
+    body: &serde_json::Value,
+    bytes: usize,
+) -> Result<(), String> {
+    match platform {
+        Platform::Slack => slack::check(body),
+        Platform::Discord => discord::check(body),
+        Platform::Teams => teams::check(body, bytes),
+        Platform::TeamsConnector => teams_connector::check(body, bytes),
+        Platform::Feishu | Platform::Lark => feishu::check(body, bytes),
+        Platform::Dingtalk => dingtalk::check(body, bytes),
+        Platform::Wecom => wecom::check(body, bytes),
+        Platform::GoogleChat => google_chat::check(body, bytes),
+        Platform::Generic => Ok(()),
+    }
+}
+
+/// The body of `message` on `platform`, fitted: starting from the
+/// platform's budget, halved until the body passes [`check_limits`].
+fn fitted_body(
+    platform: Platform,
+    message: &Message,
+    secret: Option<&Secret>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, FormatError> {
+    let mut budget = limits::starting_budget(platform);
+    loop {
+        let body = layout(platform, &message.fit(&budget), secret, now);
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|source| FormatError::Serialize { platform, source })?;
+        match check_limits(platform, &body, bytes.len()) {
+            Ok(()) => return Ok(bytes),
+            Err(violation) if budget == Budget::FLOOR => {
+                return Err(FormatError::TooLarge {
+                    platform,
+                    violation,
+                })
+            }
+            Err(_) => budget = budget.shrink(),
+        }
+    }
 }
 
 /// Render `event` for `endpoint`; `now` is the attempt's time (signatures).
@@ -66,102 +153,20 @@ pub fn render(
     }
     let message = summary::summarize(event);
     let secret = endpoint.secret.as_ref();
-    let mut url = None;
-    let body = match platform {
-        Platform::Generic => unreachable!("handled above"),
-        Platform::Slack => slack::body(&message),
-        Platform::Discord => discord::body(&message),
-        Platform::Teams => teams::body(&message),
-        Platform::Feishu | Platform::Lark => feishu::body(&message, secret, now),
-        Platform::Dingtalk => {
-            url = secret.map(|s| dingtalk::signed_url(&endpoint.url, s, now));
-            dingtalk::body(&message)
+    let url = match (platform, secret) {
+        (Platform::Dingtalk, Some(secret)) => {
+            Some(dingtalk::signed_url(&endpoint.url, secret, now))
         }
-        Platform::Wecom => wecom::body(&message),
-        Platform::GoogleChat => google_chat::body(&message),
+        _ => None,
     };
-    let body =
-        serde_json::to_vec(&body).map_err(|source| FormatError::Serialize { platform, source })?;
     Ok(RenderedRequest {
-        body,
+        body: fitted_body(platform, &message, secret, now)?,
         headers: vec![("content-type".into(), "application/json".into())],
         url,
     })
 }
 
-/// The error fields some platforms put in a 2xx body.
-#[derive(Debug, Default, Deserialize)]
-struct PlatformReply {
-    /// Feishu / Lark (older bots: `StatusCode` / `StatusMessage`).
-    #[serde(alias = "StatusCode")]
-    code: Option<i64>,
-    #[serde(alias = "StatusMessage")]
-    msg: Option<String>,
-    /// DingTalk / WeCom.
-    errcode: Option<i64>,
-    errmsg: Option<String>,
-}
-
-const EXCERPT_CHARS: usize = 200;
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.chars().count() <= EXCERPT_CHARS {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(EXCERPT_CHARS).collect();
-        format!("{cut}…")
-    }
-}
-
-/// Judge a response: `Ok` when the platform accepted the message, otherwise
-/// the reason (some platforms report errors inside an HTTP 200).
-pub fn check_response(platform: Platform, status: u16, body: &[u8]) -> Result<(), String> {
-    if !(200..300).contains(&status) {
-        let detail = excerpt(body);
-        return Err(if detail.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status}: {detail}")
-        });
-    }
-    let reply = || serde_json::from_slice::<PlatformReply>(body).unwrap_or_default();
-    match platform {
-        Platform::Feishu | Platform::Lark => match reply() {
-            PlatformReply {
-                code: Some(code),
-                msg,
-                ..
-            } if code != 0 => Err(format!(
-                "{platform} code {code}: {}",
-                msg.unwrap_or_default()
-            )),
-            _ => Ok(()),
-        },
-        Platform::Dingtalk | Platform::Wecom => match reply() {
-            PlatformReply {
-                errcode: Some(code),
-                errmsg,
-                ..
-            } if code != 0 => Err(format!(
-                "{platform} errcode {code}: {}",
-                errmsg.unwrap_or_default()
-            )),
-            _ => Ok(()),
-        },
-        Platform::Teams => {
-            // Office 365 connectors answer some failures with HTTP 200 and text.
-            let text = excerpt(body);
-            if text.starts_with("Webhook message delivery failed") {
-                Err(format!("teams: {text}"))
-            } else {
-                Ok(())
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
+#[cfg(test)]
+mod fidelity;
 #[cfg(test)]
 mod tests;

@@ -1,60 +1,36 @@
 //! `slack`: an incoming-webhook message — a header block and a coloured
-//! attachment with the details. Slack webhooks cannot mention by email, so
-//! people appear as `Name <email>`.
+//! attachment with the details. Incoming webhooks cannot mention by e-mail,
+//! so people appear as `Name (email)`; user text is escaped for mrkdwn
+//! (`&`, `<`, `>` as entities, as Slack documents), so no `<!channel>`,
+//! `<@U…>` or `<url|link>` can come from data.
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use super::summary::{Markup, Message, Value};
+use super::limits::slack as limit;
+use super::summary::{Markup, Message};
+use super::text::html_entities;
 use crate::events::UserRef;
 
 fn bold(text: &str) -> String {
     format!("*{text}*")
 }
 
-/// Slack mrkdwn control characters in user-provided text.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn mention(user: &UserRef) -> String {
-    let email = escape(&user.email);
-    format!("{} <mailto:{email}|{email}>", escape(&user.name))
+    format!(
+        "{} ({})",
+        html_entities(&user.name),
+        html_entities(&user.email)
+    )
 }
 
-/// The message with its free text escaped for mrkdwn (mentions are
-/// escaped when rendered).
-fn escaped(message: &Message) -> Message {
-    let mut message = message.clone();
-    for field in &mut message.fields {
-        if let Value::Text(text) = &mut field.value {
-            *text = escape(text);
-        }
-    }
-    if let Some((_, items)) = &mut message.list {
-        for item in items.iter_mut() {
-            *item = escape(item);
-        }
-    }
-    message.footer = escape(&message.footer);
-    message
-}
+const MARKUP: Markup = Markup {
+    bold,
+    escape: html_entities,
+    mention,
+};
 
-const MARKUP: Markup = Markup { bold, mention };
-
-/// Slack `header` text is limited to 150 characters.
-fn header(title: &str) -> String {
-    if title.chars().count() <= 150 {
-        title.to_string()
-    } else {
-        let cut: String = title.chars().take(149).collect();
-        format!("{cut}…")
-    }
-}
-
-pub fn body(message: &Message) -> serde_json::Value {
-    let message = &escaped(message);
+pub fn body(message: &Message) -> Json {
+    let title = html_entities(&message.title);
     let mut blocks = vec![json!({
         "type": "section",
         "text": {"type": "mrkdwn", "text": message.field_lines(&MARKUP).join("\n")}
@@ -68,14 +44,77 @@ pub fn body(message: &Message) -> serde_json::Value {
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": message.footer}]
+        "elements": [{"type": "mrkdwn", "text": html_entities(&message.footer)}]
     }));
     json!({
-        "text": message.title,
+        "text": title,
         "blocks": [{
             "type": "header",
-            "text": {"type": "plain_text", "text": header(&message.title)}
+            // plain_text: shown as written, nothing parsed.
+            "text": {"type": "plain_text", "text": message.title}
         }],
         "attachments": [{"color": message.severity.hex(), "blocks": blocks}]
     })
+}
+
+fn text_of(value: &Json) -> &str {
+    value["text"]["text"].as_str().unwrap_or_default()
+}
+
+/// `body` against Slack's documented limits.
+pub fn check(body: &Json) -> Result<(), String> {
+    let chars = |s: &str| s.chars().count();
+    let top = body["text"].as_str().unwrap_or_default();
+    if chars(top) > limit::TEXT {
+        return Err(format!(
+            "text has {} characters > {}",
+            chars(top),
+            limit::TEXT
+        ));
+    }
+    let empty = Vec::new();
+    let mut blocks: Vec<&Json> = body["blocks"].as_array().unwrap_or(&empty).iter().collect();
+    let attached: Vec<&Json> = body["attachments"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .flat_map(|a| a["blocks"].as_array().unwrap_or(&empty).iter())
+        .collect();
+    if blocks.len() > limit::BLOCKS || attached.len() > limit::BLOCKS {
+        return Err(format!("more than {} blocks", limit::BLOCKS));
+    }
+    blocks.extend(attached);
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("header") if chars(text_of(block)) > limit::HEADER_TEXT => {
+                return Err(format!(
+                    "header has {} characters > {}",
+                    chars(text_of(block)),
+                    limit::HEADER_TEXT
+                ))
+            }
+            Some("section") if chars(text_of(block)) > limit::SECTION_TEXT => {
+                return Err(format!(
+                    "section has {} characters > {}",
+                    chars(text_of(block)),
+                    limit::SECTION_TEXT
+                ))
+            }
+            Some("context") => {
+                let elements = block["elements"].as_array().unwrap_or(&empty);
+                if elements.len() > limit::CONTEXT_ELEMENTS
+                    || elements.iter().any(|e| {
+                        chars(e["text"].as_str().unwrap_or_default()) > limit::SECTION_TEXT
+                    })
+                {
+                    return Err("context block over its limits".into());
+                }
+            }
+            _ => {}
+        }
+        if text_of(block).is_empty() && block["type"] != "context" {
+            return Err(format!("empty {} text", block["type"]));
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 
+use super::limits::Budget;
+use super::text::{cut_chars, strip_controls};
 use crate::events::{
     ApprovalRequestedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
     PipelineFailedData, SentBackData, UserRef,
@@ -44,7 +46,11 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
-    Users(Vec<UserRef>),
+    /// People shown, and how many more were left out by [`Message::fit`].
+    Users {
+        users: Vec<UserRef>,
+        more: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +59,17 @@ pub struct Field {
     pub value: Value,
 }
 
-/// The platform-neutral message.
+/// A heading and one line per entry (failed tasks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct List {
+    pub heading: String,
+    pub items: Vec<String>,
+    /// Entries left out by [`Message::fit`].
+    pub more: usize,
+}
+
+/// The platform-neutral message. Every string in it is raw: user text is
+/// escaped by the platform module that lays it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub event_type: String,
@@ -61,8 +77,7 @@ pub struct Message {
     pub severity: Severity,
     /// Project / issue / plan first, then the event's own details.
     pub fields: Vec<Field>,
-    /// A heading and one line per entry (failed tasks), if any.
-    pub list: Option<(String, Vec<String>)>,
+    pub list: Option<List>,
     /// People to notify (approvers, the issue creator), deduplicated.
     pub mentions: Vec<UserRef>,
     /// `herald · <type> · <event id> · <timestamp>`.
@@ -70,9 +85,14 @@ pub struct Message {
     pub timestamp: DateTime<Utc>,
 }
 
-/// How one platform writes bold text and mentions a person.
+/// How one platform writes herald's own markup and makes user text inert.
 pub struct Markup {
+    /// Bold for herald's labels (already safe text).
     pub bold: fn(&str) -> String,
+    /// Makes user-provided text inert (no mention, link, image, tag).
+    pub escape: fn(&str) -> String,
+    /// A person, as the platform mentions or names them; escapes the
+    /// user-provided parts itself.
     pub mention: fn(&UserRef) -> String,
 }
 
@@ -81,18 +101,47 @@ pub fn markdown_bold(text: &str) -> String {
     format!("**{text}**")
 }
 
-/// A person by name only.
-pub fn plain_name(user: &UserRef) -> String {
-    user.name.clone()
+/// Longest footer shown (custom event types are host-provided).
+const FOOTER_CHARS: usize = 200;
+
+/// "… and K more" after a cut list of people.
+pub fn more_people(more: usize) -> String {
+    format!("… and {more} more")
+}
+
+/// The line that replaces list entries left out.
+pub fn more_entries(more: usize) -> String {
+    format!("… and {more} more (see the full list in the event)")
 }
 
 impl Value {
-    pub fn render(&self, mention: fn(&UserRef) -> String) -> String {
+    pub fn render(&self, markup: &Markup) -> String {
         match self {
-            Value::Text(text) => text.clone(),
-            Value::Users(users) if users.is_empty() => "none".into(),
-            Value::Users(users) => users.iter().map(mention).collect::<Vec<_>>().join(", "),
+            Value::Text(text) => (markup.escape)(text),
+            Value::Users { users, more: 0 } if users.is_empty() => "none".into(),
+            Value::Users { users, more } => {
+                let mut shown: Vec<String> = users.iter().map(markup.mention).collect();
+                if *more > 0 {
+                    shown.push(more_people(*more));
+                }
+                shown.join(", ")
+            }
         }
+    }
+}
+
+impl List {
+    /// Entries as `- entry` (escaped), then the "… and K more" line.
+    pub fn lines(&self, markup: &Markup) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .items
+            .iter()
+            .map(|item| format!("- {}", (markup.escape)(item)))
+            .collect();
+        if self.more > 0 {
+            lines.push(more_entries(self.more));
+        }
+        lines
     }
 }
 
@@ -105,23 +154,23 @@ impl Message {
                 format!(
                     "{} {}",
                     (markup.bold)(&format!("{}:", f.label)),
-                    f.value.render(markup.mention)
+                    f.value.render(markup)
                 )
             })
             .collect()
     }
 
-    /// The list as `<bold heading>` then `- item` lines (empty if none).
+    /// The list as `<bold heading>` then its lines (empty if none).
     pub fn list_lines(&self, markup: &Markup) -> Vec<String> {
         match &self.list {
-            Some((heading, items)) => std::iter::once((markup.bold)(heading))
-                .chain(items.iter().map(|item| format!("- {item}")))
+            Some(list) => std::iter::once((markup.bold)(&(markup.escape)(&list.heading)))
+                .chain(list.lines(markup))
                 .collect(),
             None => Vec::new(),
         }
     }
 
-    /// Title, fields and list as one Markdown-ish text, lines joined by `sep`.
+    /// Fields and list as one Markdown-ish text, lines joined by `sep`.
     pub fn text(&self, markup: &Markup, sep: &str) -> String {
         let mut lines = self.field_lines(markup);
         let list = self.list_lines(markup);
@@ -130,6 +179,81 @@ impl Message {
             lines.extend(list);
         }
         lines.join(sep)
+    }
+
+    /// The message cut to `budget`: long texts end in `…`, long lists keep
+    /// their first entries plus a count of the rest. Title, project and
+    /// counts always survive. Control characters are removed; empty values
+    /// become `—` (some platforms reject empty fields).
+    pub fn fit(&self, budget: &Budget) -> Message {
+        let clean = |text: &str, max: usize| {
+            let text = strip_controls(text);
+            let text = text.trim();
+            if text.is_empty() {
+                "—".to_string()
+            } else {
+                cut_chars(text, max)
+            }
+        };
+        let person = |user: &UserRef| UserRef {
+            name: if user.name.trim().is_empty() {
+                format!("user {}", user.id)
+            } else {
+                clean(&user.name, budget.name_chars)
+            },
+            email: cut_chars(&strip_controls(&user.email), 254),
+            phone: user
+                .phone
+                .as_deref()
+                .map(|p| cut_chars(&strip_controls(p), 32)),
+            id: user.id,
+        };
+        let fields = self
+            .fields
+            .iter()
+            .map(|field| Field {
+                label: field.label,
+                value: match &field.value {
+                    Value::Text(text) => Value::Text(clean(text, budget.field_chars)),
+                    Value::Users { users, more } => Value::Users {
+                        users: users.iter().take(budget.users_shown).map(person).collect(),
+                        more: more + users.len().saturating_sub(budget.users_shown),
+                    },
+                },
+            })
+            .collect();
+        let list = self.list.as_ref().map(|list| {
+            let mut items = Vec::new();
+            let mut used = 0;
+            for item in list.items.iter().take(budget.list_entries) {
+                let item = clean(item, budget.item_chars);
+                used += item.chars().count();
+                if used > budget.list_chars {
+                    break;
+                }
+                items.push(item);
+            }
+            List {
+                heading: list.heading.clone(),
+                more: list.more + list.items.len() - items.len(),
+                items,
+            }
+        });
+        Message {
+            event_type: self.event_type.clone(),
+            title: clean(&self.title, budget.title_chars),
+            severity: self.severity,
+            fields,
+            list,
+            mentions: self
+                .mentions
+                .iter()
+                .take(budget.users_shown)
+                .map(person)
+                .collect(),
+            footer: clean(&self.footer, FOOTER_CHARS),
+            timestamp: self.timestamp,
+        }
     }
 }
 
@@ -147,7 +271,7 @@ fn text(label: &'static str, value: impl Into<String>) -> Field {
 fn users(label: &'static str, users: Vec<UserRef>) -> Field {
     Field {
         label,
-        value: Value::Users(users),
+        value: Value::Users { users, more: 0 },
     }
 }
 
@@ -180,7 +304,8 @@ pub fn summarize(event: &Event) -> Message {
         .as_ref()
         .map(|i| i.title.clone())
         .or_else(|| event.plan.as_ref().map(|p| p.title.clone()))
-        .unwrap_or_default();
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "(untitled)".into());
     let mut fields = Vec::new();
     if let Some(project) = &event.project {
         fields.push(text(
@@ -229,7 +354,12 @@ pub fn summarize(event: &Event) -> Message {
                 Severity::Warning,
                 vec![
                     approver,
-                    text("Reason", d.reason.unwrap_or_else(|| "none given".into())),
+                    text(
+                        "Reason",
+                        d.reason
+                            .filter(|r| !r.trim().is_empty())
+                            .unwrap_or_else(|| "none given".into()),
+                    ),
                     users("Creator", vec![d.creator]),
                 ],
             )
@@ -248,7 +378,11 @@ pub fn summarize(event: &Event) -> Message {
                     )
                 })
                 .collect();
-            list = Some(("Failed tasks".to_string(), items));
+            list = Some(List {
+                heading: "Failed tasks".to_string(),
+                items,
+                more: 0,
+            });
             (
                 format!("Pipeline failed: {subject}"),
                 Severity::Failure,

@@ -1,38 +1,146 @@
-//! `teams`: an Office 365 connector `MessageCard` with facts and a theme
-//! colour. People appear by name.
+//! `teams`: a Microsoft Teams **Workflows** webhook ("When a Teams webhook
+//! request is received"): a `message` with one Adaptive Card attachment —
+//! a coloured title container, a fact set, the failed tasks, a footer.
+//! Workflows answer `202 Accepted` before the flow posts the card.
+//!
+//! People with an e-mail (their UPN in most tenants) are mentioned with
+//! `<at>Name</at>` plus an `msteams.entities` mention; user text is
+//! defused, so an `<at>` or a Markdown link in data stays text.
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use super::summary::{markdown_bold, plain_name, Markup, Message};
+use super::limits::teams as limit;
+use super::summary::{markdown_bold, Markup, Message, Severity, Value};
+use super::text::defuse_markup;
+use crate::events::UserRef;
+
+/// Adaptive Card schema version: 1.5 is what Teams renders on desktop,
+/// web and mobile.
+/// — https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-reference#adaptive-card
+pub const CARD_VERSION: &str = "1.5";
+
+/// Whether `email` can be a Teams mention id (a UPN-like address).
+fn mentionable(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && email
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-@".contains(c))
+}
+
+fn at_text(user: &UserRef) -> String {
+    format!("<at>{}</at>", defuse_markup(&user.name))
+}
+
+fn mention(user: &UserRef) -> String {
+    if mentionable(&user.email) {
+        at_text(user)
+    } else {
+        defuse_markup(&user.name)
+    }
+}
 
 const MARKUP: Markup = Markup {
     bold: markdown_bold,
-    mention: plain_name,
+    escape: defuse_markup,
+    mention,
 };
 
-pub fn body(message: &Message) -> serde_json::Value {
-    let facts: Vec<_> = message
+/// Container style for the title band.
+fn style(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "accent",
+        Severity::Success => "good",
+        Severity::Warning => "warning",
+        Severity::Failure => "attention",
+    }
+}
+
+/// One `mention` entity per distinct person shown with `<at>`.
+fn entities(message: &Message) -> Vec<Json> {
+    let shown = message.fields.iter().flat_map(|f| match &f.value {
+        Value::Users { users, .. } => users.as_slice(),
+        Value::Text(_) => &[],
+    });
+    let mut seen = std::collections::HashSet::new();
+    message
+        .mentions
+        .iter()
+        .chain(shown)
+        .filter(|u| mentionable(&u.email) && seen.insert(at_text(u)))
+        .map(|u| {
+            json!({
+                "type": "mention",
+                "text": at_text(u),
+                "mentioned": {"id": u.email, "name": defuse_markup(&u.name)},
+            })
+        })
+        .collect()
+}
+
+fn text_block(text: String) -> Json {
+    json!({"type": "TextBlock", "text": text, "wrap": true})
+}
+
+pub fn body(message: &Message) -> Json {
+    let mut items = vec![json!({
+        "type": "Container",
+        "style": style(message.severity),
+        "bleed": true,
+        "items": [{
+            "type": "TextBlock",
+            "text": defuse_markup(&message.title),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": true,
+        }],
+    })];
+    let facts: Vec<Json> = message
         .fields
         .iter()
-        .map(|f| json!({"name": f.label, "value": f.value.render(MARKUP.mention)}))
+        .filter(|f| matches!(f.value, Value::Text(_)))
+        .map(|f| json!({"title": f.label, "value": f.value.render(&MARKUP)}))
         .collect();
-    let mut section = json!({
-        "activityTitle": message.title,
-        "activitySubtitle": message.footer,
-        "facts": facts,
-        "markdown": true,
-    });
+    if !facts.is_empty() {
+        items.push(json!({"type": "FactSet", "facts": facts}));
+    }
+    // Mentions render in TextBlocks.
+    for field in &message.fields {
+        if matches!(field.value, Value::Users { .. }) {
+            items.push(text_block(format!(
+                "{} {}",
+                markdown_bold(&format!("{}:", field.label)),
+                field.value.render(&MARKUP)
+            )));
+        }
+    }
     let list = message.list_lines(&MARKUP);
     if !list.is_empty() {
-        // MessageCard Markdown needs blank lines between list entries' paragraphs.
-        section["text"] = json!(list.join("\n\n"));
+        items.push(text_block(list.join("\n\n")));
     }
+    let mut footer = text_block(defuse_markup(&message.footer));
+    footer["isSubtle"] = json!(true);
+    footer["size"] = json!("Small");
+    items.push(footer);
     json!({
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": message.title,
-        "themeColor": message.severity.hex().trim_start_matches('#'),
-        "title": message.title,
-        "sections": [section],
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": CARD_VERSION,
+                "msteams": {"width": "Full", "entities": entities(message)},
+                "body": items,
+            }
+        }]
     })
+}
+
+pub fn check(_: &Json, bytes: usize) -> Result<(), String> {
+    super::within_bytes(bytes, limit::BODY_BYTES)
 }

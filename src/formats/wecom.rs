@@ -1,14 +1,35 @@
-//! `wecom` (WeChat Work group robot): a markdown message with a coloured
-//! title. People appear by name in the text, and those with a phone number
-//! are listed in `mentioned_mobile_list`.
+//! `wecom` (WeChat Work group robot). WeCom honours `mentioned_mobile_list`
+//! only on `text` messages, so:
+//! - a message that mentions someone with a phone number is a `text`
+//!   message (plain text, the people in `mentioned_mobile_list`, which
+//!   notifies them);
+//! - any other message is `markdown` with a coloured title.
+//!
+//! User text is defused (WeCom documents no escape): no `<@userid>`,
+//! `<font>`, link or image comes from data.
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use super::summary::{markdown_bold, plain_name, Markup, Message, Severity};
+use super::dingtalk::mobile;
+use super::limits::wecom as limit;
+use super::summary::{Markup, Message, Severity};
+use super::text::defuse_markup;
+use crate::events::UserRef;
 
-const MARKUP: Markup = Markup {
-    bold: markdown_bold,
-    mention: plain_name,
+fn mention(user: &UserRef) -> String {
+    defuse_markup(&user.name)
+}
+
+const MARKDOWN: Markup = Markup {
+    bold: super::summary::markdown_bold,
+    escape: defuse_markup,
+    mention,
+};
+
+const PLAIN: Markup = Markup {
+    bold: str::to_owned,
+    escape: defuse_markup,
+    mention,
 };
 
 /// WeCom markdown's three font colours.
@@ -20,21 +41,33 @@ fn colour(severity: Severity) -> &'static str {
     }
 }
 
-pub fn body(message: &Message) -> serde_json::Value {
-    let phones: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter_map(|u| u.phone.as_deref())
-        .collect();
+pub fn body(message: &Message) -> Json {
+    let phones: Vec<&str> = message.mentions.iter().filter_map(mobile).collect();
+    let title = defuse_markup(&message.title);
+    let footer = defuse_markup(&message.footer);
+    if !phones.is_empty() {
+        let content = format!("{title}\n{}\n{footer}", message.text(&PLAIN, "\n"));
+        return json!({
+            "msgtype": "text",
+            "text": {"content": content, "mentioned_mobile_list": phones},
+        });
+    }
     let content = format!(
-        "## <font color=\"{}\">{}</font>\n{}\n> {}",
+        "## <font color=\"{}\">{title}</font>\n{}\n> {footer}",
         colour(message.severity),
-        message.title,
-        message.text(&MARKUP, "\n"),
-        message.footer
+        message.text(&MARKDOWN, "\n"),
     );
     json!({
         "msgtype": "markdown",
-        "markdown": {"content": content, "mentioned_mobile_list": phones},
+        "markdown": {"content": content},
     })
+}
+
+/// The content against WeCom's byte limits for its message type.
+pub fn check(body: &Json, _: usize) -> Result<(), String> {
+    let (content, max) = match body["msgtype"].as_str() {
+        Some("text") => (&body["text"]["content"], limit::TEXT_BYTES),
+        _ => (&body["markdown"]["content"], limit::MARKDOWN_BYTES),
+    };
+    super::within_bytes(content.as_str().unwrap_or_default().len(), max)
 }

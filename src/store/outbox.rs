@@ -16,6 +16,10 @@ pub struct PendingDelivery {
     pub id: i64,
     /// Attempts made so far.
     pub attempts: i32,
+    /// Of those, throttled ones (they spend no attempt budget).
+    pub throttled_attempts: i32,
+    /// Queued (or last replayed) at: the age limit counts from here.
+    pub queued_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
     pub event: Event,
 }
@@ -31,6 +35,8 @@ pub struct AttemptRecord {
     /// 1-based.
     pub attempt: i32,
     pub succeeded: bool,
+    /// The receiver asked herald to slow down: not counted against the budget.
+    pub throttled: bool,
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub latency_ms: i32,
@@ -57,6 +63,8 @@ fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
     Ok(PendingDelivery {
         id: row.try_get("delivery_id")?,
         attempts: row.try_get("attempts")?,
+        throttled_attempts: row.try_get("throttled_attempts")?,
+        queued_at: row.try_get("queued_at")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         event: super::events::event_from_row(row)?,
     })
@@ -70,7 +78,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id AS delivery_id, d.attempts, d.next_attempt_at,
+            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts, d.queued_at,
+                    d.next_attempt_at,
                     e.id, e.type, e.created_at, e.payload
                FROM herald_delivery d
                JOIN herald_event e ON e.id = d.event_id
@@ -114,7 +123,9 @@ impl Store {
                   WHERE EXISTS (SELECT 1 FROM lease)
              ), updated AS (
                  UPDATE herald_delivery
-                    SET state = $14, attempts = $7, next_attempt_at = COALESCE($15, next_attempt_at),
+                    SET state = $14, attempts = $7,
+                        throttled_attempts = throttled_attempts + CASE WHEN $16 THEN 1 ELSE 0 END,
+                        next_attempt_at = COALESCE($15, next_attempt_at),
                         last_http_status = $9, last_error = $10, updated_at = now(),
                         completed_at = CASE WHEN $14 = 'pending' THEN NULL ELSE now() END
                   WHERE id = $2 AND state = 'pending' AND EXISTS (SELECT 1 FROM lease)
@@ -137,6 +148,7 @@ impl Store {
         .bind(attempt.started_at)
         .bind(state)
         .bind(next_at)
+        .bind(attempt.throttled)
         .fetch_one(self.pool())
         .await?;
         Ok(recorded == 1)
@@ -247,7 +259,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let endpoint: Option<String> = sqlx::query_scalar(
             "UPDATE herald_delivery
-                SET state = 'pending', attempts = 0, next_attempt_at = now(), completed_at = NULL,
+                SET state = 'pending', attempts = 0, throttled_attempts = 0, queued_at = now(),
+                    next_attempt_at = now(), completed_at = NULL,
                     updated_at = now()
               WHERE id = $1 AND state = 'failed'
               RETURNING endpoint_id",

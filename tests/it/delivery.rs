@@ -35,6 +35,7 @@ pub fn fast_delivery() -> DeliveryConfig {
             cap: Duration::from_millis(50),
             max_attempts: 5,
             retry_after_max: Duration::from_secs(5),
+            ..RetryPolicy::default()
         },
         lease_ttl: Duration::from_secs(1),
         sweep_interval: Duration::from_millis(300),

@@ -13,4 +13,5 @@ mod issue_events;
 mod listener;
 mod plan_daemon;
 mod plan_supervisor;
+mod platforms;
 mod sink;

@@ -67,6 +67,7 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                         url: "http://127.0.0.1/".into(),
                         attempt: 1,
                         succeeded: true,
+                        throttled: false,
                         http_status: Some(204),
                         error: None,
                         latency_ms: 0,
