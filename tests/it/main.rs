@@ -13,5 +13,6 @@ mod issue_events;
 mod listener;
 mod plan_daemon;
 mod plan_supervisor;
+mod platform_models;
 mod platforms;
 mod sink;

@@ -1,0 +1,144 @@
+//! herald's Slack and Teams bodies checked by the platforms' own models:
+//! Slack's Python SDK (Block Kit objects and their limits) and the official
+//! Adaptive Card 1.5 JSON schema (`tests/models/validate.py`). The Python
+//! packages (pinned in `tests/models/requirements.txt`) are installed by
+//! this test into `target/py-models` the first time it runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::Utc;
+use herald::endpoint::{Endpoint, EndpointSource, Platform};
+use herald::events::{Event, UserRef};
+use herald::formats::{render, samples};
+
+fn endpoint(platform: Platform) -> Endpoint {
+    Endpoint {
+        id: format!("model-{platform}"),
+        source: EndpointSource::Config,
+        platform,
+        url: "https://hooks.example.com/x".parse().expect("url"),
+        secret: None,
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: None,
+    }
+}
+
+/// The samples, plus the sizes and data that broke the platforms: a bad
+/// day, 300 failures with 5 KB errors, 60 approvers, a 2,000-character
+/// hostile title, an empty reason.
+fn events() -> Vec<Event> {
+    let mut events = samples::all();
+    events.push(samples::sample("user.created"));
+    for (tasks, error_bytes) in [(12, 600), (300, 5000)] {
+        let mut event = samples::sample("PIPELINE_FAILED");
+        let error = format!(
+            "ERROR: deadlock detected <!channel> [x](http://t) {}",
+            "é".repeat(error_bytes)
+        );
+        event.data["failed_tasks"] = (0..tasks)
+            .map(|i| {
+                serde_json::json!({
+                    "task_id": i, "name": format!("Task {i}"), "instance": "prod",
+                    "database": "db", "error": error, "failed_at": "2026-11-23T10:00:00Z"
+                })
+            })
+            .collect();
+        events.push(event);
+    }
+    let mut approvals = samples::sample("ISSUE_APPROVAL_REQUESTED");
+    approvals.data["approvers"] = (0..60)
+        .map(|i| {
+            serde_json::to_value(UserRef {
+                id: i,
+                name: format!("Approver Number {i} <at>"),
+                email: format!("approver{i}@example.com"),
+                phone: None,
+            })
+            .expect("json")
+        })
+        .collect();
+    if let Some(issue) = approvals.issue.as_mut() {
+        issue.title = "数据库 <users/all> @everyone ".repeat(80);
+    }
+    events.push(approvals);
+    let mut sent_back = samples::sample("ISSUE_SENT_BACK");
+    sent_back.data["reason"] = serde_json::json!("");
+    events.push(sent_back);
+    events
+}
+
+/// `target/py-models`, with the pinned requirements installed.
+fn python_models() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let requirements = root.join("tests/models/requirements.txt");
+    let target = root.join("target/py-models");
+    let wanted = std::fs::read_to_string(&requirements).expect("requirements");
+    let stamp = target.join(".requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return target;
+    }
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--upgrade",
+            "--target",
+        ])
+        .arg(&target)
+        .arg("-r")
+        .arg(&requirements)
+        .status()
+        .expect("python3 -m pip runs");
+    assert!(
+        status.success(),
+        "could not install {} into {}",
+        requirements.display(),
+        target.display()
+    );
+    std::fs::write(&stamp, wanted).expect("stamp");
+    target
+}
+
+/// Every Slack and Teams body herald renders for the samples and the
+/// sizes that broke the platforms passes the platform's own model.
+#[test]
+fn slack_and_teams_bodies_pass_the_platforms_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut written = 0;
+    for platform in [Platform::Slack, Platform::Teams] {
+        for (n, event) in events().iter().enumerate() {
+            let rendered = render(&endpoint(platform), event, Utc::now()).expect("renders");
+            std::fs::write(
+                dir.path().join(format!("{platform}-{n}.json")),
+                rendered.body,
+            )
+            .expect("write body");
+            written += 1;
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/validate.py");
+    let output = Command::new("python3")
+        .env("PYTHONPATH", python_models())
+        .env("PYTHONNOUSERSITE", "1")
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "the platform models are missing from target/py-models\n{stderr}"
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("validated {written} bodies")),
+        "{stdout}"
+    );
+}
