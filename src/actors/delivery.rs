@@ -14,7 +14,7 @@
 //! - Restart: nothing to rebuild — the outbox is the queue.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -26,10 +26,11 @@ use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
+use crate::events::Event;
 use crate::formats;
 use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
-use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery};
+use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
 use crate::store::{Store, StoreError};
 
 /// Until when this replica may send for an endpoint, by its own clock: set
@@ -66,18 +67,46 @@ impl LeaseClock {
 enum DrainEnd {
     /// The queue is empty.
     Idle,
-    /// The head delivery is not due before this.
-    WaitUntil(chrono::DateTime<Utc>),
+    /// The head delivery is not due for this long (database clock).
+    Wait(Duration),
     LeaseLost,
     /// The endpoint is disabled; pending rows wait for a re-enable.
     Disabled(String),
     Store(StoreError),
 }
 
+/// The endpoint as last configured, shared by the actor and its drain loop
+/// so that a new URL, secret or type applies from the next attempt, even
+/// in the middle of a backlog.
+#[derive(Clone)]
+struct EndpointCell(Arc<RwLock<Arc<Endpoint>>>);
+
+impl EndpointCell {
+    fn new(endpoint: Endpoint) -> Self {
+        EndpointCell(Arc::new(RwLock::new(Arc::new(endpoint))))
+    }
+
+    fn get(&self) -> Arc<Endpoint> {
+        match self.0.read() {
+            Ok(endpoint) => endpoint.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, endpoint: Endpoint) {
+        match self.0.write() {
+            Ok(mut current) => *current = Arc::new(endpoint),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(endpoint),
+        }
+    }
+}
+
 /// What a drain loop needs, cloned out of the actor.
 #[derive(Clone)]
 struct Sender {
-    endpoint: Arc<Endpoint>,
+    endpoint: EndpointCell,
+    /// The endpoint's id (never changes for an actor).
+    endpoint_id: Arc<str>,
     owner: String,
     store: Store,
     client: reqwest::Client,
@@ -92,6 +121,9 @@ pub struct DeliveryActor {
     draining: bool,
     woken: bool,
     timer: Option<SpawnHandle>,
+    /// `delivery.paused` was logged and no drain has got past the check
+    /// since: log a state change once, not once per event.
+    paused_logged: bool,
 }
 
 impl DeliveryActor {
@@ -108,7 +140,8 @@ impl DeliveryActor {
     ) -> Self {
         DeliveryActor {
             sender: Sender {
-                endpoint: Arc::new(endpoint),
+                endpoint_id: endpoint.id.as_str().into(),
+                endpoint: EndpointCell::new(endpoint),
                 owner,
                 store,
                 client,
@@ -120,6 +153,7 @@ impl DeliveryActor {
             draining: false,
             woken: false,
             timer: None,
+            paused_logged: false,
         }
     }
 
@@ -143,15 +177,17 @@ impl DeliveryActor {
 
     fn drained(&mut self, end: DrainEnd, ctx: &mut Context<Self>) {
         self.draining = false;
-        let endpoint_id = self.sender.endpoint.id.clone();
+        let endpoint_id = self.sender.endpoint_id.to_string();
+        if !matches!(end, DrainEnd::Disabled(_)) {
+            self.paused_logged = false;
+        }
         match end {
             DrainEnd::Idle => {
                 if self.woken {
                     self.start_drain(ctx);
                 }
             }
-            DrainEnd::WaitUntil(at) => {
-                let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            DrainEnd::Wait(wait) => {
                 debug!(event = "delivery.waiting", endpoint_id = %endpoint_id, wait_ms = wait.as_millis() as u64);
                 self.timer = Some(ctx.run_later(wait, |actor, ctx| {
                     actor.timer = None;
@@ -164,7 +200,10 @@ impl DeliveryActor {
                 ctx.stop();
             }
             DrainEnd::Disabled(reason) => {
-                info!(event = "delivery.paused", endpoint_id = %endpoint_id, reason = %reason, "endpoint is disabled; its deliveries wait until it is enabled");
+                if !self.paused_logged {
+                    self.paused_logged = true;
+                    info!(event = "delivery.paused", endpoint_id = %endpoint_id, reason = %reason, "endpoint is disabled; its deliveries wait until it is enabled");
+                }
             }
             DrainEnd::Store(error) => {
                 warn!(event = "delivery.store_error", endpoint_id = %endpoint_id, error = %error, "retrying in 1s");
@@ -181,12 +220,12 @@ impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        info!(event = "delivery.started", endpoint_id = %self.sender.endpoint.id);
+        info!(event = "delivery.started", endpoint_id = %self.sender.endpoint_id);
         self.start_drain(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        info!(event = "delivery.stopped", endpoint_id = %self.sender.endpoint.id);
+        info!(event = "delivery.stopped", endpoint_id = %self.sender.endpoint_id);
     }
 }
 
@@ -200,22 +239,24 @@ impl Handler<Wake> for DeliveryActor {
 impl Handler<UpdateEndpoint> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, update: UpdateEndpoint, ctx: &mut Self::Context) {
-        self.sender.endpoint = Arc::new(update.0);
+        self.sender.endpoint.set(update.0);
         self.start_drain(ctx);
     }
 }
 
 impl Sender {
     async fn drain(self) -> DrainEnd {
+        let id = &*self.endpoint_id;
         loop {
-            match self.store.endpoint_disabled(&self.endpoint.id).await {
+            match self.store.endpoint_disabled(id).await {
                 Ok(Some(reason)) => return DrainEnd::Disabled(reason),
                 Ok(None) => {}
                 Err(e) => return DrainEnd::Store(e),
             }
+            let read_at = Instant::now();
             let batch = match self
                 .store
-                .pending_deliveries(&self.endpoint.id, self.config.batch_size)
+                .pending_deliveries(id, self.config.batch_size)
                 .await
             {
                 Ok(batch) => batch,
@@ -225,13 +266,19 @@ impl Sender {
                 return DrainEnd::Idle;
             }
             for delivery in batch {
-                if delivery.next_attempt_at > Utc::now() {
-                    return DrainEnd::WaitUntil(delivery.next_attempt_at);
+                // Due times are the database's, measured from the read.
+                let elapsed = read_at.elapsed();
+                if delivery.due_in > elapsed {
+                    return DrainEnd::Wait(delivery.due_in - elapsed);
                 }
                 if !self.lease.is_valid() {
                     return DrainEnd::LeaseLost;
                 }
-                match self.attempt(&delivery).await {
+                let step = match &delivery.event {
+                    Ok(event) => self.attempt(&delivery, event).await,
+                    Err(reason) => self.fail_undecodable(&delivery, reason).await,
+                };
+                match step {
                     Ok(None) => {}
                     Ok(Some(end)) => return end,
                     Err(e) => return DrainEnd::Store(e),
@@ -240,12 +287,63 @@ impl Sender {
         }
     }
 
+    /// A row whose event cannot be decoded: failed with the reason, so the
+    /// rows behind it are delivered.
+    async fn fail_undecodable(
+        &self,
+        delivery: &PendingDelivery,
+        reason: &str,
+    ) -> Result<Option<DrainEnd>, StoreError> {
+        let endpoint = self.endpoint.get();
+        let error = format!("the event cannot be decoded: {reason}");
+        let record = AttemptRecord {
+            delivery_id: delivery.id,
+            event_id: delivery.event_id,
+            event_type: delivery.event_type.clone(),
+            endpoint_id: endpoint.id.clone(),
+            url: endpoint.url.to_string(),
+            attempt: delivery.attempts + 1,
+            succeeded: false,
+            throttled: false,
+            http_status: None,
+            error: Some(error.clone()),
+            latency_ms: 0,
+            response_excerpt: None,
+            started_at: self.now(),
+        };
+        match self
+            .store
+            .record_attempt(&self.owner, &record, NextStep::Failed)
+            .await?
+        {
+            Recorded::Yes => {
+                self.metrics.deliveries.with_label_values(&["failed"]).inc();
+                warn!(event = "delivery.undecodable", endpoint_id = %endpoint.id, delivery_id = delivery.id, event_id = %delivery.event_id, error = %error, "failed without sending; the endpoint's queue moves on. Fix the event row, then replay the delivery");
+                Ok(None)
+            }
+            Recorded::LeaseLost => Ok(Some(DrainEnd::LeaseLost)),
+            Recorded::NotPending => Ok(None),
+        }
+    }
+
+    /// herald's wall clock (signatures, the attempt log's start time), with
+    /// the configured skew (tests); never used to decide what is due.
+    fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + self.config.clock_skew
+    }
+
     /// One attempt at the head delivery; `Some` ends the drain.
-    async fn attempt(&self, delivery: &PendingDelivery) -> Result<Option<DrainEnd>, StoreError> {
-        let endpoint = &self.endpoint;
+    async fn attempt(
+        &self,
+        delivery: &PendingDelivery,
+        event: &Event,
+    ) -> Result<Option<DrainEnd>, StoreError> {
+        // The endpoint as configured now: a rotated secret or a new URL
+        // applies from this attempt.
+        let endpoint = &*self.endpoint.get();
         let attempt = delivery.attempts + 1;
-        let started_at = Utc::now();
-        let (outcome, render_error) = match formats::render(endpoint, &delivery.event, started_at) {
+        let started_at = self.now();
+        let (outcome, render_error) = match formats::render(endpoint, event, started_at) {
             Ok(request) => {
                 let url = request.url.as_ref().unwrap_or(&endpoint.url);
                 let outcome = http::post(
@@ -260,24 +358,23 @@ impl Sender {
             }
             Err(error) => (None, Some(error.to_string())),
         };
-        let now = Utc::now();
-        let result = attempt_result(outcome.as_ref(), render_error.as_deref(), now);
+        let result = attempt_result(outcome.as_ref(), render_error.as_deref(), self.now());
         let history = History {
             attempts: delivery.attempts.max(0) as u32,
             throttled: delivery.throttled_attempts.max(0) as u32,
-            queued_at: delivery.queued_at,
+            age: delivery.age,
         };
-        let decision = verdict::decide(endpoint.platform, result, history, &self.config.retry, now);
+        let decision = verdict::decide(endpoint.platform, result, history, &self.config.retry);
         let next = match &decision {
             Decision::Delivered => NextStep::Delivered,
-            Decision::Retry { at, .. } => NextStep::RetryAt(*at),
+            Decision::Retry { after, .. } => NextStep::RetryIn(*after),
             Decision::Failed { .. } => NextStep::Failed,
         };
         let latency = outcome.as_ref().map(|o| o.latency).unwrap_or_default();
         let record = AttemptRecord {
             delivery_id: delivery.id,
-            event_id: delivery.event.id,
-            event_type: delivery.event.event_type.clone(),
+            event_id: event.id,
+            event_type: event.event_type.clone(),
             endpoint_id: endpoint.id.clone(),
             url: endpoint.url.to_string(),
             attempt,
@@ -289,17 +386,20 @@ impl Sender {
             response_excerpt: outcome.as_ref().and_then(|o| o.body_excerpt.clone()),
             started_at,
         };
-        if !self
+        match self
             .store
             .record_attempt(&self.owner, &record, next)
             .await?
         {
-            return Ok(Some(DrainEnd::LeaseLost));
+            Recorded::Yes => {}
+            Recorded::LeaseLost => return Ok(Some(DrainEnd::LeaseLost)),
+            // Another replica recorded it after a takeover: ours is not news.
+            Recorded::NotPending => return Ok(None),
         }
         self.observe(&record, &decision, latency);
         let (delivered, gone) = match &decision {
             Decision::Delivered => (true, None),
-            Decision::Retry { at, .. } => return Ok(Some(DrainEnd::WaitUntil(*at))),
+            Decision::Retry { after, .. } => return Ok(Some(DrainEnd::Wait(*after))),
             Decision::Failed {
                 kind: FailKind::Gone,
                 ..
@@ -356,14 +456,14 @@ impl Sender {
                 warn!(event = "delivery.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, "{why}; replay it with POST /v1/deliveries/{}/replay", record.delivery_id);
             }
             Decision::Retry {
-                at,
+                after,
                 throttled: true,
                 ..
             } => {
-                info!(event = "attempt.throttled", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_at = %at);
+                info!(event = "attempt.throttled", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_in_ms = after.as_millis() as u64);
             }
-            Decision::Retry { at, .. } => {
-                info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_at = %at);
+            Decision::Retry { after, .. } => {
+                info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_in_ms = after.as_millis() as u64);
             }
         }
     }

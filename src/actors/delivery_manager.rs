@@ -322,6 +322,16 @@ impl Handler<SetEndpoints> for DeliveryManager {
     type Result = ();
     fn handle(&mut self, set: SetEndpoints, ctx: &mut Self::Context) {
         info!(event = "delivery.endpoints_set", endpoints = set.0.len());
+        // Changed endpoints this replica delivers apply from their next
+        // attempt (a rotated secret must not wait for the database sync).
+        for endpoint in &set.0 {
+            if let Some(held) = self.held.get(&endpoint.id) {
+                if self.endpoints.get(&endpoint.id) != Some(endpoint) {
+                    held.actor.do_send(UpdateEndpoint(endpoint.clone()));
+                    self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+                }
+            }
+        }
         self.config_endpoints = set.0;
         let store = self.store.clone();
         let endpoints = self.config_endpoints.clone();

@@ -1,6 +1,7 @@
 //! One HTTP attempt: POST the rendered request with connect and total
 //! timeouts, keep at most `limit` bytes of the response, never follow
-//! redirects.
+//! redirects. The status decides: a body that never completes does not
+//! turn a 2xx into a failure.
 
 use std::time::{Duration, Instant};
 
@@ -62,57 +63,51 @@ pub async fn post(
         .headers(headers)
         .body(request.body.clone())
         .send();
-    let result = tokio::time::timeout(timeout, async move {
-        let response = send.await?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            let room = limit.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() >= limit {
-                break; // the rest is not read; dropping the stream closes it
-            }
+    // One deadline for the whole request. Once the status is in, it
+    // decides: a receiver that answers 2xx and then drips (or breaks) its
+    // body has accepted the message.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let failed = |error: String| HttpOutcome {
+        status: None,
+        body_excerpt: None,
+        body: Vec::new(),
+        retry_after: None,
+        error: Some(error),
+        latency: started.elapsed(),
+    };
+    let response = match tokio::time::timeout_at(deadline, send).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return failed(describe(&error)),
+        Err(_) => return failed(format!("timed out after {timeout:?}")),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    // Ends at the end of the body, the limit, the deadline or a broken
+    // stream; the rest is not read (dropping the stream closes it).
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
         }
-        Ok::<_, reqwest::Error>((status, retry_after, body))
-    })
-    .await;
-    let latency = started.elapsed();
-    match result {
-        Ok(Ok((status, retry_after, body))) => HttpOutcome {
-            status: Some(status),
-            // PostgreSQL text cannot hold NUL: a hostile body must not be
-            // able to make the attempt unrecordable.
-            body_excerpt: (!body.is_empty()).then(|| {
-                String::from_utf8_lossy(&body[..body.len().min(1024)]).replace('\0', "\u{fffd}")
-            }),
-            body,
-            retry_after,
-            error: None,
-            latency,
-        },
-        Ok(Err(error)) => HttpOutcome {
-            status: error.status().map(|s| s.as_u16()),
-            body_excerpt: None,
-            body: Vec::new(),
-            retry_after: None,
-            error: Some(describe(&error)),
-            latency,
-        },
-        Err(_) => HttpOutcome {
-            status: None,
-            body_excerpt: None,
-            body: Vec::new(),
-            retry_after: None,
-            error: Some(format!("timed out after {timeout:?}")),
-            latency,
-        },
+    }
+    HttpOutcome {
+        status: Some(status),
+        // PostgreSQL text cannot hold NUL: a hostile body must not be
+        // able to make the attempt unrecordable.
+        body_excerpt: (!body.is_empty()).then(|| {
+            String::from_utf8_lossy(&body[..body.len().min(1024)]).replace('\0', "\u{fffd}")
+        }),
+        body,
+        retry_after,
+        error: None,
+        latency: started.elapsed(),
     }
 }
 

@@ -32,6 +32,10 @@ pub struct DeliveryConfig {
     pub disable_after: u32,
     /// Deliveries fetched per outbox read.
     pub batch_size: i64,
+    /// Added to herald's wall clock where it uses one (signature
+    /// timestamps, attempt start times); lets tests show that due times
+    /// never depend on it. Zero in production.
+    pub clock_skew: chrono::Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -45,6 +49,7 @@ impl Default for DeliveryConfig {
             response_body_limit: 64 * 1024,
             disable_after: 20,
             batch_size: 200,
+            clock_skew: chrono::Duration::zero(),
         }
     }
 }

@@ -12,11 +12,10 @@
 //!                  └─▶ … past max_attempts failures or max_age ─▶ failed
 //! ```
 //!
-//! Pure: no IO, no clock of its own; `actors::delivery` records the result.
+//! Pure: no IO and no clock (ages and delays are durations measured by the
+//! database); `actors::delivery` records the result.
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 use super::retry::RetryPolicy;
 use crate::endpoint::Platform;
@@ -44,8 +43,8 @@ pub struct History {
     pub attempts: u32,
     /// Of those, the ones that were throttled (they spend no budget).
     pub throttled: u32,
-    /// When the delivery entered the queue (or was last replayed).
-    pub queued_at: DateTime<Utc>,
+    /// Since the delivery entered the queue (or was last replayed).
+    pub age: Duration,
 }
 
 /// Why a delivery failed for good.
@@ -64,10 +63,10 @@ pub enum FailKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Delivered,
-    /// Try again at `at`; a `throttled` attempt does not count against
-    /// `max_attempts`.
+    /// Try again after this long; a `throttled` attempt does not count
+    /// against `max_attempts`.
     Retry {
-        at: DateTime<Utc>,
+        after: Duration,
         throttled: bool,
         reason: String,
     },
@@ -98,13 +97,12 @@ impl Decision {
     }
 }
 
-/// The next step after an attempt at `now`.
+/// The next step after an attempt.
 pub fn decide(
     platform: Platform,
     result: AttemptResult<'_>,
     history: History,
     policy: &RetryPolicy,
-    now: DateTime<Utc>,
 ) -> Decision {
     let (reply, retry_after) = match result {
         AttemptResult::NotRendered(reason) => (Reply::Rejected(reason.to_owned()), None),
@@ -148,10 +146,7 @@ pub fn decide(
     } else {
         policy.delay(failures, retry_after)
     };
-    let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-    let deadline = history.queued_at
-        + chrono::Duration::from_std(policy.max_age).unwrap_or(chrono::Duration::MAX);
-    if at > deadline {
+    if history.age.saturating_add(delay) > policy.max_age {
         return Decision::Failed {
             kind: FailKind::Expired,
             reason: format!(
@@ -161,7 +156,7 @@ pub fn decide(
         };
     }
     Decision::Retry {
-        at,
+        after: delay,
         throttled,
         reason,
     }
@@ -181,17 +176,11 @@ mod tests {
         }
     }
 
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
-            .expect("date")
-            .with_timezone(&Utc)
-    }
-
     fn fresh() -> History {
         History {
             attempts: 0,
             throttled: 0,
-            queued_at: now(),
+            age: Duration::ZERO,
         }
     }
 
@@ -204,7 +193,7 @@ mod tests {
     }
 
     fn decide_now(platform: Platform, result: AttemptResult<'_>, history: History) -> Decision {
-        decide(platform, result, history, &policy(), now())
+        decide(platform, result, history, &policy())
     }
 
     #[test]
@@ -271,9 +260,11 @@ mod tests {
     fn transient_failures_retry_until_the_budget_is_spent() {
         let first = decide_now(Platform::Generic, response(500, b""), fresh());
         match first {
-            Decision::Retry { at, throttled, .. } => {
+            Decision::Retry {
+                after, throttled, ..
+            } => {
                 assert!(!throttled);
-                assert!(at >= now() + chrono::Duration::seconds(4));
+                assert!(after >= Duration::from_secs(4));
             }
             other => panic!("expected a retry, got {other:?}"),
         }
@@ -308,7 +299,7 @@ mod tests {
         let history = History {
             attempts: 51,
             throttled: 50,
-            queued_at: now(),
+            age: Duration::from_secs(600),
         };
         let retry_after = AttemptResult::Response {
             status: 429,
@@ -318,7 +309,7 @@ mod tests {
         assert_eq!(
             decide_now(Platform::Discord, retry_after, history),
             Decision::Retry {
-                at: now() + chrono::Duration::seconds(30),
+                after: Duration::from_secs(30),
                 throttled: true,
                 reason: "HTTP 429".into()
             }
@@ -344,7 +335,7 @@ mod tests {
         let old = History {
             attempts: 200,
             throttled: 200,
-            queued_at: now() - chrono::Duration::hours(24),
+            age: Duration::from_secs(24 * 3600),
         };
         let decision = decide_now(Platform::Slack, response(429, b"rate_limited"), old);
         assert!(

@@ -2,6 +2,8 @@
 //! what a delivery actor reads and records, and what operators list and
 //! replay.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -10,18 +12,25 @@ use uuid::Uuid;
 use super::{Store, StoreError};
 use crate::events::Event;
 
-/// A pending delivery with its event, ready to send.
+/// A pending delivery with its event, ready to send. Times are read off
+/// the database clock, as durations, so herald's own clock never decides
+/// when a delivery is due.
 #[derive(Debug, Clone)]
 pub struct PendingDelivery {
     pub id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
     /// Attempts made so far.
     pub attempts: i32,
     /// Of those, throttled ones (they spend no attempt budget).
     pub throttled_attempts: i32,
-    /// Queued (or last replayed) at: the age limit counts from here.
-    pub queued_at: DateTime<Utc>,
-    pub next_attempt_at: DateTime<Utc>,
-    pub event: Event,
+    /// Since it was queued (or last replayed): the age limit counts this.
+    pub age: Duration,
+    /// Until it is due, when it was read (zero: due now).
+    pub due_in: Duration,
+    /// The event, or why its row cannot be decoded (the delivery is then
+    /// failed with that reason rather than blocking the queue).
+    pub event: Result<Event, String>,
 }
 
 /// The result of one HTTP attempt, as recorded in the attempt log.
@@ -48,8 +57,21 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NextStep {
     Delivered,
-    RetryAt(DateTime<Utc>),
+    /// Pending again, due this long after the record (database clock).
+    RetryIn(Duration),
     Failed,
+}
+
+/// What recording an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The attempt and the delivery's next step are written.
+    Yes,
+    /// This replica no longer holds the endpoint's lease: nothing written.
+    LeaseLost,
+    /// The delivery is no longer pending (another replica recorded it
+    /// first): nothing written.
+    NotPending,
 }
 
 /// Endpoint health after recording a final outcome.
@@ -59,14 +81,21 @@ pub struct EndpointHealth {
     pub disabled: bool,
 }
 
+fn millis(row: &PgRow, column: &str) -> Result<Duration, StoreError> {
+    let ms: i64 = row.try_get(column)?;
+    Ok(Duration::from_millis(ms.max(0).unsigned_abs()))
+}
+
 fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
     Ok(PendingDelivery {
         id: row.try_get("delivery_id")?,
+        event_id: row.try_get("id")?,
+        event_type: row.try_get("type")?,
         attempts: row.try_get("attempts")?,
         throttled_attempts: row.try_get("throttled_attempts")?,
-        queued_at: row.try_get("queued_at")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        event: super::events::event_from_row(row)?,
+        age: millis(row, "age_ms")?,
+        due_in: millis(row, "due_in_ms")?,
+        event: super::events::event_from_row(row).map_err(|e| e.to_string()),
     })
 }
 
@@ -78,8 +107,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts, d.queued_at,
-                    d.next_attempt_at,
+            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts,
+                    (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
+                    (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
                     e.id, e.type, e.created_at, e.payload
                FROM herald_delivery d
                JOIN herald_event e ON e.id = d.event_id
@@ -95,43 +125,45 @@ impl Store {
     }
 
     /// Record one attempt and the delivery's next step — only while `owner`
-    /// holds the endpoint's lease. Returns `false`, recording nothing, when
-    /// the lease is no longer ours. (A takeover needs the lease expired,
-    /// and the update also requires the row still `pending`: a replica that
-    /// took over and recorded first wins, and this one records nothing.)
+    /// holds the endpoint's lease and the delivery is still pending; the
+    /// attempt row is written only together with the delivery's update.
     pub async fn record_attempt(
         &self,
         owner: &str,
         attempt: &AttemptRecord,
         next: NextStep,
-    ) -> Result<bool, StoreError> {
-        let (state, next_at) = match next {
+    ) -> Result<Recorded, StoreError> {
+        let (state, retry_in_ms) = match next {
             NextStep::Delivered => ("delivered", None),
-            NextStep::RetryAt(at) => ("pending", Some(at)),
+            NextStep::RetryIn(delay) => (
+                "pending",
+                Some(delay.as_millis().min(i64::MAX as u128) as i64),
+            ),
             NextStep::Failed => ("failed", None),
         };
-        let recorded: i64 = sqlx::query_scalar(
+        let (updated, leased): (i64, i64) = sqlx::query_as(
             "WITH lease AS (
                  SELECT 1 FROM herald_endpoint_lease
                   WHERE endpoint_id = $4 AND owner = $1 AND expires_at > now()
+             ), updated AS (
+                 UPDATE herald_delivery
+                    SET state = $14, attempts = $7,
+                        throttled_attempts = throttled_attempts + CASE WHEN $16 THEN 1 ELSE 0 END,
+                        next_attempt_at = CASE WHEN $15::bigint IS NULL THEN next_attempt_at
+                                               ELSE now() + $15::bigint * interval '1 millisecond' END,
+                        last_http_status = $9, last_error = $10, updated_at = now(),
+                        completed_at = CASE WHEN $14 = 'pending' THEN NULL ELSE now() END
+                  WHERE id = $2 AND state = 'pending' AND EXISTS (SELECT 1 FROM lease)
+                  RETURNING 1
              ), attempt AS (
                  INSERT INTO herald_delivery_attempt
                      (delivery_id, event_id, event_type, endpoint_id, url, attempt, status,
                       http_status, error, latency_ms, response_excerpt, created_at)
                  SELECT $2, $3, $5, $4, $6, $7, CASE WHEN $8 THEN 'succeeded' ELSE 'failed' END,
                         $9, $10, $11, $12, $13
-                  WHERE EXISTS (SELECT 1 FROM lease)
-             ), updated AS (
-                 UPDATE herald_delivery
-                    SET state = $14, attempts = $7,
-                        throttled_attempts = throttled_attempts + CASE WHEN $16 THEN 1 ELSE 0 END,
-                        next_attempt_at = COALESCE($15, next_attempt_at),
-                        last_http_status = $9, last_error = $10, updated_at = now(),
-                        completed_at = CASE WHEN $14 = 'pending' THEN NULL ELSE now() END
-                  WHERE id = $2 AND state = 'pending' AND EXISTS (SELECT 1 FROM lease)
-                  RETURNING 1
+                  WHERE EXISTS (SELECT 1 FROM updated)
              )
-             SELECT count(*) FROM updated",
+             SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM lease)",
         )
         .bind(owner)
         .bind(attempt.delivery_id)
@@ -147,11 +179,15 @@ impl Store {
         .bind(&attempt.response_excerpt)
         .bind(attempt.started_at)
         .bind(state)
-        .bind(next_at)
+        .bind(retry_in_ms)
         .bind(attempt.throttled)
         .fetch_one(self.pool())
         .await?;
-        Ok(recorded == 1)
+        Ok(match (updated, leased) {
+            (1, _) => Recorded::Yes,
+            (_, 0) => Recorded::LeaseLost,
+            _ => Recorded::NotPending,
+        })
     }
 
     /// After a delivery's final outcome: reset (success) or count (failure)

@@ -9,6 +9,7 @@ mod delivery;
 mod demo;
 mod embedded;
 mod emit;
+mod faults;
 mod issue_events;
 mod listener;
 mod plan_daemon;

@@ -61,8 +61,8 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                 for delivery in batch {
                     let record = AttemptRecord {
                         delivery_id: delivery.id,
-                        event_id: delivery.event.id,
-                        event_type: delivery.event.event_type.clone(),
+                        event_id: delivery.event_id,
+                        event_type: delivery.event_type.clone(),
                         endpoint_id: id.clone(),
                         url: "http://127.0.0.1/".into(),
                         attempt: 1,

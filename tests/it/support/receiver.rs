@@ -2,11 +2,13 @@
 //! the test tells it to (status, delay, `Retry-After`, a huge body, or never).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ pub struct Received {
     pub timestamp: Option<String>,
     pub signature: Option<String>,
     pub body: serde_json::Value,
+    /// The body as received (for signatures).
+    pub raw: Vec<u8>,
     pub at: Instant,
     /// The status the receiver answered (None: it never answered).
     pub answered: Option<u16>,
@@ -30,6 +34,10 @@ pub enum Reply {
     HugeBody(usize),
     Body(u16, Vec<u8>),
     Never,
+    /// The status and the start of a body that never ends.
+    Drip(u16),
+    /// Hold the request until the flag is set, then answer the status.
+    Gate(Arc<AtomicBool>, u16),
 }
 
 type Behaviour = dyn Fn(usize, &str) -> Reply + Send + Sync;
@@ -122,6 +130,7 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             timestamp: header("webhook-timestamp"),
             signature: header("webhook-signature"),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            raw: body.to_vec(),
             at: Instant::now(),
             answered: None,
         });
@@ -143,6 +152,20 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
         Reply::HugeBody(size) => (200, respond(200).body(vec![b'x'; size])),
         Reply::Body(status, body) => (status, respond(status).body(body)),
         Reply::Never => std::future::pending().await,
+        Reply::Drip(status) => {
+            let first = futures_util::stream::once(async {
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"{\"ok\":"))
+            });
+            let never = futures_util::stream::pending();
+            (status, respond(status).streaming(first.chain(never)))
+        }
+        Reply::Gate(open, status) => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !open.load(Ordering::Acquire) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (status, respond(status).finish())
+        }
     };
     shared.received.lock().expect("lock")[index].answered = Some(status);
     response

@@ -1,0 +1,227 @@
+//! Ordinary faults that must not stop delivery: a row that cannot be
+//! decoded, malformed snapshots at emit time, a skewed local clock, an
+//! endpoint changed mid-backlog, a receiver that never finishes its body.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald::endpoint::Secret;
+use herald::messages::delivery::SetEndpoints;
+use herald::signing;
+
+use crate::delivery::{count_state, emit_ticks, endpoint, fast_delivery, start, SECRET};
+use crate::support::receiver::{Receiver, Reply};
+use crate::support::{wait_until, TestDb};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn wait_state(db: &TestDb, endpoint: &str, state: &str, count: i64) {
+    wait_until(
+        &format!("{count} deliveries to {endpoint} {state}"),
+        DEADLINE,
+        || async { (count_state(db, endpoint, state).await == count).then_some(()) },
+    )
+    .await;
+}
+
+/// An event row that cannot be decoded (written around `herald_emit`),
+/// between two valid ones: the valid ones are delivered, the bad one is
+/// `failed` with the reason, and the queue never stalls.
+#[actix_rt::test]
+async fn a_poison_row_fails_and_the_rows_around_it_are_delivered() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("all", receiver.url("/all"))],
+        fast_delivery(),
+    )
+    .await;
+    let mut tx = db.pool.begin().await.expect("tx");
+    sqlx::query("SELECT herald_emit('test.tick', '{\"data\":{\"n\":1}}')")
+        .execute(&mut *tx)
+        .await
+        .expect("emit 1");
+    // A host app writing the log directly, with a `project` missing fields.
+    sqlx::query(
+        "WITH e AS (
+             INSERT INTO herald_event (id, type, payload)
+             VALUES (gen_random_uuid(), 'user.created', '{\"project\":{\"id\":1}}')
+             RETURNING id)
+         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, 'all' FROM e",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("poison row");
+    sqlx::query("SELECT herald_emit('test.tick', '{\"data\":{\"n\":2}}')")
+        .execute(&mut *tx)
+        .await
+        .expect("emit 2");
+    tx.commit().await.expect("commit");
+
+    wait_state(&db, "all", "delivered", 2).await;
+    wait_state(&db, "all", "failed", 1).await;
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT last_error FROM herald_delivery WHERE endpoint_id = 'all' AND state = 'failed'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("failed row");
+    let error = error.expect("a reason");
+    assert!(
+        error.contains("cannot be decoded") && error.contains("resource_id"),
+        "{error}"
+    );
+    let ticks: Vec<i64> = receiver
+        .accepted("/all")
+        .iter()
+        .map(|r| r.body["data"]["n"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(ticks, vec![1, 2]);
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// `herald_emit` refuses a snapshot of the wrong shape with an error that
+/// names it, and fills the snapshots a payload lacks from the ids given.
+#[actix_rt::test]
+async fn herald_emit_checks_snapshots_and_fills_them_from_ids() {
+    let db = TestDb::new().await;
+    let err = sqlx::query("SELECT herald_emit('user.created', '{\"project\":{\"id\":1}}')")
+        .execute(&db.pool)
+        .await
+        .expect_err("a project without its fields is refused");
+    let message = err.to_string();
+    assert!(message.contains("project must be"), "{message}");
+    let project: i64 = sqlx::query_scalar(
+        "INSERT INTO project (resource_id, title) VALUES ('payments', 'Payments') RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("project");
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT herald_emit('user.created', '{\"data\":{}}', $1)")
+            .bind(project)
+            .fetch_one(&db.pool)
+            .await
+            .expect("emit with only the id");
+    let payload: serde_json::Value =
+        sqlx::query_scalar("SELECT payload FROM herald_event WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("event");
+    assert_eq!(
+        payload["project"],
+        serde_json::json!({"id": project, "resource_id": "payments", "title": "Payments"})
+    );
+}
+
+/// herald's own clock an hour behind the database's: new deliveries still
+/// go out at once (due times are compared by the database).
+#[actix_rt::test]
+async fn due_times_follow_the_database_clock() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let mut config = fast_delivery();
+    config.clock_skew = chrono::Duration::hours(-1);
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("skewed", receiver.url("/skewed"))],
+        config,
+    )
+    .await;
+    emit_ticks(&db, 3).await;
+    wait_state(&db, "skewed", "delivered", 3).await;
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// A secret rotated while a backlog drains applies from the next request.
+#[actix_rt::test]
+async fn a_rotated_secret_applies_mid_backlog() {
+    let db = TestDb::new().await;
+    let open = Arc::new(AtomicBool::new(false));
+    let gate = open.clone();
+    let receiver = Receiver::start(move |n, _| {
+        if n == 0 {
+            Reply::Gate(gate.clone(), 204)
+        } else {
+            Reply::Status(204)
+        }
+    });
+    let old = endpoint("rotating", receiver.url("/rotating"));
+    let daemon = start(&db, "one", vec![old.clone()], fast_delivery()).await;
+    emit_ticks(&db, 3).await;
+    wait_until("the first request is held", DEADLINE, || async {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    const NEW_SECRET: &str = "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldy1zZWNyZXQ=";
+    let mut rotated = old.clone();
+    rotated.secret = Some(Secret::new(NEW_SECRET));
+    daemon
+        .delivery
+        .send(SetEndpoints(vec![rotated]))
+        .await
+        .expect("set");
+    // Let the manager apply it before the held request completes.
+    wait_until("the manager has the new endpoint", DEADLINE, || async {
+        let endpoints = daemon
+            .delivery
+            .send(herald::messages::delivery::GetEndpoints)
+            .await
+            .ok()?;
+        endpoints
+            .iter()
+            .any(|e| e.secret.as_ref().map(Secret::expose) == Some(NEW_SECRET))
+            .then_some(())
+    })
+    .await;
+    open.store(true, Ordering::Release);
+    wait_state(&db, "rotating", "delivered", 3).await;
+
+    let verifies = |secret: &str, r: &crate::support::receiver::Received| {
+        signing::verify(
+            &Secret::new(secret),
+            r.webhook_id.as_deref().unwrap_or_default(),
+            r.timestamp.as_deref().unwrap_or_default(),
+            r.signature.as_deref().unwrap_or_default(),
+            &r.raw,
+            chrono::Utc::now(),
+            signing::DEFAULT_TOLERANCE,
+        )
+        .is_ok()
+    };
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    assert!(verifies(SECRET, &received[0]), "sent before the rotation");
+    for later in &received[1..] {
+        assert!(verifies(NEW_SECRET, later), "signed with the new secret");
+    }
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// A receiver that answers 200 and never finishes its body has accepted
+/// the message: delivered once, not resent at every timeout.
+#[actix_rt::test]
+async fn a_2xx_whose_body_never_ends_is_delivered_once() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Drip(200));
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("drip", receiver.url("/drip"))],
+        fast_delivery(),
+    )
+    .await;
+    emit_ticks(&db, 2).await;
+    wait_state(&db, "drip", "delivered", 2).await;
+    assert_eq!(receiver.received().len(), 2, "each sent once");
+    daemon.stop().await;
+    receiver.stop().await;
+}
