@@ -85,7 +85,7 @@ pub async fn count_state(db: &TestDb, endpoint: &str, state: &str) -> i64 {
         .expect("count")
 }
 
-async fn wait_state(db: &TestDb, endpoint: &str, state: &str, count: i64) {
+pub async fn wait_state(db: &TestDb, endpoint: &str, state: &str, count: i64) {
     wait_until(
         &format!("{count} deliveries to {endpoint} {state}"),
         DEADLINE,

@@ -10,20 +10,11 @@ use herald::endpoint::Secret;
 use herald::messages::delivery::SetEndpoints;
 use herald::signing;
 
-use crate::delivery::{count_state, emit_ticks, endpoint, fast_delivery, start, SECRET};
+use crate::delivery::{emit_ticks, endpoint, fast_delivery, start, wait_state, SECRET};
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{wait_until, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn wait_state(db: &TestDb, endpoint: &str, state: &str, count: i64) {
-    wait_until(
-        &format!("{count} deliveries to {endpoint} {state}"),
-        DEADLINE,
-        || async { (count_state(db, endpoint, state).await == count).then_some(()) },
-    )
-    .await;
-}
 
 /// An event row that cannot be decoded (written around `herald_emit`),
 /// between two valid ones: the valid ones are delivered, the bad one is
