@@ -131,16 +131,31 @@ pub fn load(path: &Path, secrets_dir: &Path, explicit: bool) -> Result<Config, C
     Ok(config)
 }
 
-/// Parse and validate config text (`path` names it in errors).
+/// Parse and validate config text (`path` names it in errors). A file
+/// without an `endpoints:` key — empty, only comments, truncated before it —
+/// is refused: running without global endpoints must be said explicitly
+/// (`endpoints: []`), so a half-written file on reload cannot silently stop
+/// every global delivery.
 pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, ConfigError> {
-    let file: FileConfig = if text.trim().is_empty() {
-        FileConfig::default()
-    } else {
-        serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
+    let parse_error = |message: String| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
     };
+    let value: serde_norway::Value = if text.trim().is_empty() {
+        serde_norway::Value::Null
+    } else {
+        serde_norway::from_str(text).map_err(|e| parse_error(e.to_string()))?
+    };
+    let has_endpoints = value
+        .as_mapping()
+        .is_some_and(|m| m.contains_key("endpoints"));
+    if !has_endpoints {
+        return Err(parse_error(
+            "no `endpoints:` key (the file is empty or cut short); write `endpoints: []` to run without global endpoints".into(),
+        ));
+    }
+    let file: FileConfig =
+        serde_norway::from_value(value).map_err(|e| parse_error(e.to_string()))?;
     let validated =
         file::validate(&file, path, secrets_dir).map_err(|problems| ConfigError::Invalid {
             path: path.to_path_buf(),

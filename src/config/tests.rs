@@ -255,3 +255,18 @@ fn the_example_file_validates() {
     let config = load(&example, secrets.path(), true).expect("example validates");
     assert!(config.endpoints.len() >= 3);
 }
+
+#[test]
+fn a_file_without_endpoints_is_refused_but_an_explicit_empty_list_is_fine() {
+    let secrets = secrets_with(&[]);
+    for text in ["", "   \n", "# only a comment\n", "{}\n"] {
+        match parse(text, Path::new("t.yaml"), secrets.path()) {
+            Err(ConfigError::Parse { message, .. }) => {
+                assert!(message.contains("endpoints: []"), "{text:?}: {message}")
+            }
+            other => panic!("{text:?} must be refused, got {other:?}"),
+        }
+    }
+    let config = parse("endpoints: []\n", Path::new("t.yaml"), secrets.path()).expect("valid");
+    assert!(config.endpoints.is_empty());
+}

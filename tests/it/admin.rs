@@ -532,6 +532,29 @@ async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
     )
     .await;
     assert_eq!(ids(listed), ["first", "second"], "the old config stays");
+
+    // An empty (half-written) file is refused too, not read as "no endpoints".
+    std::fs::write(&config, "").expect("empty config");
+    let (status, body) = json(
+        admin
+            .http
+            .post(admin.url("/v1/reload"))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, listed) = json(
+        admin
+            .http
+            .get(admin.url("/v1/endpoints"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(ids(listed), ["first", "second"], "the old config stays");
     admin.stop().await;
 }
 
