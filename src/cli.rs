@@ -267,6 +267,11 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_ttl: Duration,
 
+    /// Pending deliveries of an endpoint no config knows (removed from the file,
+    /// an invalid project webhook) are failed after sitting this long.
+    #[arg(long, env = "HERALD_ORPHAN_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub orphan_grace: Duration,
+
     /// Safety-net scan of the outbox for work NOTIFY did not announce.
     #[arg(long, env = "HERALD_SWEEP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
@@ -287,6 +292,7 @@ impl DeliveryArgs {
             connect_timeout: self.connect_timeout,
             request_timeout: self.request_timeout,
             disable_after: self.disable_after,
+            orphan_grace: self.orphan_grace,
             ..crate::delivery::DeliveryConfig::default()
         }
     }

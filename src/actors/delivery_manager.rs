@@ -102,6 +102,7 @@ impl DeliveryManager {
                     Ok((webhooks, pending, depth)) => {
                         manager.metrics.outbox_pending.set(depth);
                         manager.rebuild_endpoints(webhooks, ctx);
+                        manager.fail_orphaned(ctx);
                         for endpoint_id in pending {
                             manager.take_or_wake(endpoint_id, ctx);
                         }
@@ -164,6 +165,34 @@ impl DeliveryManager {
         }
         self.endpoints = endpoints;
         self.project_webhooks = project_webhooks;
+    }
+
+    /// End the pending deliveries of endpoints no config knows (removed from
+    /// the file, an invalid or deleted project webhook) once they have sat
+    /// for the grace period: `failed` with the reason, replayable.
+    fn fail_orphaned(&mut self, ctx: &mut Context<Self>) {
+        let known: Vec<String> = self
+            .config_endpoints
+            .iter()
+            .chain(self.project_webhooks.iter())
+            .map(|e| e.id.clone())
+            .collect();
+        let store = self.store.clone();
+        let grace = self.config.orphan_grace;
+        ctx.spawn(
+            async move { store.fail_orphaned_deliveries(&known, grace).await }
+                .into_actor(self)
+                .map(|result, _, _| match result {
+                    Ok(failed) => {
+                        for (endpoint_id, count) in failed {
+                            warn!(event = "delivery.orphaned", endpoint_id = %endpoint_id, deliveries = count, "the endpoint is not configured (removed, or an invalid project webhook); its pending deliveries are now failed. Restore the endpoint, then replay them");
+                        }
+                    }
+                    Err(error) => {
+                        warn!(event = "delivery.sweep_failed", error = %error, "retrying at the next sweep");
+                    }
+                }),
+        );
     }
 
     /// Wake the endpoint's actor, or try to take its lease and start one.

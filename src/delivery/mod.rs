@@ -32,6 +32,9 @@ pub struct DeliveryConfig {
     pub disable_after: u32,
     /// Deliveries fetched per outbox read.
     pub batch_size: i64,
+    /// Pending deliveries of an endpoint no config knows (removed, invalid)
+    /// are failed after sitting this long.
+    pub orphan_grace: Duration,
     /// Added to herald's wall clock where it uses one (signature
     /// timestamps, attempt start times); lets tests show that due times
     /// never depend on it. Zero in production.
@@ -49,6 +52,7 @@ impl Default for DeliveryConfig {
             response_body_limit: 64 * 1024,
             disable_after: 20,
             batch_size: 200,
+            orphan_grace: Duration::from_secs(3600),
             clock_skew: chrono::Duration::zero(),
         }
     }

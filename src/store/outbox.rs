@@ -320,6 +320,35 @@ impl Store {
         .await?)
     }
 
+    /// Fail the pending deliveries of endpoints that are neither in `known`
+    /// nor enabled in any replica's mirrored config (`herald_endpoint`),
+    /// and have not moved for `grace`. Returns the count per endpoint.
+    pub async fn fail_orphaned_deliveries(
+        &self,
+        known: &[String],
+        grace: Duration,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "WITH failed AS (
+                 UPDATE herald_delivery d
+                    SET state = 'failed', completed_at = now(), updated_at = now(),
+                        last_error = 'endpoint ' || d.endpoint_id || ' is not configured (removed, '
+                                     || 'or an invalid project webhook)'
+                  WHERE d.state = 'pending'
+                    AND d.endpoint_id <> ALL($1)
+                    AND d.updated_at < now() - $2::bigint * interval '1 millisecond'
+                    AND NOT EXISTS (SELECT 1 FROM herald_endpoint h
+                                     WHERE h.id = d.endpoint_id AND h.enabled)
+                  RETURNING d.endpoint_id
+             )
+             SELECT endpoint_id, count(*) FROM failed GROUP BY endpoint_id ORDER BY endpoint_id",
+        )
+        .bind(known)
+        .bind(grace.as_millis().min(i64::MAX as u128) as i64)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Pending deliveries in the whole outbox.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
         Ok(

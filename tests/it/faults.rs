@@ -216,3 +216,43 @@ async fn a_2xx_whose_body_never_ends_is_delivered_once() {
     daemon.stop().await;
     receiver.stop().await;
 }
+
+/// Pending deliveries of an endpoint no config knows any more end `failed`
+/// with the reason after the grace period, instead of pending forever.
+#[actix_rt::test]
+async fn a_removed_endpoints_pending_rows_end_failed() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    // Rows left behind by an endpoint that has since been removed.
+    sqlx::query(
+        "WITH e AS (
+             INSERT INTO herald_event (id, type, payload)
+             SELECT gen_random_uuid(), 'test.tick', '{}' FROM generate_series(1, 3)
+             RETURNING id)
+         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, 'removed' FROM e",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("orphaned rows");
+    let mut config = fast_delivery();
+    config.orphan_grace = Duration::from_millis(200);
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("kept", receiver.url("/kept"))],
+        config,
+    )
+    .await;
+    emit_ticks(&db, 2).await;
+    wait_state(&db, "removed", "failed", 3).await;
+    wait_state(&db, "kept", "delivered", 2).await;
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT last_error FROM herald_delivery WHERE endpoint_id = 'removed' LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert!(error.expect("reason").contains("not configured"));
+    daemon.stop().await;
+    receiver.stop().await;
+}

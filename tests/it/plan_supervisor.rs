@@ -454,3 +454,41 @@ async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
         vec![open.plan_id]
     );
 }
+
+/// A host that updates only `status`: a run started 10 minutes ago fails
+/// now. The window opens at the failure (not at the stale `updated_at`),
+/// so a second failure right after it is in the same PIPELINE_FAILED.
+#[actix_rt::test]
+async fn a_status_only_update_opens_the_window_at_the_failure() {
+    let h = Plans::start(Duration::from_secs(3)).await;
+    let plan = seed_plan(&h.db.pool, 3).await;
+    let runs = h.run_all(&plan, &plan.tasks).await;
+    sqlx::query(
+        "UPDATE task_run SET updated_at = now() - interval '10 minutes' WHERE id = ANY($1)",
+    )
+    .bind(&runs)
+    .execute(&h.db.pool)
+    .await
+    .expect("age the runs");
+    for i in 0..2 {
+        sqlx::query("UPDATE task_run SET status = 'FAILED' WHERE id = $1")
+            .bind(runs[i])
+            .execute(&h.db.pool)
+            .await
+            .expect("status only");
+        h.notify(&plan, plan.tasks[i], runs[i], TaskRunStatus::Failed);
+        // The supervisor has decided on this failure: a window is open, or
+        // (with a stale start) the outcome is already out.
+        wait_until("the failure is handled", DEADLINE, || async {
+            let open = h
+                .status(plan.plan_id)
+                .await
+                .is_some_and(|s| s.window_deadline.is_some());
+            let sent = !plan_events(&h.db.pool, plan.plan_id).await.is_empty();
+            (open || sent).then_some(())
+        })
+        .await;
+    }
+    let events = h.wait_events(plan.plan_id, 1).await;
+    assert_eq!(failed_task_names(&events[0].1), vec!["task-1", "task-2"]);
+}
