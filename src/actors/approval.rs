@@ -30,6 +30,7 @@ use crate::messages::{
     IssueChanged, PlanCheckRunChanged, Reconcile, RolloutOutcome, RolloutTrigger, TryCreateRollout,
 };
 use crate::rollout::{missing_list, RolloutDecision};
+use crate::store::approval::RolloutCreation;
 use crate::store::{Store, StoreError};
 
 /// `rollout.created_by` for rollouts herald creates.
@@ -159,7 +160,7 @@ impl Worker {
             }
             RolloutDecision::Create => {
                 match self.store.create_rollout(plan_id, ROLLOUT_CREATOR).await? {
-                    Some(rollout_id) => {
+                    RolloutCreation::Created(rollout_id) => {
                         info!(
                             event = "rollout.created",
                             plan_id,
@@ -170,7 +171,7 @@ impl Worker {
                         );
                         Ok(RolloutOutcome::Created { rollout_id })
                     }
-                    None => {
+                    RolloutCreation::Exists => {
                         debug!(
                             event = "rollout.exists",
                             plan_id,
@@ -180,6 +181,21 @@ impl Worker {
                             node_id
                         );
                         Ok(RolloutOutcome::Exists { rollout_id: None })
+                    }
+                    RolloutCreation::Changed(decision) => {
+                        info!(
+                            event = "rollout.conditions_changed",
+                            plan_id,
+                            issue_id,
+                            now = ?decision,
+                            trigger = trigger_name,
+                            node_id,
+                            "the conditions changed between the decision and the creation; nothing created"
+                        );
+                        Ok(match decision {
+                            RolloutDecision::Wait(missing) => RolloutOutcome::Waiting(missing),
+                            _ => RolloutOutcome::NoIssue,
+                        })
                     }
                 }
             }

@@ -463,3 +463,42 @@ async fn startup_reconcile_creates_missed_rollouts() {
     assert!(seed.rollouts(blocked).await.is_empty());
     herald.stop().await;
 }
+
+/// The decision said "create" but the approval was revoked before the
+/// insert: the inserting transaction decides again and creates nothing.
+#[actix_rt::test]
+async fn a_revoked_approval_between_decision_and_insert_creates_nothing() {
+    let db = TestDb::new().await;
+    let seed = Seed::new(&db.pool);
+    let project = seed.project(true, false).await;
+    let creator = seed.user("Alice", None).await;
+    let plan = seed.plan(project).await;
+    let issue = seed
+        .issue(project, Some(plan), creator.id, "APPROVED", None)
+        .await;
+    let readiness = db
+        .store
+        .rollout_readiness(plan)
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(readiness.decide(), herald::rollout::RolloutDecision::Create);
+    sqlx::query("UPDATE issue SET approval_status = 'PENDING' WHERE id = $1")
+        .bind(issue)
+        .execute(&db.pool)
+        .await
+        .expect("revoke");
+    let created = db
+        .store
+        .create_rollout(plan, "herald")
+        .await
+        .expect("create");
+    assert!(
+        matches!(
+            created,
+            herald::store::approval::RolloutCreation::Changed(_)
+        ),
+        "{created:?}"
+    );
+    assert!(seed.rollouts(plan).await.is_empty());
+}

@@ -470,13 +470,13 @@ async fn a_status_only_update_opens_the_window_at_the_failure() {
     .execute(&h.db.pool)
     .await
     .expect("age the runs");
-    for i in 0..2 {
+    for (task, run) in plan.tasks.iter().zip(&runs).take(2) {
         sqlx::query("UPDATE task_run SET status = 'FAILED' WHERE id = $1")
-            .bind(runs[i])
+            .bind(run)
             .execute(&h.db.pool)
             .await
             .expect("status only");
-        h.notify(&plan, plan.tasks[i], runs[i], TaskRunStatus::Failed);
+        h.notify(&plan, *task, *run, TaskRunStatus::Failed);
         // The supervisor has decided on this failure: a window is open, or
         // (with a stale start) the outcome is already out.
         wait_until("the failure is handled", DEADLINE, || async {
