@@ -320,6 +320,11 @@ pub struct ListenerArgs {
     /// Longest delay between listener reconnect attempts.
     #[arg(long, env = "HERALD_RECONNECT_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
     pub reconnect_max: Duration,
+
+    /// Rescan plans, approvals and issue transitions this often, so work whose
+    /// notification was lost or whose handling failed is picked up without a reconnect.
+    #[arg(long, env = "HERALD_RECONCILE_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
 }
 
 #[cfg(test)]

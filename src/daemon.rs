@@ -2,6 +2,7 @@
 //! takes them down again. Runs inside an actix `System`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use sqlx::postgres::PgConnectOptions;
@@ -32,6 +33,9 @@ pub struct DaemonConfig {
     pub delivery: DeliveryConfig,
     /// Plan supervisors: failure window and idle eviction.
     pub plans: PlanConfig,
+    /// Periodic reconcile of plans, approvals and issue transitions (the
+    /// outbox has its own sweep, `delivery.sweep_interval`).
+    pub reconcile_interval: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -44,6 +48,7 @@ impl Default for DaemonConfig {
             endpoints: Vec::new(),
             delivery: DeliveryConfig::default(),
             plans: PlanConfig::default(),
+            reconcile_interval: Duration::from_secs(60),
         }
     }
 }
@@ -93,18 +98,10 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let client = crate::delivery::http::client(config.delivery.connect_timeout)
             .map_err(|e| StoreError::Setup(e.to_string()))?;
-        // Delivery records are written with asynchronous commit: a database
-        // crash may forget the last few milliseconds of records, and those
-        // deliveries are then resent with their same webhook-id — the
-        // at-least-once contract — while each record skips a WAL flush.
-        // Claims and emits keep the main pool's synchronous commit.
-        let delivery_store = Store::connect(
-            connect_options
-                .clone()
-                .options([("synchronous_commit", "off")]),
-            &config.pool,
-        )
-        .await?;
+        // Delivery records commit synchronously, like claims and emits: a
+        // crash of herald or of PostgreSQL can then resend only the one
+        // message in flight per endpoint (whose 2xx was not yet recorded).
+        let delivery_store = store.clone();
         let delivery = DeliveryManager::new(
             delivery_store,
             config.node_id.clone(),
@@ -146,7 +143,9 @@ impl Daemon {
         );
         targets.task_runs.push(plans.clone().recipient());
         targets.reconcile.push(plans.clone().recipient());
-        let router = Router::new(targets).start();
+        let router = Router::new(targets)
+            .reconcile_every(config.reconcile_interval)
+            .start();
         let listener = Listener::new(
             connect_options,
             config.listener.clone(),

@@ -6,14 +6,20 @@
 //!   supervisors, issues and plan check runs to the approval / issue-event
 //!   actors, outbox changes to delivery — and every [`Reconcile`] to each
 //!   reconcile target, so NOTIFY's losses are repaired.
+//! - Every `reconcile_every` it sends a [`Reconcile`] (`periodic`) too: the
+//!   safety net for notifications lost without a reconnect and for handling
+//!   that failed on a transient error.
 //! - A change with no target is logged at debug (`notification.unrouted`).
 //! - Keeps no state that needs rebuilding after a restart.
+
+use std::time::Duration;
 
 use actix::prelude::*;
 use tracing::{debug, info, warn};
 
 use crate::messages::{
-    DbChange, IssueChanged, OutboxChanged, PlanCheckRunChanged, Reconcile, TaskRunChanged,
+    DbChange, IssueChanged, OutboxChanged, PlanCheckRunChanged, Reconcile, ReconcileReason,
+    TaskRunChanged,
 };
 
 /// Where each kind of change goes. Empty targets drop the change (debug log).
@@ -29,11 +35,22 @@ pub struct RouterTargets {
 /// Routes typed changes to the actors that own them.
 pub struct Router {
     targets: RouterTargets,
+    /// The periodic reconcile's interval (None: only on request).
+    reconcile_every: Option<Duration>,
 }
 
 impl Router {
     pub fn new(targets: RouterTargets) -> Self {
-        Router { targets }
+        Router {
+            targets,
+            reconcile_every: None,
+        }
+    }
+
+    /// Send a periodic [`Reconcile`] to every reconcile target.
+    pub fn reconcile_every(mut self, every: Duration) -> Self {
+        self.reconcile_every = Some(every).filter(|d| !d.is_zero());
+        self
     }
 }
 
@@ -43,6 +60,21 @@ impl Actor for Router {
     fn started(&mut self, ctx: &mut Self::Context) {
         // The listener waits on us: a larger mailbox smooths bursts.
         ctx.set_mailbox_capacity(1024);
+        if let Some(every) = self.reconcile_every {
+            ctx.run_interval(every, |router, _| {
+                debug!(
+                    event = "reconcile.periodic",
+                    targets = router.targets.reconcile.len()
+                );
+                forward(
+                    &router.targets.reconcile,
+                    Reconcile {
+                        reason: ReconcileReason::Periodic,
+                    },
+                    "reconcile",
+                );
+            });
+        }
     }
 }
 

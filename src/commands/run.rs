@@ -36,6 +36,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             reconnect_initial: args.listener.reconnect_initial,
             reconnect_max: args.listener.reconnect_max,
         },
+        reconcile_interval: args.listener.reconcile_interval,
         endpoints: file_config.endpoints,
         delivery: args.delivery.config(),
         plans: PlanConfig {

@@ -441,3 +441,51 @@ async fn notification_for_a_missing_issue_is_logged_and_skipped() {
     ));
     herald.stop().await;
 }
+
+/// Handling an issue change fails on a transient error (a lock timeout on
+/// the event log) and the change is dropped; the periodic reconcile emits
+/// its event later, with no listener reconnect.
+#[actix_rt::test]
+async fn a_dropped_issue_change_is_recovered_by_the_periodic_reconcile() {
+    let db = TestDb::new().await;
+    let seed = Seed::new(&db.pool);
+    let (logs, _guard) = LogCapture::install();
+    // Every daemon statement gives up on a lock after 200 ms.
+    let options = db.options.clone().options([("lock_timeout", "200ms")]);
+    let config = DaemonConfig {
+        node_id: "node-a".into(),
+        migrate: false,
+        reconcile_interval: Duration::from_millis(500),
+        ..DaemonConfig::default()
+    };
+    let herald = Daemon::start(options, config).await.expect("daemon starts");
+    wait_until("the listener listening", DEADLINE, || async {
+        (herald.metrics.listener_connected.get() == 1).then_some(())
+    })
+    .await;
+    let reconnects = herald.metrics.listener_reconnects.get();
+    let project = seed.project(false, false).await;
+    let ada = seed.user("Ada", None).await;
+
+    // Hold the event log while the issue is created and handled.
+    let mut blocker = db.pool.begin().await.expect("tx");
+    sqlx::query("LOCK TABLE herald_event IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let issue = seed.issue(project, None, ada.id, "PENDING", None).await;
+    wait_until("the handling failed", DEADLINE, || async {
+        (logs.count("issue_event.failed", &[]) >= 1).then_some(())
+    })
+    .await;
+    blocker.rollback().await.expect("release");
+
+    let emitted = events(&seed, issue, 1).await;
+    assert_eq!(emitted[0].1, "ISSUE_CREATED");
+    assert_eq!(
+        herald.metrics.listener_reconnects.get(),
+        reconnects,
+        "recovered without a reconnect"
+    );
+    herald.stop().await;
+}
