@@ -9,13 +9,15 @@ use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
 use crate::actors::{
-    ApprovalActor, ApprovalConfig, DeliveryManager, IssueEvents, IssueEventsConfig, Listener,
+    ApprovalActor, ApprovalConfig, EndpointLeases, IssueEvents, IssueEventsConfig, Listener,
     ListenerConfig, PlanConfig, PlanRegistry, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::ShutdownDelivery;
+pub use crate::messages::StopActor;
 use crate::metrics::Metrics;
+pub use crate::node::default_node_id;
 use crate::store::{PoolConfig, Store, StoreError};
 
 /// Everything the daemon needs to know, with defaults suited to production.
@@ -53,22 +55,13 @@ impl Default for DaemonConfig {
     }
 }
 
-/// `<hostname>-<pid>`: unique per running process on a host.
-pub fn default_node_id() -> String {
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "herald".to_owned());
-    format!("{host}-{}", std::process::id())
-}
-
 /// A running herald.
 pub struct Daemon {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub router: Addr<Router>,
     pub listener: Addr<Listener>,
-    pub delivery: Addr<DeliveryManager>,
+    pub delivery: Addr<EndpointLeases>,
     /// Creates rollouts (SPEC §5); tests may send it messages directly.
     pub approval: Addr<ApprovalActor>,
     /// Emits issue events once per transition.
@@ -102,7 +95,7 @@ impl Daemon {
         // crash of herald or of PostgreSQL can then resend only the one
         // message in flight per endpoint (whose 2xx was not yet recorded).
         let delivery_store = store.clone();
-        let delivery = DeliveryManager::new(
+        let delivery = EndpointLeases::new(
             delivery_store,
             config.node_id.clone(),
             config.delivery.clone(),
@@ -178,24 +171,5 @@ impl Daemon {
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         info!(event = "daemon.stopped");
-    }
-}
-
-/// Ask an actor to stop (every actor of the daemon handles it).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct StopActor;
-
-impl Handler<StopActor> for Listener {
-    type Result = ();
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
-
-impl Handler<StopActor> for Router {
-    type Result = ();
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
     }
 }

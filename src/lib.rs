@@ -19,7 +19,7 @@
 //! - [`admin`]: the admin HTTP API.
 //! - [`config`]: global endpoints from the YAML config file; [`formats`]:
 //!   platform message formats; [`signing`]: Standard Webhooks sign/verify.
-//! - [`metrics`], [`logging`], [`shutdown`]: operating concerns.
+//! - [`metrics`], [`logging`], [`shutdown`], [`node`]: operating concerns.
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
 
@@ -38,6 +38,7 @@ pub mod formats;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
+pub mod node;
 pub mod outcome;
 pub mod pipeline;
 pub mod reload;

@@ -5,7 +5,7 @@
 use actix::Addr;
 use tracing::{error, info};
 
-use crate::actors::DeliveryManager;
+use crate::actors::EndpointLeases;
 use crate::config::{ConfigError, Source};
 use crate::messages::delivery::SetEndpoints;
 
@@ -21,7 +21,7 @@ pub enum ReloadError {
 /// Returns the number of endpoints now configured.
 pub async fn reload(
     source: &Source,
-    delivery: &Addr<DeliveryManager>,
+    delivery: &Addr<EndpointLeases>,
     trigger: &'static str,
 ) -> Result<usize, ReloadError> {
     let config = match source.load() {

@@ -25,7 +25,7 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::daemon::StopActor;
+use crate::messages::StopActor;
 use crate::messages::{
     IssueChanged, PlanCheckRunChanged, Reconcile, RolloutOutcome, RolloutTrigger, TryCreateRollout,
 };
@@ -50,7 +50,7 @@ pub struct ApprovalConfig {
 impl Default for ApprovalConfig {
     fn default() -> Self {
         ApprovalConfig {
-            node_id: crate::daemon::default_node_id(),
+            node_id: crate::node::default_node_id(),
             concurrency: 4,
             reconcile_batch: 500,
         }

@@ -492,9 +492,9 @@ fn attempt_result<'a>(
     }
 }
 
-impl Handler<crate::daemon::StopActor> for DeliveryActor {
+impl Handler<crate::messages::StopActor> for DeliveryActor {
     type Result = ();
-    fn handle(&mut self, _: crate::daemon::StopActor, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: crate::messages::StopActor, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }

@@ -28,8 +28,8 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::daemon::StopActor;
 use crate::events::{ApprovalRequestedData, EventType, IssueCreatedData, NewEvent, SentBackData};
+use crate::messages::StopActor;
 use crate::messages::{IssueChanged, Reconcile};
 use crate::store::issue_events::{
     approvers, claim_transition, issue_snapshot, user, IssueSnapshot, IssueTransition,
@@ -51,7 +51,7 @@ pub struct IssueEventsConfig {
 impl Default for IssueEventsConfig {
     fn default() -> Self {
         IssueEventsConfig {
-            node_id: crate::daemon::default_node_id(),
+            node_id: crate::node::default_node_id(),
             concurrency: 4,
             batch: 500,
         }

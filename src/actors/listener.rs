@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+
+use crate::messages::StopActor;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tracing::{debug, info, warn};
 
@@ -230,6 +232,13 @@ impl Drop for ListenerConnection {
                 std::mem::forget(listener);
             }
         }
+    }
+}
+
+impl Handler<StopActor> for Listener {
+    type Result = ();
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

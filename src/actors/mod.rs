@@ -4,27 +4,29 @@
 //! - [`listener`]: database notifications → typed messages for the router.
 //! - [`plans`]: the plan registry — one [`PlanSupervisor`] per active plan.
 //! - [`plan_supervisor`]: a plan's outcome — failure window, completion, claims.
+//! - [`plan_shared`]: settings and handles the registry and supervisors share.
 //! - [`router`]: fans typed messages out to the actors that own them, and
 //!   reconciliation requests to every actor with unfinished work.
 //! - [`approval`]: creates a plan's rollout once its approval and plan
 //!   checks allow it.
 //! - [`issue_events`]: issue created / approval requested / sent back, once
 //!   per transition.
-//! - [`delivery_manager`]: endpoints, leases, one [`delivery`] actor per held endpoint.
+//! - [`endpoint_leases`]: endpoints, leases, one [`delivery`] actor per held endpoint.
 //! - [`delivery`]: sends one endpoint's outbox in order, with retries.
 
 pub mod approval;
 pub mod delivery;
-pub mod delivery_manager;
+pub mod endpoint_leases;
 pub mod issue_events;
 pub mod listener;
+pub mod plan_shared;
 pub mod plan_supervisor;
 pub mod plans;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
 pub use delivery::DeliveryActor;
-pub use delivery_manager::DeliveryManager;
+pub use endpoint_leases::EndpointLeases;
 pub use issue_events::{IssueEvents, IssueEventsConfig};
 pub use listener::{Listener, ListenerConfig};
 pub use plan_supervisor::{PlanConfig, PlanSupervisor};

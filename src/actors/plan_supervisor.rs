@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 use tracing::{error, info, warn};
 
-pub use super::plans::{Origin, PlanConfig, PlanShared};
+pub use super::plan_shared::{Origin, PlanConfig, PlanShared};
 use crate::messages::{
     EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan, TaskRunChanged,
 };

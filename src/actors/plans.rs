@@ -23,58 +23,15 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+pub use super::plan_shared::{Origin, PlanConfig, PlanShared, MAX_CONCURRENT_READS};
 use super::plan_supervisor::PlanSupervisor;
-use crate::daemon::StopActor;
+use crate::messages::StopActor;
 use crate::messages::{
     EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, Reconcile, ShutdownPlan,
     TaskRunChanged,
 };
 use crate::metrics::Metrics;
 use crate::store::Store;
-
-/// Settings of the plan supervisors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanConfig {
-    /// The failure debounce window: failures within it go out as one event.
-    pub failure_window: Duration,
-    /// A supervisor without an open window and without messages for this
-    /// long stops.
-    pub idle: Duration,
-}
-
-impl Default for PlanConfig {
-    fn default() -> Self {
-        PlanConfig {
-            failure_window: Duration::from_secs(5 * 60),
-            idle: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// Plan reads in flight at once, across all supervisors: reconciling many
-/// plans must queue here, not time out waiting for pool connections.
-pub const MAX_CONCURRENT_READS: usize = 8;
-/// What every supervisor shares (one allocation for all of them).
-pub struct PlanShared {
-    pub store: Store,
-    pub config: PlanConfig,
-    pub node_id: String,
-    pub metrics: Arc<Metrics>,
-    /// The registry, told when a supervisor is idle.
-    pub registry: Recipient<PlanIdle>,
-    pub reads: Semaphore,
-}
-
-/// How a supervisor came to be started (for `plan.recovered`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A task-run notification for a plan without a live supervisor.
-    Message,
-    /// Reconciliation found the plan with work pending.
-    Reconcile,
-    /// The previous supervisor of the plan died.
-    Restart,
-}
 
 /// How often dead supervisors are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);

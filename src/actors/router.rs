@@ -15,6 +15,8 @@
 use std::time::Duration;
 
 use actix::prelude::*;
+
+use crate::messages::StopActor;
 use tracing::{debug, info, warn};
 
 use crate::messages::{
@@ -122,5 +124,12 @@ impl Handler<Reconcile> for Router {
             targets = self.targets.reconcile.len()
         );
         forward(&self.targets.reconcile, request, "reconcile");
+    }
+}
+
+impl Handler<StopActor> for Router {
+    type Result = ();
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }

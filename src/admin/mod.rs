@@ -22,7 +22,7 @@ pub use error::ApiError;
 
 use actix::Addr;
 
-use crate::actors::DeliveryManager;
+use crate::actors::EndpointLeases;
 use crate::daemon::Daemon;
 use crate::endpoint::Secret;
 use crate::metrics::Metrics;
@@ -65,7 +65,7 @@ pub enum AdminStartError {
 pub struct AdminState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    pub delivery: Addr<DeliveryManager>,
+    pub delivery: Addr<EndpointLeases>,
     /// Where `POST /v1/reload` reads the config from (None: nothing to reload).
     pub config_source: Option<crate::config::Source>,
 }

@@ -6,7 +6,7 @@ use tracing::info;
 use actix::Addr;
 
 use super::admin_token;
-use crate::actors::DeliveryManager;
+use crate::actors::EndpointLeases;
 use crate::actors::ListenerConfig;
 use crate::actors::PlanConfig;
 use crate::admin::{AdminConfig, AdminServer, AdminState};
@@ -83,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Reload the config file on every SIGHUP.
-async fn reload_on_sighup(source: Source, delivery: Addr<DeliveryManager>) {
+async fn reload_on_sighup(source: Source, delivery: Addr<EndpointLeases>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!(

@@ -1,5 +1,5 @@
 //! Delivery policy and the HTTP send, apart from the actors that schedule
-//! them (`actors::delivery`, `actors::delivery_manager`).
+//! them (`actors::delivery`, `actors::endpoint_leases`).
 //!
 //! - [`verdict`]: the state machine's decision after each attempt.
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.

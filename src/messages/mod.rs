@@ -7,12 +7,14 @@
 //! - [`approval`]: direct requests to the approval actor (create a rollout now).
 //! - [`plan`]: the plan registry and its plan supervisors.
 //! - [`reconcile`]: "NOTIFY may have lost something: re-scan the tables".
+//! - [`stop`]: the one stop message every actor handles.
 
 pub mod approval;
 pub mod change;
 pub mod delivery;
 pub mod plan;
 pub mod reconcile;
+pub mod stop;
 
 pub use approval::{RolloutOutcome, RolloutTrigger, TryCreateRollout};
 pub use change::{
@@ -21,3 +23,4 @@ pub use change::{
 };
 pub use plan::{EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan};
 pub use reconcile::{Reconcile, ReconcileReason};
+pub use stop::StopActor;

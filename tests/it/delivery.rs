@@ -253,12 +253,16 @@ async fn failing_endpoint_is_disabled_reenabled_and_replayed() {
     .await;
     emit_ticks(&db, 3).await;
     wait_state(&db, "down", "failed", 2).await;
-    let disabled = daemon
-        .store
-        .endpoint_disabled("down")
-        .await
-        .expect("health");
-    assert!(disabled.expect("disabled").contains("consecutive"));
+    // The health update follows the second failure's record.
+    let disabled = wait_until("the endpoint disabled", DEADLINE, || async {
+        daemon
+            .store
+            .endpoint_disabled("down")
+            .await
+            .expect("health")
+    })
+    .await;
+    assert!(disabled.contains("consecutive"));
     assert_eq!(
         count_state(&db, "down", "pending").await,
         1,

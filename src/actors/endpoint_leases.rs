@@ -1,4 +1,4 @@
-//! The `DeliveryManager`: which endpoints exist, which this replica holds,
+//! The `EndpointLeases`: which endpoints exist, which this replica holds,
 //! and one [`DeliveryActor`] per held endpoint.
 //!
 //! - Owns: the endpoint table (config endpoints + project webhooks), the
@@ -36,7 +36,7 @@ struct Held {
     lease: LeaseClock,
 }
 
-pub struct DeliveryManager {
+pub struct EndpointLeases {
     store: Store,
     node_id: String,
     config: Arc<DeliveryConfig>,
@@ -54,7 +54,7 @@ pub struct DeliveryManager {
     sweep_again: bool,
 }
 
-impl DeliveryManager {
+impl EndpointLeases {
     pub fn new(
         store: Store,
         node_id: String,
@@ -63,7 +63,7 @@ impl DeliveryManager {
         client: reqwest::Client,
         config_endpoints: Vec<Endpoint>,
     ) -> Self {
-        DeliveryManager {
+        EndpointLeases {
             store,
             node_id,
             config: Arc::new(config),
@@ -252,7 +252,7 @@ impl DeliveryManager {
         let Some(held) = self.held.remove(endpoint_id) else {
             return;
         };
-        held.actor.do_send(crate::daemon::StopActor);
+        held.actor.do_send(crate::messages::StopActor);
         self.metrics.leases_held.set(self.held.len() as i64);
         let store = self.store.clone();
         let owner = self.node_id.clone();
@@ -289,7 +289,7 @@ impl DeliveryManager {
                                 }
                             } else if let Some(held) = manager.held.remove(&id) {
                                 warn!(event = "lease.lost", endpoint_id = %id, "the lease was not renewed in time and another replica took it");
-                                held.actor.do_send(crate::daemon::StopActor);
+                                held.actor.do_send(crate::messages::StopActor);
                             }
                         }
                         manager.metrics.leases_held.set(manager.held.len() as i64);
@@ -304,7 +304,7 @@ impl DeliveryManager {
     }
 }
 
-impl Actor for DeliveryManager {
+impl Actor for EndpointLeases {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -318,7 +318,7 @@ impl Actor for DeliveryManager {
     }
 }
 
-impl Handler<OutboxChanged> for DeliveryManager {
+impl Handler<OutboxChanged> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, change: OutboxChanged, ctx: &mut Self::Context) {
         if self.held.contains_key(&change.endpoint_id)
@@ -332,14 +332,14 @@ impl Handler<OutboxChanged> for DeliveryManager {
     }
 }
 
-impl Handler<Reconcile> for DeliveryManager {
+impl Handler<Reconcile> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
         self.sweep(ctx);
     }
 }
 
-impl Handler<LeaseLost> for DeliveryManager {
+impl Handler<LeaseLost> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, lost: LeaseLost, _ctx: &mut Self::Context) {
         self.held.remove(&lost.endpoint_id);
@@ -347,7 +347,7 @@ impl Handler<LeaseLost> for DeliveryManager {
     }
 }
 
-impl Handler<SetEndpoints> for DeliveryManager {
+impl Handler<SetEndpoints> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, set: SetEndpoints, ctx: &mut Self::Context) {
         info!(event = "delivery.endpoints_set", endpoints = set.0.len());
@@ -377,12 +377,12 @@ impl Handler<SetEndpoints> for DeliveryManager {
     }
 }
 
-impl Handler<ShutdownDelivery> for DeliveryManager {
+impl Handler<ShutdownDelivery> for EndpointLeases {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: ShutdownDelivery, _ctx: &mut Self::Context) -> Self::Result {
         let ids: Vec<String> = self.held.keys().cloned().collect();
         for (_, held) in self.held.drain() {
-            held.actor.do_send(crate::daemon::StopActor);
+            held.actor.do_send(crate::messages::StopActor);
         }
         self.metrics.leases_held.set(0);
         let store = self.store.clone();
@@ -399,7 +399,7 @@ impl Handler<ShutdownDelivery> for DeliveryManager {
     }
 }
 
-impl Handler<GetEndpoints> for DeliveryManager {
+impl Handler<GetEndpoints> for EndpointLeases {
     type Result = MessageResult<GetEndpoints>;
     fn handle(&mut self, _: GetEndpoints, _ctx: &mut Self::Context) -> Self::Result {
         let mut all = self.config_endpoints.clone();
