@@ -37,18 +37,24 @@ use crate::store::{Store, StoreError};
 /// by the manager on each renewal, conservatively (renewal start + ttl).
 #[derive(Debug, Clone)]
 pub struct LeaseClock {
+    /// The lease's fencing token (see `store::leases`).
+    epoch: i64,
     origin: Instant,
     deadline_ms: Arc<AtomicU64>,
 }
 
 impl LeaseClock {
-    pub fn new(valid_for: Duration) -> Self {
-        let clock = LeaseClock {
+    /// A lease of `epoch`, not valid until [`LeaseClock::extend_from`].
+    pub fn new(epoch: i64) -> Self {
+        LeaseClock {
+            epoch,
             origin: Instant::now(),
             deadline_ms: Arc::new(AtomicU64::new(0)),
-        };
-        clock.extend_from(Instant::now(), valid_for);
-        clock
+        }
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.epoch
     }
 
     /// The lease was renewed by a request that started at `started`.
@@ -196,7 +202,10 @@ impl DeliveryActor {
             }
             DrainEnd::LeaseLost => {
                 warn!(event = "lease.lost", endpoint_id = %endpoint_id, "another replica owns this endpoint now; stopping its delivery here");
-                self.manager.do_send(LeaseLost { endpoint_id });
+                self.manager.do_send(LeaseLost {
+                    endpoint_id,
+                    epoch: self.sender.lease.epoch(),
+                });
                 ctx.stop();
             }
             DrainEnd::Disabled(reason) => {
@@ -313,7 +322,7 @@ impl Sender {
         };
         match self
             .store
-            .record_attempt(&self.owner, &record, NextStep::Failed)
+            .record_attempt(&self.owner, self.lease.epoch(), &record, NextStep::Failed)
             .await?
         {
             Recorded::Yes => {
@@ -388,7 +397,7 @@ impl Sender {
         };
         match self
             .store
-            .record_attempt(&self.owner, &record, next)
+            .record_attempt(&self.owner, self.lease.epoch(), &record, next)
             .await?
         {
             Recorded::Yes => {}

@@ -213,15 +213,17 @@ impl EndpointLeases {
             async move { store.acquire_lease(&endpoint.id, &owner, ttl).await.map(|r| (endpoint, r)) }
                 .into_actor(self)
                 .map(move |result, manager, ctx| match result {
-                    Ok((endpoint, Some(previous))) => {
+                    Ok((endpoint, Some(acquired))) => {
                         if manager.held.contains_key(&endpoint.id) {
                             return;
                         }
-                        match previous {
-                            Some(previous) => info!(event = "lease.taken_over", endpoint_id = %endpoint.id, previous_owner = %previous, node_id = %manager.node_id),
-                            None => info!(event = "lease.acquired", endpoint_id = %endpoint.id, node_id = %manager.node_id),
+                        let epoch = acquired.epoch;
+                        match acquired.previous_owner {
+                            Some(previous) => info!(event = "lease.taken_over", endpoint_id = %endpoint.id, previous_owner = %previous, epoch, node_id = %manager.node_id),
+                            None => info!(event = "lease.acquired", endpoint_id = %endpoint.id, epoch, node_id = %manager.node_id),
                         }
-                        let lease = LeaseClock::new(std::time::Duration::ZERO);
+                        // The lease's clock starts before the acquire request.
+                        let lease = LeaseClock::new(epoch);
                         lease.extend_from(started, ttl);
                         let actor = DeliveryActor::new(
                             endpoint.clone(),
@@ -268,6 +270,19 @@ impl EndpointLeases {
     }
 
     fn renew(&mut self, ctx: &mut Context<Self>) {
+        // A delivery actor that died (its arbiter went down) must not keep a
+        // lease alive that nobody uses: give it back so any replica (this
+        // one included, at the next sweep) takes the endpoint over.
+        let dead: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, held)| !held.actor.connected())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            warn!(event = "delivery.actor_died", endpoint_id = %id, "the endpoint's delivery actor stopped unexpectedly; its lease is released and the endpoint is taken again");
+            self.release(&id, ctx);
+        }
         if self.held.is_empty() {
             return;
         }
@@ -342,8 +357,14 @@ impl Handler<Reconcile> for EndpointLeases {
 impl Handler<LeaseLost> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, lost: LeaseLost, _ctx: &mut Self::Context) {
-        self.held.remove(&lost.endpoint_id);
-        self.metrics.leases_held.set(self.held.len() as i64);
+        let current = self
+            .held
+            .get(&lost.endpoint_id)
+            .is_some_and(|held| held.lease.epoch() == lost.epoch);
+        if current {
+            self.held.remove(&lost.endpoint_id);
+            self.metrics.leases_held.set(self.held.len() as i64);
+        }
     }
 }
 

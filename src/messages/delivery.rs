@@ -15,11 +15,14 @@ pub struct Wake;
 #[rtype(result = "()")]
 pub struct UpdateEndpoint(pub Endpoint);
 
-/// A delivery actor stopped because its lease is gone.
+/// A delivery actor stopped because its lease is gone. `epoch` says which
+/// actor: the manager forgets its entry only if it is still that one (a
+/// newer actor for the same endpoint is left alone).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct LeaseLost {
     pub endpoint_id: String,
+    pub epoch: i64,
 }
 
 /// Replace the config file's endpoints (start, SIGHUP, `POST /v1/reload`).

@@ -7,21 +7,32 @@ use std::time::Duration;
 
 use super::{Store, StoreError};
 
+/// A lease just taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquiredLease {
+    /// The fencing token: every attempt record carries it.
+    pub epoch: i64,
+    /// Set when the lease was taken over from another replica.
+    pub previous_owner: Option<String>,
+}
+
 fn interval(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }
 
 impl Store {
     /// Take the lease of `endpoint_id` for `owner` if it is free, expired or
-    /// already ours. Returns whether `owner` holds it now, and the previous
-    /// owner when it was taken over from another replica.
+    /// already ours. Returns `None` when another replica holds it, else the
+    /// lease: its epoch (the fencing token every record carries; a new one
+    /// on every takeover) and the previous owner when it was taken over
+    /// from another replica.
     pub async fn acquire_lease(
         &self,
         endpoint_id: &str,
         owner: &str,
         ttl: Duration,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
+    ) -> Result<Option<AcquiredLease>, StoreError> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
             "WITH previous AS (
                  SELECT owner FROM herald_endpoint_lease WHERE endpoint_id = $1
              )
@@ -29,17 +40,23 @@ impl Store {
              VALUES ($1, $2, now() + make_interval(secs => $3))
              ON CONFLICT (endpoint_id) DO UPDATE
                 SET owner = EXCLUDED.owner,
-                    acquired_at = CASE WHEN l.owner = EXCLUDED.owner THEN l.acquired_at ELSE now() END,
+                    epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now()
+                                 THEN l.epoch ELSE l.epoch + 1 END,
+                    acquired_at = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now()
+                                       THEN l.acquired_at ELSE now() END,
                     expires_at = EXCLUDED.expires_at
               WHERE l.owner = EXCLUDED.owner OR l.expires_at < now()
-             RETURNING l.owner, (SELECT owner FROM previous)",
+             RETURNING l.epoch, (SELECT owner FROM previous)",
         )
         .bind(endpoint_id)
         .bind(owner)
         .bind(interval(ttl))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(_, previous)| previous.filter(|p| p != owner)))
+        Ok(row.map(|(epoch, previous)| AcquiredLease {
+            epoch,
+            previous_owner: previous.filter(|p| p != owner),
+        }))
     }
 
     /// Extend every lease `owner` still holds among `endpoint_ids`; returns
@@ -63,14 +80,16 @@ impl Store {
         .await?)
     }
 
-    /// Give up leases (clean shutdown), so another replica takes over at once.
+    /// Give up leases (clean shutdown), so another replica takes over at
+    /// once. The rows stay, expired, so the next owner's epoch is higher.
     pub async fn release_leases(
         &self,
         owner: &str,
         endpoint_ids: &[String],
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "DELETE FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
+            "UPDATE herald_endpoint_lease SET expires_at = now() - interval '1 millisecond'
+              WHERE owner = $1 AND endpoint_id = ANY($2) AND expires_at > now()",
         )
         .bind(owner)
         .bind(endpoint_ids)

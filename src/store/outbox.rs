@@ -125,11 +125,15 @@ impl Store {
     }
 
     /// Record one attempt and the delivery's next step — only while `owner`
-    /// holds the endpoint's lease and the delivery is still pending; the
-    /// attempt row is written only together with the delivery's update.
+    /// holds the endpoint's lease under `epoch` and the delivery is still
+    /// pending; the attempt row is written only together with the
+    /// delivery's update. The lease row is read `FOR SHARE`: a takeover
+    /// (which updates it) waits for this record, or this record sees the
+    /// takeover and writes nothing.
     pub async fn record_attempt(
         &self,
         owner: &str,
+        epoch: i64,
         attempt: &AttemptRecord,
         next: NextStep,
     ) -> Result<Recorded, StoreError> {
@@ -144,7 +148,8 @@ impl Store {
         let (updated, leased): (i64, i64) = sqlx::query_as(
             "WITH lease AS (
                  SELECT 1 FROM herald_endpoint_lease
-                  WHERE endpoint_id = $4 AND owner = $1 AND expires_at > now()
+                  WHERE endpoint_id = $4 AND owner = $1 AND epoch = $17 AND expires_at > now()
+                    FOR SHARE
              ), updated AS (
                  UPDATE herald_delivery
                     SET state = $14, attempts = $7,
@@ -181,6 +186,7 @@ impl Store {
         .bind(state)
         .bind(retry_in_ms)
         .bind(attempt.throttled)
+        .bind(epoch)
         .fetch_one(self.pool())
         .await?;
         Ok(match (updated, leased) {

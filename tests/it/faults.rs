@@ -256,3 +256,88 @@ async fn a_removed_endpoints_pending_rows_end_failed() {
     daemon.stop().await;
     receiver.stop().await;
 }
+
+/// Lease fencing: after a takeover the old owner's record (old epoch) and
+/// a record of a delivery that is no longer pending write nothing, and say
+/// which of the two happened.
+#[actix_rt::test]
+async fn records_are_fenced_by_the_lease_epoch() {
+    use herald::store::outbox::{AttemptRecord, NextStep, Recorded};
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    sqlx::query(
+        "WITH e AS (INSERT INTO herald_event (id, type, payload)
+                    VALUES (gen_random_uuid(), 'test.tick', '{}') RETURNING id)
+         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, 'fenced' FROM e",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("delivery");
+    let a = store
+        .acquire_lease("fenced", "node-a", Duration::from_millis(100))
+        .await
+        .expect("acquire")
+        .expect("free");
+    wait_until("A's lease lapsed", DEADLINE, || async {
+        let lapsed: bool = sqlx::query_scalar(
+            "SELECT expires_at < now() FROM herald_endpoint_lease WHERE endpoint_id = 'fenced'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .ok()?;
+        lapsed.then_some(())
+    })
+    .await;
+    let b = store
+        .acquire_lease("fenced", "node-b", Duration::from_secs(60))
+        .await
+        .expect("acquire")
+        .expect("expired, so taken over");
+    assert_eq!(b.previous_owner.as_deref(), Some("node-a"));
+    assert!(b.epoch > a.epoch, "a takeover increments the epoch");
+
+    let pending = store
+        .pending_deliveries("fenced", 10)
+        .await
+        .expect("read")
+        .remove(0);
+    let record = AttemptRecord {
+        delivery_id: pending.id,
+        event_id: pending.event_id,
+        event_type: pending.event_type.clone(),
+        endpoint_id: "fenced".into(),
+        url: "https://example.com/".into(),
+        attempt: 1,
+        succeeded: true,
+        throttled: false,
+        http_status: Some(204),
+        error: None,
+        latency_ms: 1,
+        response_excerpt: None,
+        started_at: chrono::Utc::now(),
+    };
+    let attempts = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM herald_delivery_attempt")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count")
+    };
+    let stale = store
+        .record_attempt("node-a", a.epoch, &record, NextStep::Delivered)
+        .await
+        .expect("record");
+    assert_eq!(stale, Recorded::LeaseLost);
+    assert_eq!(attempts().await, 0, "the old owner wrote nothing");
+    let recorded = store
+        .record_attempt("node-b", b.epoch, &record, NextStep::Delivered)
+        .await
+        .expect("record");
+    assert_eq!(recorded, Recorded::Yes);
+    let again = store
+        .record_attempt("node-b", b.epoch, &record, NextStep::Delivered)
+        .await
+        .expect("record");
+    assert_eq!(again, Recorded::NotPending);
+    assert_eq!(attempts().await, 1, "one attempt row, for the one record");
+}

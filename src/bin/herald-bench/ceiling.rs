@@ -30,7 +30,8 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
             .await?;
         store
             .acquire_lease(id, "ceiling", Duration::from_secs(3600))
-            .await?;
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("lease of {id} is held elsewhere"))?;
     }
     let per_writer = (deliveries / writers).max(1) as i64;
 
@@ -75,7 +76,7 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                         started_at: Utc::now(),
                     };
                     store
-                        .record_attempt("ceiling", &record, NextStep::Delivered)
+                        .record_attempt("ceiling", 1, &record, NextStep::Delivered)
                         .await?;
                 }
             }
