@@ -87,7 +87,13 @@ impl Daemon {
         }
         // Fan-out happens in SQL: the config's endpoints must be mirrored
         // before anything is emitted.
-        store.sync_config_endpoints(&config.endpoints).await?;
+        store
+            .sync_config_endpoints(
+                &config.node_id,
+                &config.endpoints,
+                config.delivery.config_ttl(),
+            )
+            .await?;
         let metrics = Arc::new(Metrics::new());
         let client = crate::delivery::http::client(config.delivery.connect_timeout)
             .map_err(|e| StoreError::Setup(e.to_string()))?;

@@ -88,8 +88,12 @@ impl EndpointLeases {
         self.sweeping = true;
         self.sweep_again = false;
         let store = self.store.clone();
+        let node_id = self.node_id.clone();
+        let config_ttl = self.config.config_ttl();
         ctx.spawn(
             async move {
+                // This replica's config stays subscribed while it runs.
+                store.renew_config_endpoints(&node_id, config_ttl).await?;
                 let webhooks = store.project_webhooks().await?;
                 let pending = store.endpoints_with_pending().await?;
                 let depth = store.outbox_depth().await?;
@@ -385,8 +389,10 @@ impl Handler<SetEndpoints> for EndpointLeases {
         self.config_endpoints = set.0;
         let store = self.store.clone();
         let endpoints = self.config_endpoints.clone();
+        let node_id = self.node_id.clone();
+        let ttl = self.config.config_ttl();
         ctx.spawn(
-            async move { store.sync_config_endpoints(&endpoints).await }
+            async move { store.sync_config_endpoints(&node_id, &endpoints, ttl).await }
                 .into_actor(self)
                 .map(|result, manager, ctx| {
                     if let Err(error) = result {

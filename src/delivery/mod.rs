@@ -57,3 +57,11 @@ impl Default for DeliveryConfig {
         }
     }
 }
+
+impl DeliveryConfig {
+    /// How long this replica's config endpoints stay subscribed in the
+    /// database without being renewed (every outbox sweep renews them).
+    pub fn config_ttl(&self) -> Duration {
+        (self.sweep_interval * 6).max(Duration::from_secs(30))
+    }
+}

@@ -1,9 +1,14 @@
-//! Endpoint rows: config endpoints mirrored into `herald_endpoint` (so SQL
-//! fan-out sees them), and project webhooks read from `project_webhook`.
+//! Endpoint rows: config endpoints mirrored into `herald_endpoint` per
+//! replica (so SQL fan-out sees every live replica's config), and project
+//! webhooks read from `project_webhook`.
 
 use sqlx::Row;
 
 use super::{Store, StoreError};
+
+fn millis(d: std::time::Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
 use crate::endpoint::Endpoint;
 
 /// A `project_webhook` row as stored; turned into an [`Endpoint`] (and
@@ -30,34 +35,68 @@ pub struct EndpointHealthRow {
 }
 
 impl Store {
-    /// Make `herald_endpoint` match the config's endpoints: upsert each,
-    /// and mark every other row disabled (removed from the config).
-    pub async fn sync_config_endpoints(&self, endpoints: &[Endpoint]) -> Result<(), StoreError> {
+    /// Mirror this replica's (`node_id`) config endpoints into
+    /// `herald_endpoint`, alive for `ttl`: upsert each, drop this replica's
+    /// rows for endpoints no longer in its config. Other replicas' rows are
+    /// theirs: fan-out follows every live replica's config.
+    pub async fn sync_config_endpoints(
+        &self,
+        node_id: &str,
+        endpoints: &[Endpoint],
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
         for endpoint in endpoints {
             sqlx::query(
-                "INSERT INTO herald_endpoint (id, project_id, event_types, enabled)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE
+                "INSERT INTO herald_endpoint (id, node_id, project_id, event_types, enabled, expires_at)
+                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond')
+                 ON CONFLICT (id, node_id) DO UPDATE
                     SET project_id = EXCLUDED.project_id, event_types = EXCLUDED.event_types,
-                        enabled = EXCLUDED.enabled, updated_at = now()",
+                        enabled = EXCLUDED.enabled, expires_at = EXCLUDED.expires_at,
+                        updated_at = now()",
             )
             .bind(&endpoint.id)
             .bind(endpoint.project_id)
             .bind(&endpoint.event_types)
             .bind(endpoint.enabled)
+            .bind(node_id)
+            .bind(millis(ttl))
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query("DELETE FROM herald_endpoint WHERE node_id = $1 AND NOT (id = ANY($2))")
+            .bind(node_id)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        // Replicas gone for a day: nobody will renew their rows.
         sqlx::query(
-            "UPDATE herald_endpoint SET enabled = FALSE, updated_at = now()
-              WHERE enabled AND NOT (id = ANY($1))",
+            "DELETE FROM herald_endpoint
+              WHERE expires_at < now() - interval '1 day'
+                AND node_id <> (SELECT node_id FROM herald_endpoint
+                                 WHERE expires_at IS NOT NULL ORDER BY expires_at DESC LIMIT 1)",
         )
-        .bind(&ids)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keep this replica's config endpoints alive for another `ttl`.
+    pub async fn renew_config_endpoints(
+        &self,
+        node_id: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE herald_endpoint SET expires_at = now() + $2::bigint * interval '1 millisecond'
+              WHERE node_id = $1",
+        )
+        .bind(node_id)
+        .bind(millis(ttl))
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

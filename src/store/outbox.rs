@@ -327,7 +327,7 @@ impl Store {
     }
 
     /// Fail the pending deliveries of endpoints that are neither in `known`
-    /// nor enabled in any replica's mirrored config (`herald_endpoint`),
+    /// nor subscribed by any live replica's config (`herald_subscription`),
     /// and have not moved for `grace`. Returns the count per endpoint.
     pub async fn fail_orphaned_deliveries(
         &self,
@@ -343,8 +343,8 @@ impl Store {
                   WHERE d.state = 'pending'
                     AND d.endpoint_id <> ALL($1)
                     AND d.updated_at < now() - $2::bigint * interval '1 millisecond'
-                    AND NOT EXISTS (SELECT 1 FROM herald_endpoint h
-                                     WHERE h.id = d.endpoint_id AND h.enabled)
+                    AND NOT EXISTS (SELECT 1 FROM herald_subscription s
+                                     WHERE s.endpoint_id = d.endpoint_id)
                   RETURNING d.endpoint_id
              )
              SELECT endpoint_id, count(*) FROM failed GROUP BY endpoint_id ORDER BY endpoint_id",

@@ -341,3 +341,22 @@ async fn records_are_fenced_by_the_lease_epoch() {
     assert_eq!(again, Recorded::NotPending);
     assert_eq!(attempts().await, 1, "one attempt row, for the one record");
 }
+
+/// A rolling config change: a replica with the new file (endpoints x and
+/// y) runs, then one with the old file (x only) starts. Events still get an
+/// outbox row for y, which a live replica's config has.
+#[actix_rt::test]
+async fn replicas_with_different_config_files_leave_no_event_without_its_row() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let x = endpoint("x", receiver.url("/x"));
+    let y = endpoint("y", receiver.url("/y"));
+    let new = start(&db, "new", vec![x.clone(), y], fast_delivery()).await;
+    let old = start(&db, "old", vec![x], fast_delivery()).await;
+    emit_ticks(&db, 3).await;
+    wait_state(&db, "x", "delivered", 3).await;
+    wait_state(&db, "y", "delivered", 3).await;
+    old.stop().await;
+    new.stop().await;
+    receiver.stop().await;
+}

@@ -77,7 +77,7 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
     let ready = Instant::now();
     loop {
         let endpoints: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM herald_endpoint WHERE enabled")
+            sqlx::query_scalar("SELECT count(DISTINCT endpoint_id) FROM herald_subscription")
                 .fetch_one(&pool)
                 .await?;
         let listeners: i64 = sqlx::query_scalar(
