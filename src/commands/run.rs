@@ -25,6 +25,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .load()
         .context("herald could not load its config file")?;
     let database = Database::open(&args.database).await?;
+    // A database that is down at start (still booting, a failover) is
+    // waited for, saying where and why, rather than failing after a pool
+    // timeout.
+    let options = database.connect_options();
+    tokio::select! {
+        () = crate::database::wait_until_reachable(&options) => {}
+        signal = shutdown.on_signal() => {
+            info!(event = "shutdown.requested", signal = signal.unwrap_or("signal"));
+            database.close().await?;
+            return Ok(());
+        }
+    }
     let config = DaemonConfig {
         node_id: args.node_id.clone().unwrap_or_else(default_node_id),
         migrate: !args.no_migrate,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use actix::Actor as _;
 use herald::admin::{AdminConfig, AdminServer, AdminStartError, AdminState};
 use herald::daemon::{Daemon, DaemonConfig};
 use herald::endpoint::Secret;
@@ -649,4 +650,68 @@ async fn sighup_reloads_the_config_file() {
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// With the database unreachable, `/readyz` says so at once (503, well
+/// before the pool's acquire timeout) and `/metrics` still serves herald's
+/// own metrics.
+#[actix_rt::test]
+async fn readiness_and_metrics_answer_while_the_database_is_down() {
+    use herald::actors::EndpointLeases;
+    use herald::metrics::Metrics;
+    use herald::store::Store;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username("herald");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options);
+    let store = Store::from_pool(pool);
+    let metrics = std::sync::Arc::new(Metrics::new());
+    let delivery = EndpointLeases::new(
+        store.clone(),
+        "down".into(),
+        herald::delivery::DeliveryConfig::default(),
+        metrics.clone(),
+        reqwest::Client::new(),
+        Vec::new(),
+    )
+    .start();
+    let state = AdminState {
+        store,
+        metrics,
+        delivery,
+        config_source: None,
+    };
+    let config = AdminConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        token: None,
+    };
+    let server = AdminServer::start(&config, state).expect("admin starts");
+    // Well under the pool's 30 s acquire timeout.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let base = format!("http://{}", server.local_addr);
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz answers");
+    assert_eq!(ready.status(), 503);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics answers");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("body");
+    assert!(text.contains("herald_"), "{text}");
+    server.stop().await;
 }

@@ -360,3 +360,63 @@ async fn replicas_with_different_config_files_leave_no_event_without_its_row() {
     new.stop().await;
     receiver.stop().await;
 }
+
+/// `herald run` with the database down says where it connects and why it
+/// cannot, keeps retrying, and stops cleanly on SIGINT.
+#[actix_rt::test]
+async fn a_database_down_at_start_is_waited_for_with_a_clear_message() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--log-format", "json", "run", "--admin-addr", "127.0.0.1:0"])
+        .env(
+            "DATABASE_URL",
+            format!("postgres://herald@127.0.0.1:{port}/herald"),
+        )
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn herald");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut unreachable = Vec::new();
+    let seen = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"database.unreachable\"") {
+                unreachable.push(line);
+                if unreachable.len() == 2 {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(seen, Ok(true)), "{unreachable:?}");
+    let first = &unreachable[0];
+    assert!(
+        first.contains(&format!("127.0.0.1:{port}/herald")),
+        "{first}"
+    );
+    assert!(
+        first.to_lowercase().contains("refused"),
+        "names the cause: {first}"
+    );
+    let pid = child.id().expect("pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}

@@ -1,5 +1,7 @@
 //! `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
+use std::time::Duration;
+
 use actix_web::{get, web, HttpResponse};
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
@@ -16,14 +18,22 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready to do work: the database answers and the listener is connected.
+/// How long `/readyz` and `/metrics` wait for the database.
+const DATABASE_WAIT: Duration = Duration::from_millis(800);
+
+/// Ready to do work: the database answers (within a second) and the
+/// listener is connected.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))?;
+    match tokio::time::timeout(DATABASE_WAIT, state.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ApiError::Unavailable(format!("database unreachable: {e}"))),
+        Err(_) => {
+            return Err(ApiError::Unavailable(format!(
+                "database did not answer within {DATABASE_WAIT:?}"
+            )))
+        }
+    }
     if state.metrics.listener_connected.get() != 1 {
         return Err(ApiError::Unavailable(
             "the notification listener is not connected".into(),
@@ -32,15 +42,25 @@ async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
-/// Prometheus text exposition of every herald metric.
+/// Prometheus text exposition of every herald metric. The event counts
+/// come from the database; while it is down they keep their last values
+/// and herald's own metrics are served anyway.
 #[get("/metrics")]
 async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
-    for (event_type, count) in state.store.event_counts().await? {
-        state
-            .metrics
-            .events
-            .with_label_values(&[event_type.as_str()])
-            .set(count);
+    match tokio::time::timeout(DATABASE_WAIT, state.store.event_counts()).await {
+        Ok(Ok(counts)) => {
+            for (event_type, count) in counts {
+                state
+                    .metrics
+                    .events
+                    .with_label_values(&[event_type.as_str()])
+                    .set(count);
+            }
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(event = "metrics.events_unavailable", error = %error);
+        }
+        Err(_) => tracing::debug!(event = "metrics.events_unavailable", error = "timeout"),
     }
     let mut buffer = Vec::new();
     let families = state.metrics.registry.gather();
