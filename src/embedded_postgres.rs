@@ -8,6 +8,13 @@
 //! root, the cluster runs as the `postgres` system user, since PostgreSQL
 //! refuses to run as root.
 //!
+//! The `postgres` user must be able to reach the data directory. When a
+//! parent of it is private (a clone under `/root`, a `mktemp -d`), the
+//! cluster itself lives in `/var/lib/herald/embedded/<hash of the path>`
+//! instead, which is reachable, and the data directory holds a
+//! `CLUSTER_LOCATION` file saying so; the same path always maps to the
+//! same cluster.
+//!
 //! A `postmaster.pid` left by a killed run is handled before starting: if its
 //! process is a postmaster still serving this data directory it is stopped
 //! cleanly; otherwise the file is stale and is removed.
@@ -375,21 +382,99 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+/// Where clusters live whose data directory the cluster's user cannot reach.
+const RELOCATED_ROOT: &str = "/var/lib/herald/embedded";
+
 /// Create the data directory (mode 0700, owned by the cluster's user) and
-/// return its absolute path.
+/// return the absolute path of the cluster's own directory: the data
+/// directory itself, or — when the cluster's user cannot traverse one of
+/// its parents — a directory under [`RELOCATED_ROOT`] named by the data
+/// directory's path.
 fn prepare_data_dir(dir: &Path, run_as: Option<RunAs>) -> Result<PathBuf, EmbeddedError> {
     use std::os::unix::fs::PermissionsExt;
-    let io_error = |source| EmbeddedError::DataDir {
-        path: dir.to_path_buf(),
-        source,
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EmbeddedError::DataDir { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io_error)?;
-    let dir = std::fs::canonicalize(dir).map_err(io_error)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io_error)?;
-    if let Some(user) = run_as {
-        std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid)).map_err(io_error)?;
-    }
-    Ok(dir)
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let dir = std::fs::canonicalize(dir).map_err(io_error(dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io_error(&dir))?;
+    let Some(user) = run_as else {
+        return Ok(dir);
+    };
+    let cluster_dir = match unreachable_parent(&dir, user) {
+        None => dir.clone(),
+        Some(private) => {
+            let relocated = relocated_dir(&dir);
+            info!(
+                event = "embedded.relocated",
+                data_dir = %dir.display(),
+                private_parent = %private.display(),
+                cluster_dir = %relocated.display(),
+                "the postgres user cannot reach the data directory ({} is private); the cluster lives in {} instead",
+                private.display(),
+                relocated.display()
+            );
+            let root = Path::new(RELOCATED_ROOT);
+            std::fs::create_dir_all(root).map_err(io_error(root))?;
+            for ancestor in [Path::new("/var/lib/herald"), root] {
+                let mode = std::fs::metadata(ancestor)
+                    .map_err(io_error(ancestor))?
+                    .permissions()
+                    .mode();
+                if mode & 0o001 == 0 {
+                    std::fs::set_permissions(
+                        ancestor,
+                        std::fs::Permissions::from_mode(mode | 0o755),
+                    )
+                    .map_err(io_error(ancestor))?;
+                }
+            }
+            std::fs::create_dir_all(&relocated).map_err(io_error(&relocated))?;
+            std::fs::set_permissions(&relocated, std::fs::Permissions::from_mode(0o700))
+                .map_err(io_error(&relocated))?;
+            std::fs::write(
+                dir.join("CLUSTER_LOCATION"),
+                format!(
+                    "{}\n# herald's embedded PostgreSQL cluster for this data directory lives there:\n# the postgres user cannot reach this directory ({} is private).\n",
+                    relocated.display(),
+                    private.display()
+                ),
+            )
+            .map_err(io_error(&dir))?;
+            relocated
+        }
+    };
+    std::os::unix::fs::chown(&cluster_dir, Some(user.uid), Some(user.gid))
+        .map_err(io_error(&cluster_dir))?;
+    Ok(cluster_dir)
+}
+
+/// The first parent of `dir` that `user` cannot traverse (no execute bit
+/// for it by owner, group or others), if any.
+fn unreachable_parent(dir: &Path, user: RunAs) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().skip(1).find_map(|ancestor| {
+        let meta = std::fs::metadata(ancestor).ok()?;
+        let mode = meta.mode();
+        let can_traverse = if meta.uid() == user.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == user.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        (!can_traverse).then(|| ancestor.to_path_buf())
+    })
+}
+
+/// `RELOCATED_ROOT/<first 16 hex digits of SHA-256 of the path>`.
+fn relocated_dir(dir: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Path::new(RELOCATED_ROOT).join(name)
 }
 
 fn read_postmaster_pid(data_dir: &Path) -> Option<i32> {

@@ -191,3 +191,40 @@ async fn herald_run_on_the_embedded_default_stops_cleanly_on_sigint() {
         assert!(!data_dir.join("postmaster.pid").exists());
     }
 }
+
+/// Run as root with the data directory under a private (0700) parent, the
+/// cluster still starts — in a place the `postgres` user can reach — and
+/// the data directory says where; the same path finds the same cluster.
+/// (As an ordinary user the cluster runs as that user and always starts.)
+#[actix_rt::test]
+async fn a_data_directory_under_a_private_parent_works() {
+    let private = tempfile::Builder::new()
+        .prefix("herald-private-")
+        .tempdir()
+        .expect("tempdir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+    let config = EmbeddedConfig {
+        data_dir: private.path().join("herald-data"),
+        bin_dir: None,
+    };
+    let cluster = EmbeddedPostgres::start(&config).await.expect("starts");
+    assert_eq!(marker_count(&cluster).await, 1);
+    let cluster_dir = cluster.data_dir().to_path_buf();
+    cluster.stop().await.expect("stop");
+    let again = EmbeddedPostgres::start(&config)
+        .await
+        .expect("starts again");
+    assert_eq!(again.data_dir(), cluster_dir, "the same cluster");
+    assert_eq!(marker_count(&again).await, 2, "with its data");
+    again.stop().await.expect("stop");
+    if nix::unistd::geteuid().is_root() {
+        let location = std::fs::read_to_string(config.data_dir.join("CLUSTER_LOCATION"))
+            .expect("the data directory says where the cluster is");
+        assert!(
+            location.starts_with(&*cluster_dir.to_string_lossy()),
+            "{location}"
+        );
+        std::fs::remove_dir_all(&cluster_dir).expect("clean up");
+    }
+}
