@@ -29,6 +29,8 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     /// Endpoint leases this replica holds.
     pub leases_held: IntGauge,
+    /// Live replicas, as this replica saw at its last sweep.
+    pub replicas_live: IntGauge,
     /// Live plan supervisors (memory follows active plans).
     pub plan_supervisors: IntGauge,
     /// Plan supervisors with an open failure window.
@@ -98,6 +100,10 @@ impl Metrics {
             "Pending deliveries in the outbox (refreshed by the sweep)",
         );
         let leases_held = IntGauge::new("leases_held", "Endpoint leases this replica holds");
+        let replicas_live = IntGauge::new(
+            "replicas_live",
+            "Live herald replicas, as seen at this replica's last outbox sweep",
+        );
         let plan_supervisors = IntGauge::new("plan_supervisors", "Live plan supervisor actors");
         let plan_windows_open = IntGauge::new(
             "plan_windows_open",
@@ -127,6 +133,7 @@ impl Metrics {
             delivery_latency: delivery_latency.expect("valid metric"),
             outbox_pending: outbox_pending.expect("valid metric"),
             leases_held: leases_held.expect("valid metric"),
+            replicas_live: replicas_live.expect("valid metric"),
             plan_supervisors: plan_supervisors.expect("valid metric"),
             plan_windows_open: plan_windows_open.expect("valid metric"),
             plan_outcomes: plan_outcomes.expect("valid metric"),
@@ -148,6 +155,7 @@ impl Metrics {
             Box::new(self.delivery_latency.clone()),
             Box::new(self.outbox_pending.clone()),
             Box::new(self.leases_held.clone()),
+            Box::new(self.replicas_live.clone()),
             Box::new(self.plan_supervisors.clone()),
             Box::new(self.plan_windows_open.clone()),
             Box::new(self.plan_outcomes.clone()),

@@ -52,6 +52,11 @@ pub struct EndpointLeases {
     reported_invalid: HashSet<String>,
     sweeping: bool,
     sweep_again: bool,
+    /// Live replicas at the last sweep (this one included): a replica
+    /// takes at most its fair share of the endpoints while others live.
+    live_replicas: i64,
+    /// Leases being acquired right now (they count toward the share).
+    acquiring: HashSet<String>,
 }
 
 impl EndpointLeases {
@@ -76,6 +81,8 @@ impl EndpointLeases {
             reported_invalid: HashSet::new(),
             sweeping: false,
             sweep_again: false,
+            live_replicas: 1,
+            acquiring: HashSet::new(),
         }
     }
 
@@ -90,25 +97,33 @@ impl EndpointLeases {
         let store = self.store.clone();
         let node_id = self.node_id.clone();
         let config_ttl = self.config.config_ttl();
+        let lease_ttl = self.config.lease_ttl;
         ctx.spawn(
             async move {
                 // This replica's config stays subscribed while it runs.
                 store.renew_config_endpoints(&node_id, config_ttl).await?;
+                // Alive as long as a lease: a dead replica stops counting
+                // when its leases expire, so takeover is not held back.
+                let live = store.heartbeat_replica(&node_id, lease_ttl).await?;
                 let webhooks = store.project_webhooks().await?;
                 let pending = store.endpoints_with_pending().await?;
                 let depth = store.outbox_depth().await?;
-                Ok::<_, StoreError>((webhooks, pending, depth))
+                Ok::<_, StoreError>((live, webhooks, pending, depth))
             }
             .into_actor(self)
             .map(|result, manager, ctx| {
                 manager.sweeping = false;
                 match result {
-                    Ok((webhooks, pending, depth)) => {
+                    Ok((live, webhooks, pending, depth)) => {
                         manager.metrics.outbox_pending.set(depth);
+                        manager.live_replicas = live.max(1);
+                        manager.metrics.replicas_live.set(manager.live_replicas);
                         manager.rebuild_endpoints(webhooks, ctx);
                         manager.fail_orphaned(ctx);
-                        for endpoint_id in pending {
-                            manager.take_or_wake(endpoint_id, ctx);
+                        let busy: HashSet<&String> = pending.iter().map(|(id, _)| id).collect();
+                        manager.shed_idle_extra(&busy, ctx);
+                        for (endpoint_id, waited) in pending {
+                            manager.take_or_wake(endpoint_id, Some(waited), ctx);
                         }
                     }
                     Err(error) => {
@@ -199,10 +214,56 @@ impl EndpointLeases {
         );
     }
 
+    /// This replica's fair share of the endpoints: endpoints ÷ live
+    /// replicas, rounded up.
+    fn fair_share(&self) -> usize {
+        let live = self.live_replicas.max(1) as usize;
+        self.endpoints.len().div_ceil(live).max(1)
+    }
+
+    /// While other replicas live, give back idle leases beyond the fair
+    /// share (idle: no pending delivery, so nothing is in flight), so that
+    /// a replica that started first does not keep every endpoint.
+    fn shed_idle_extra(&mut self, busy: &HashSet<&String>, ctx: &mut Context<Self>) {
+        if self.live_replicas <= 1 {
+            return;
+        }
+        let share = self.fair_share();
+        let extra = self.held.len().saturating_sub(share);
+        let idle: Vec<String> = self
+            .held
+            .keys()
+            .filter(|id| !busy.contains(id))
+            .take(extra)
+            .cloned()
+            .collect();
+        for id in idle {
+            info!(event = "lease.shed", endpoint_id = %id, fair_share = share, live_replicas = self.live_replicas, "over this replica's fair share: lease given back");
+            self.release(&id, ctx);
+        }
+    }
+
     /// Wake the endpoint's actor, or try to take its lease and start one.
-    fn take_or_wake(&mut self, endpoint_id: String, ctx: &mut Context<Self>) {
+    /// Beyond its fair share a replica leaves new endpoints to the others,
+    /// unless the endpoint's oldest pending delivery (`waited`, known at a
+    /// sweep) has waited a lease TTL: then nobody else is taking it.
+    fn take_or_wake(
+        &mut self,
+        endpoint_id: String,
+        waited: Option<std::time::Duration>,
+        ctx: &mut Context<Self>,
+    ) {
         if let Some(held) = self.held.get(&endpoint_id) {
             held.actor.do_send(Wake);
+            return;
+        }
+        if self.acquiring.contains(&endpoint_id) {
+            return;
+        }
+        let neglected = waited.is_some_and(|w| w >= self.config.lease_ttl);
+        let taken = self.held.len() + self.acquiring.len();
+        if self.live_replicas > 1 && taken >= self.fair_share() && !neglected {
+            debug!(event = "lease.over_share", endpoint_id = %endpoint_id, fair_share = self.fair_share());
             return;
         }
         let Some(endpoint) = self.endpoints.get(&endpoint_id).cloned() else {
@@ -213,10 +274,13 @@ impl EndpointLeases {
         let owner = self.node_id.clone();
         let ttl = self.config.lease_ttl;
         let started = Instant::now();
+        self.acquiring.insert(endpoint_id.clone());
         ctx.spawn(
             async move { store.acquire_lease(&endpoint.id, &owner, ttl).await.map(|r| (endpoint, r)) }
                 .into_actor(self)
-                .map(move |result, manager, ctx| match result {
+                .map(move |result, manager, ctx| {
+                    manager.acquiring.remove(&endpoint_id);
+                    match result {
                     Ok((endpoint, Some(acquired))) => {
                         if manager.held.contains_key(&endpoint.id) {
                             return;
@@ -249,7 +313,7 @@ impl EndpointLeases {
                     Err(error) => {
                         warn!(event = "lease.acquire_failed", error = %error);
                     }
-                }),
+                }}),
         );
     }
 
@@ -343,7 +407,7 @@ impl Handler<OutboxChanged> for EndpointLeases {
         if self.held.contains_key(&change.endpoint_id)
             || self.endpoints.contains_key(&change.endpoint_id)
         {
-            self.take_or_wake(change.endpoint_id, ctx);
+            self.take_or_wake(change.endpoint_id, None, ctx);
         } else {
             // A project webhook created since the last sweep: reload.
             self.sweep(ctx);
@@ -417,6 +481,9 @@ impl Handler<ShutdownDelivery> for EndpointLeases {
         Box::pin(
             async move {
                 if let Err(error) = store.release_leases(&owner, &ids).await {
+                    warn!(event = "lease.release_failed", error = %error);
+                }
+                if let Err(error) = store.leave_replicas(&owner).await {
                     warn!(event = "lease.release_failed", error = %error);
                 }
             }

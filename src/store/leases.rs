@@ -97,4 +97,30 @@ impl Store {
         .await?
         .rows_affected())
     }
+
+    /// This replica is alive for another `ttl`; returns how many replicas
+    /// are alive (this one included).
+    pub async fn heartbeat_replica(&self, node_id: &str, ttl: Duration) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH me AS (
+                 INSERT INTO herald_replica (node_id, expires_at)
+                 VALUES ($1, now() + make_interval(secs => $2))
+                 ON CONFLICT (node_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+             )
+             SELECT 1 + count(*) FROM herald_replica WHERE node_id <> $1 AND expires_at > now()",
+        )
+        .bind(node_id)
+        .bind(interval(ttl))
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// This replica stops: it no longer counts as alive.
+    pub async fn leave_replicas(&self, node_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM herald_replica WHERE node_id = $1")
+            .bind(node_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }

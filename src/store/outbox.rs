@@ -317,13 +317,19 @@ impl Store {
         Ok(endpoint)
     }
 
-    /// Endpoints with pending deliveries (the sweep's work list).
-    pub async fn endpoints_with_pending(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT endpoint_id FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id",
+    /// Endpoints with pending deliveries (the sweep's work list), each with
+    /// how long its oldest pending delivery has waited.
+    pub async fn endpoints_with_pending(&self) -> Result<Vec<(String, Duration)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT endpoint_id, (extract(epoch FROM now() - min(updated_at)) * 1000)::bigint
+               FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, ms)| (id, Duration::from_millis(ms.max(0).unsigned_abs())))
+            .collect())
     }
 
     /// Fail the pending deliveries of endpoints that are neither in `known`

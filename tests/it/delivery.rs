@@ -445,3 +445,44 @@ async fn a_dead_instance_is_taken_over_after_its_lease_expires() {
     b.stop().await;
     receiver.stop().await;
 }
+
+/// Three replicas and nine endpoints: once they see each other, no replica
+/// holds more than its fair share (three) of the leases.
+#[actix_rt::test]
+async fn leases_balance_across_live_replicas() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let endpoints: Vec<Endpoint> = (0..9)
+        .map(|i| endpoint(&format!("b{i}"), receiver.url(&format!("/b{i}"))))
+        .collect();
+    let mut replicas = Vec::new();
+    for node in ["node-a", "node-b", "node-c"] {
+        replicas.push(start(&db, node, endpoints.clone(), fast_delivery()).await);
+    }
+    wait_until("every replica sees three live", DEADLINE, || async {
+        replicas
+            .iter()
+            .all(|r| r.metrics.replicas_live.get() == 3)
+            .then_some(())
+    })
+    .await;
+    emit_ticks(&db, 20).await;
+    for i in 0..9 {
+        wait_state(&db, &format!("b{i}"), "delivered", 20).await;
+    }
+    let held: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT owner, count(*) FROM herald_endpoint_lease
+          WHERE expires_at > now() GROUP BY owner ORDER BY owner",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("leases");
+    assert!(
+        held.iter().all(|(_, n)| *n <= 3),
+        "at most a fair share each: {held:?}"
+    );
+    for replica in replicas {
+        replica.stop().await;
+    }
+    receiver.stop().await;
+}

@@ -243,8 +243,12 @@ impl Seed {
     }
 
     /// Ids of the events about `issue`, in emission order, with their types.
+    /// The issue's own events (`ISSUE_*`; `rollout.created` also names the
+    /// issue but is the approval actor's).
     pub async fn events_of(&self, issue: i64) -> Vec<(Uuid, String)> {
-        sqlx::query_as("SELECT id, type FROM herald_event WHERE issue_id = $1 ORDER BY seq")
+        sqlx::query_as(
+            "SELECT id, type FROM herald_event WHERE issue_id = $1 AND type LIKE 'ISSUE\\_%' ORDER BY seq",
+        )
             .bind(issue)
             .fetch_all(&self.pool)
             .await
