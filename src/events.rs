@@ -158,6 +158,19 @@ pub struct NewEvent {
     pub plan: Option<PlanRef>,
     pub rollout: Option<RolloutRef>,
     pub data: serde_json::Value,
+    /// Related rows by id, for snapshots not given above: `herald_emit`
+    /// fills them from the tables (and routes by the project id).
+    #[serde(skip)]
+    pub related: RelatedIds,
+}
+
+/// Ids of the rows an event is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelatedIds {
+    pub project: Option<i64>,
+    pub issue: Option<i64>,
+    pub plan: Option<i64>,
+    pub rollout: Option<i64>,
 }
 
 impl NewEvent {
@@ -171,6 +184,7 @@ impl NewEvent {
             plan: None,
             rollout: None,
             data,
+            related: RelatedIds::default(),
         }
     }
 

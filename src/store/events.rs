@@ -19,10 +19,22 @@ pub async fn emit(conn: &mut PgConnection, event: &NewEvent) -> Result<u64, Stor
     sqlx::query("SELECT herald_emit($1, $2, $3, $4, $5, $6, $7)")
         .bind(&event.event_type)
         .bind(&payload)
-        .bind(event.project.as_ref().map(|p| p.id))
-        .bind(event.issue.as_ref().map(|i| i.id))
-        .bind(event.plan.as_ref().map(|p| p.id))
-        .bind(event.rollout.as_ref().map(|r| r.id))
+        .bind(
+            event
+                .project
+                .as_ref()
+                .map(|p| p.id)
+                .or(event.related.project),
+        )
+        .bind(event.issue.as_ref().map(|i| i.id).or(event.related.issue))
+        .bind(event.plan.as_ref().map(|p| p.id).or(event.related.plan))
+        .bind(
+            event
+                .rollout
+                .as_ref()
+                .map(|r| r.id)
+                .or(event.related.rollout),
+        )
         .bind(event.id)
         .execute(&mut *conn)
         .await?;

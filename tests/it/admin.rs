@@ -163,6 +163,37 @@ async fn custom_events_are_emitted_and_bad_requests_explained() {
         .expect("stored");
     assert_eq!(stored.data["user"], "ada");
 
+    // By id: herald fills in the project's snapshot.
+    let project: i64 = sqlx::query_scalar(
+        "INSERT INTO project (resource_id, title) VALUES ('payments', 'Payments') RETURNING id",
+    )
+    .fetch_one(&admin.db.pool)
+    .await
+    .expect("project");
+    let (status, body) = json(
+        admin
+            .http
+            .post(admin.url("/v1/events"))
+            .json(&serde_json::json!({"type": "user.created", "project_id": project, "data": {}}))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id: uuid::Uuid = body["id"].as_str().expect("id").parse().expect("uuid");
+    let stored = admin
+        .daemon
+        .store
+        .event(id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        stored.project.map(|p| (p.id, p.resource_id)),
+        Some((project, "payments".to_string()))
+    );
+
     let (status, body) = json(
         admin
             .http

