@@ -251,6 +251,28 @@ impl EmbeddedPostgres {
         read_postmaster_pid(&self.data_dir)
     }
 
+    /// Crash the cluster the way a power cut does (`pg_ctl stop -m
+    /// immediate`: no checkpoint, recovery from the WAL at the next start).
+    /// For chaos runs; [`EmbeddedPostgres::restart`] brings it back.
+    pub async fn crash(&mut self) -> Result<(), EmbeddedError> {
+        self.running = false;
+        let output = self
+            .pg_ctl()
+            .args(["stop", "-m", "immediate", "-w", "-t", "60", "-D"])
+            .arg(&self.data_dir)
+            .output();
+        checked("pg_ctl stop -m immediate", output.await)?;
+        Ok(())
+    }
+
+    /// Start the cluster again on the same port (after [`EmbeddedPostgres::crash`]).
+    pub async fn restart(&mut self) -> Result<(), EmbeddedError> {
+        self.clear_stale_lock().await?;
+        self.pg_ctl_start().await?;
+        self.running = true;
+        Ok(())
+    }
+
     /// Stop the cluster (fast shutdown: open sessions are ended) and wait.
     pub async fn stop(mut self) -> Result<(), EmbeddedError> {
         self.running = false;

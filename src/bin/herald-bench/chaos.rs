@@ -14,13 +14,13 @@ use nix::unistd::Pid;
 use crate::bench_db::BenchDb;
 use crate::receiver::Receiver;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const ENDPOINTS: usize = 6;
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const ENDPOINTS: usize = 6;
 const DEADLINE: Duration = Duration::from_secs(180);
 
-struct Replica {
-    node: String,
-    child: Child,
+pub struct Replica {
+    pub node: String,
+    pub child: Child,
 }
 
 impl Drop for Replica {
@@ -30,10 +30,9 @@ impl Drop for Replica {
     }
 }
 
-pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Result<()> {
-    let db = BenchDb::create().await?;
-    let receiver = Receiver::start()?;
-    let dir = std::env::temp_dir().join(format!("herald-chaos-{}", std::process::id()));
+/// The chaos runs' config: `ENDPOINTS` generic endpoints on `receiver`,
+/// signed with one secret, in `dir`.
+pub fn write_config(dir: &std::path::Path, receiver: &Receiver) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("secrets"))?;
     std::fs::write(dir.join("secrets").join("chaos_secret"), SECRET)?;
     let mut config = String::from("endpoints:\n");
@@ -44,16 +43,25 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
         ));
     }
     std::fs::write(dir.join("herald.yaml"), config)?;
+    Ok(())
+}
 
+/// Three herald replicas (this binary as `replica run`) on `database_url`,
+/// logging to `dir/chaos-<i>.log`.
+pub fn spawn_replicas(
+    dir: &std::path::Path,
+    database_url: &str,
+    lease_ttl: Duration,
+) -> anyhow::Result<Vec<Replica>> {
     let exe = std::env::current_exe().context("locating herald-bench")?;
-    let mut replicas: Vec<Replica> = (0..3)
+    (0..3)
         .map(|i| {
             let node = format!("chaos-{i}");
             let log = std::fs::File::create(dir.join(format!("{node}.log")))?;
             let child = Command::new(&exe)
                 .args(["replica", "--log-format", "json", "run"])
                 .arg("--database-url")
-                .arg(db.url())
+                .arg(database_url)
                 .arg("--config")
                 .arg(dir.join("herald.yaml"))
                 .arg("--secrets-dir")
@@ -70,29 +78,40 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
                 .spawn()?;
             Ok(Replica { node, child })
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+}
 
-    // Wait until the replicas are up: endpoints mirrored, listeners listening.
-    let pool = db.store.pool().clone();
+/// Wait until the replicas are up: endpoints mirrored, listeners listening.
+pub async fn wait_ready(pool: &sqlx::PgPool, dir: &std::path::Path) -> anyhow::Result<()> {
     let ready = Instant::now();
     loop {
         let endpoints: i64 =
             sqlx::query_scalar("SELECT count(DISTINCT endpoint_id) FROM herald_subscription")
-                .fetch_one(&pool)
+                .fetch_one(pool)
                 .await?;
         let listeners: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'herald-listener' AND datname = current_database()",
         )
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await?;
         if endpoints == ENDPOINTS as i64 && listeners == 3 {
-            break;
+            return Ok(());
         }
         if ready.elapsed() > Duration::from_secs(60) {
             bail!("replicas not ready after 60s ({endpoints} endpoints, {listeners} listeners); see {}", dir.display());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let receiver = Receiver::start()?;
+    let dir = std::env::temp_dir().join(format!("herald-chaos-{}", std::process::id()));
+    write_config(&dir, &receiver)?;
+    let mut replicas = spawn_replicas(&dir, db.url(), lease_ttl)?;
+    let pool = db.store.pool().clone();
+    wait_ready(&pool, &dir).await?;
     let emit = |n: u64| {
         let pool = pool.clone();
         async move {

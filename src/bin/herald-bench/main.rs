@@ -14,6 +14,7 @@
 mod bench_db;
 mod ceiling;
 mod chaos;
+mod pg_crash;
 mod receiver;
 mod throughput;
 mod windows;
@@ -62,6 +63,18 @@ enum Bench {
         rate: u32,
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         lease_ttl: std::time::Duration,
+    },
+    /// Chaos on the database side: PostgreSQL crashed (`pg_ctl stop -m
+    /// immediate` of a private cluster) and restarted under load.
+    PgCrash {
+        #[arg(long, default_value_t = 3000)]
+        events: u64,
+        /// Events per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// How long PostgreSQL stays down.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        down_for: std::time::Duration,
     },
     /// Resident memory of N plan supervisors holding open failure windows.
     Windows {
@@ -116,6 +129,11 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 lease_ttl,
             }) => chaos::chaos(events, rate, lease_ttl).await?,
+            Some(Bench::PgCrash {
+                events,
+                rate,
+                down_for,
+            }) => pg_crash::pg_crash(events, rate, down_for).await?,
             Some(Bench::Windows {
                 plans,
                 tasks,
@@ -140,6 +158,7 @@ fn main() -> anyhow::Result<()> {
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 4).await?;
                 chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;
+                pg_crash::pg_crash(3000, 100, std::time::Duration::from_secs(3)).await?;
                 windows::windows(windows::WindowsArgs {
                     plans: 100_000,
                     tasks: 2,
