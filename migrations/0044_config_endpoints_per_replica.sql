@@ -29,7 +29,9 @@ CREATE OR REPLACE VIEW herald_subscription AS
       FROM project_webhook
      WHERE enabled;
 
--- Several replicas' rows may subscribe one endpoint: one outbox row each.
+-- herald_emit: rejects malformed snapshots (herald_payload_problem, 0041),
+-- fills the snapshots a payload lacks from the ids given, and writes one
+-- outbox row per endpoint even when several replicas' rows subscribe it.
 CREATE OR REPLACE FUNCTION herald_emit(
     p_type       TEXT,
     p_payload    JSONB,
