@@ -46,8 +46,8 @@ DECLARE
     v_payload JSONB := COALESCE(p_payload, '{}'::jsonb);
     v_problem TEXT;
 BEGIN
-    IF p_type IS NULL OR p_type !~ '^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$' THEN
-        RAISE EXCEPTION 'herald_emit: event type % is not a dotted name', p_type
+    IF p_type IS NULL OR length(p_type) > 128 OR p_type !~ '^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$' THEN
+        RAISE EXCEPTION 'herald_emit: event type % is not a dotted name of at most 128 characters', left(p_type, 200)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_problem := herald_payload_problem(v_payload);

@@ -36,6 +36,16 @@ pub enum Command {
     CheckConfig(ConfigArgs),
     /// Receive webhooks locally: print each one and verify its signature.
     Sink(SinkArgs),
+    /// Secrets: `herald secret generate` prints a new Standard Webhooks secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `herald secret …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecretCommand {
+    /// Print a new Standard Webhooks secret (`whsec_` + base64 of 32 random bytes).
+    Generate,
 }
 
 /// How to reach a running herald's admin API.
@@ -49,9 +59,14 @@ pub struct AdminClientArgs {
     )]
     pub admin_url: url::Url,
 
-    /// File holding the admin API's bearer token (or set HERALD_ADMIN_TOKEN).
+    /// File holding the admin API's bearer token (or set HERALD_ADMIN_TOKEN). By default
+    /// the token a local `herald run` generated in --data-dir is used.
     #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+
+    /// Where a local `herald run` keeps its data (and its generated admin token).
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "herald-data")]
+    pub data_dir: PathBuf,
 }
 
 /// `herald demo`.
@@ -267,6 +282,12 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_ttl: Duration,
 
+    /// Address ranges herald may send to besides public addresses, comma-separated
+    /// CIDRs (e.g. 10.20.0.0/16,fd00:1::/64). Loopback, private, link-local, CGNAT,
+    /// unique-local and other special addresses are refused otherwise.
+    #[arg(long, env = "HERALD_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
+    pub allow_private_networks: Vec<ipnet::IpNet>,
+
     /// Pending deliveries of an endpoint no config knows (removed from the file,
     /// an invalid project webhook) are failed after sitting this long.
     #[arg(long, env = "HERALD_ORPHAN_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
@@ -293,6 +314,9 @@ impl DeliveryArgs {
             request_timeout: self.request_timeout,
             disable_after: self.disable_after,
             orphan_grace: self.orphan_grace,
+            network: crate::delivery::destination::NetworkPolicy::new(
+                self.allow_private_networks.clone(),
+            ),
             ..crate::delivery::DeliveryConfig::default()
         }
     }
@@ -306,8 +330,13 @@ pub struct AdminArgs {
     pub admin_addr: std::net::SocketAddr,
 
     /// File holding the admin API's bearer token (preferred over HERALD_ADMIN_TOKEN).
+    /// Without one, a token is generated into --data-dir/admin-token (mode 0600).
     #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+
+    /// Host names the admin API answers to besides its address (e.g. a proxy's name).
+    #[arg(long = "admin-host", env = "HERALD_ADMIN_HOSTS", value_delimiter = ',')]
+    pub admin_hosts: Vec<String>,
 }
 
 /// The notification listener.

@@ -95,8 +95,11 @@ impl Daemon {
             )
             .await?;
         let metrics = Arc::new(Metrics::new());
-        let client = crate::delivery::http::client(config.delivery.connect_timeout)
-            .map_err(|e| StoreError::Setup(e.to_string()))?;
+        let client = crate::delivery::http::client(
+            config.delivery.connect_timeout,
+            Arc::new(config.delivery.network.clone()),
+        )
+        .map_err(|e| StoreError::Setup(e.to_string()))?;
         // Delivery records commit synchronously, like claims and emits: a
         // crash of herald or of PostgreSQL can then resend only the one
         // message in flight per endpoint (whose 2xx was not yet recorded).

@@ -108,8 +108,27 @@ pub enum EndpointSource {
     ProjectWebhook,
 }
 
-/// One delivery target, as the delivery actors see it.
-#[derive(Debug, Clone, PartialEq)]
+/// An endpoint URL as herald shows it (logs, the attempt log, the API):
+/// scheme, host, port and the first characters of the path only, never
+/// user info or the query. Incoming-webhook URLs (Slack, Discord, Teams,
+/// Feishu, WeCom …) are bearer secrets in themselves, their token in the
+/// path or the query.
+pub fn redacted_url(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = url.path();
+    let shown: String = path.chars().take(12).collect();
+    let more = if path.chars().count() > 12 || url.query().is_some() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{}://{host}{port}{shown}{more}", url.scheme())
+}
+
+/// One delivery target, as the delivery actors see it. `Debug` shows the
+/// URL redacted and the secret masked.
+#[derive(Clone, PartialEq)]
 pub struct Endpoint {
     /// Unique across both sources; the outbox's `endpoint_id`.
     pub id: String,
@@ -123,6 +142,22 @@ pub struct Endpoint {
     pub project_id: Option<i64>,
     pub enabled: bool,
     pub description: Option<String>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .field("platform", &self.platform)
+            .field("url", &redacted_url(&self.url))
+            .field("secret", &self.secret)
+            .field("event_types", &self.event_types)
+            .field("project_id", &self.project_id)
+            .field("enabled", &self.enabled)
+            .field("description", &self.description)
+            .finish()
+    }
 }
 
 impl Endpoint {

@@ -48,10 +48,15 @@ impl EventType {
     }
 }
 
-/// Is `text` a valid event type name (dot-delimited words)? The same rule as
-/// the `herald_emit` SQL function.
+/// Longest event type name.
+pub const MAX_TYPE_LEN: usize = 128;
+
+/// Is `text` a valid event type name (dot-delimited words, at most
+/// [`MAX_TYPE_LEN`] characters)? The same rule as the `herald_emit` SQL
+/// function.
 pub fn is_valid_type_name(text: &str) -> bool {
     !text.is_empty()
+        && text.len() <= MAX_TYPE_LEN
         && text.split('.').all(|word| {
             !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
@@ -238,6 +243,7 @@ mod tests {
             "user..created",
             "user created",
             "user-created",
+            &"a".repeat(129),
         ] {
             assert!(!is_valid_type_name(bad), "{bad:?}");
         }

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
             Command::Sink(args) => commands::sink::sink(args).await,
+            Command::Secret(herald::cli::SecretCommand::Generate) => {
+                println!("{}", herald::signing::generate_secret().expose());
+                Ok(())
+            }
         }
     });
     match result {

@@ -22,6 +22,35 @@ pub enum SigningError {
     SecretNotBase64,
     #[error("secret is empty")]
     EmptySecret,
+    #[error("a Standard Webhooks secret starts with `whsec_` (generate one with `herald secret generate`)")]
+    MissingPrefix,
+    #[error("a Standard Webhooks secret holds 24 to 64 bytes; this one holds {0}")]
+    WrongLength(usize),
+}
+
+/// Check that `secret` is a Standard Webhooks secret: `whsec_` + base64 of
+/// 24–64 random bytes, so that the official libraries can verify what
+/// herald signs with it.
+pub fn check_standard_secret(secret: &Secret) -> Result<(), SigningError> {
+    let encoded = secret
+        .expose()
+        .strip_prefix(SECRET_PREFIX)
+        .ok_or(SigningError::MissingPrefix)?;
+    let bytes = BASE64
+        .decode(encoded)
+        .map_err(|_| SigningError::SecretNotBase64)?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(SigningError::WrongLength(bytes.len()));
+    }
+    Ok(())
+}
+
+/// A new Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
+pub fn generate_secret() -> Secret {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    Secret::new(format!("{SECRET_PREFIX}{}", BASE64.encode(bytes)))
 }
 
 /// The HMAC key decoded from a secret.

@@ -25,7 +25,7 @@ use crate::delivery::http::{self, HttpOutcome};
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{redacted_url, Endpoint};
 use crate::events::Event;
 use crate::formats;
 use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
@@ -310,7 +310,7 @@ impl Sender {
             event_id: delivery.event_id,
             event_type: delivery.event_type.clone(),
             endpoint_id: endpoint.id.clone(),
-            url: endpoint.url.to_string(),
+            url: redacted_url(&endpoint.url),
             attempt: delivery.attempts + 1,
             succeeded: false,
             throttled: false,
@@ -385,7 +385,7 @@ impl Sender {
             event_id: event.id,
             event_type: event.event_type.clone(),
             endpoint_id: endpoint.id.clone(),
-            url: endpoint.url.to_string(),
+            url: redacted_url(&endpoint.url),
             attempt,
             succeeded: decision == Decision::Delivered,
             throttled: decision.throttled(),
@@ -412,19 +412,31 @@ impl Sender {
             Decision::Failed {
                 kind: FailKind::Gone,
                 ..
-            } => (false, Some("the endpoint answered 410 Gone")),
+            } => (false, Some("the endpoint answered 410 Gone".to_owned())),
+            Decision::Failed {
+                kind: FailKind::Refused,
+                reason,
+            } => (
+                false,
+                Some(format!("destination refused by policy: {reason}")),
+            ),
             Decision::Failed { .. } => (false, None),
         };
         let health = self
             .store
-            .update_endpoint_health(&endpoint.id, delivered, self.config.disable_after, gone)
+            .update_endpoint_health(
+                &endpoint.id,
+                delivered,
+                self.config.disable_after,
+                gone.as_deref(),
+            )
             .await?;
         if health.disabled {
             warn!(
                 event = "endpoint.disabled",
                 endpoint_id = %endpoint.id,
                 consecutive_failures = health.consecutive_failures,
-                reason = gone.unwrap_or("too many consecutive failed deliveries"),
+                reason = gone.as_deref().unwrap_or("too many consecutive failed deliveries"),
                 "re-enable with POST /v1/endpoints/{}/enable once the receiver is fixed; its deliveries wait",
                 endpoint.id
             );
@@ -460,6 +472,7 @@ impl Sender {
                 let why = match kind {
                     FailKind::Expired => "past the age limit",
                     FailKind::Gone => "the endpoint is gone",
+                    FailKind::Refused => "the destination is refused by policy",
                     _ => "no attempts left",
                 };
                 warn!(event = "delivery.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, "{why}; replay it with POST /v1/deliveries/{}/replay", record.delivery_id);
@@ -488,6 +501,7 @@ fn attempt_result<'a>(
         return AttemptResult::NotRendered(render_error.unwrap_or("cannot render"));
     };
     match (&outcome.error, outcome.status) {
+        (Some(error), _) if outcome.refused => AttemptResult::Refused(error),
         (Some(error), _) => AttemptResult::Transport(error),
         (None, Some(status)) => AttemptResult::Response {
             status,

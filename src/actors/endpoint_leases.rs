@@ -25,7 +25,8 @@ use crate::delivery::project_webhook::endpoint_from_row;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::{
-    GetEndpoints, LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint, Wake,
+    GetEndpoints, GetInvalidEndpoints, LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint,
+    Wake,
 };
 use crate::messages::{OutboxChanged, Reconcile};
 use crate::metrics::Metrics;
@@ -55,6 +56,8 @@ pub struct EndpointLeases {
     /// Live replicas at the last sweep (this one included): a replica
     /// takes at most its fair share of the endpoints while others live.
     live_replicas: i64,
+    /// Endpoints that cannot be used, with why (rebuilt at every sweep).
+    invalid: HashMap<String, String>,
     /// Leases being acquired right now (they count toward the share).
     acquiring: HashSet<String>,
 }
@@ -83,6 +86,7 @@ impl EndpointLeases {
             sweep_again: false,
             live_replicas: 1,
             acquiring: HashSet::new(),
+            invalid: HashMap::new(),
         }
     }
 
@@ -142,15 +146,26 @@ impl EndpointLeases {
         webhooks: Vec<crate::store::endpoints::ProjectWebhookRow>,
         ctx: &mut Context<Self>,
     ) {
-        let mut endpoints: HashMap<String, Endpoint> = self
-            .config_endpoints
-            .iter()
-            .filter(|e| e.enabled)
-            .map(|e| (e.id.clone(), e.clone()))
-            .collect();
+        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
+        let mut invalid = HashMap::new();
+        for endpoint in self.config_endpoints.iter().filter(|e| e.enabled) {
+            // The scheme was checked when the file was read.
+            match self.config.network.check_endpoint(endpoint, true) {
+                Ok(()) => {
+                    endpoints.insert(endpoint.id.clone(), endpoint.clone());
+                }
+                Err(reason) => {
+                    let reason = format!("url: {reason}");
+                    if self.reported_invalid.insert(endpoint.id.clone()) {
+                        warn!(event = "endpoint.invalid", endpoint_id = %endpoint.id, reason = %reason, "fix the endpoint's url (or allow its network); its deliveries wait");
+                    }
+                    invalid.insert(endpoint.id.clone(), reason);
+                }
+            }
+        }
         let mut project_webhooks = Vec::new();
         for row in &webhooks {
-            match endpoint_from_row(row) {
+            match endpoint_from_row(row, &self.config.network) {
                 Ok(endpoint) => {
                     if endpoint.enabled {
                         endpoints.insert(endpoint.id.clone(), endpoint.clone());
@@ -159,6 +174,7 @@ impl EndpointLeases {
                 }
                 Err(reason) => {
                     let id = Endpoint::project_webhook_id(row.id);
+                    invalid.insert(id.clone(), reason.clone());
                     if self.reported_invalid.insert(id.clone()) {
                         warn!(event = "endpoint.invalid", endpoint_id = %id, reason = %reason, "fix the project_webhook row; its deliveries wait");
                     }
@@ -184,6 +200,7 @@ impl EndpointLeases {
         }
         self.endpoints = endpoints;
         self.project_webhooks = project_webhooks;
+        self.invalid = invalid;
     }
 
     /// End the pending deliveries of endpoints no config knows (removed from
@@ -499,5 +516,18 @@ impl Handler<GetEndpoints> for EndpointLeases {
         let mut all = self.config_endpoints.clone();
         all.extend(self.project_webhooks.iter().cloned());
         MessageResult(all)
+    }
+}
+
+impl Handler<GetInvalidEndpoints> for EndpointLeases {
+    type Result = MessageResult<GetInvalidEndpoints>;
+    fn handle(&mut self, _: GetInvalidEndpoints, _ctx: &mut Self::Context) -> Self::Result {
+        let mut invalid: Vec<(String, String)> = self
+            .invalid
+            .iter()
+            .map(|(id, reason)| (id.clone(), reason.clone()))
+            .collect();
+        invalid.sort();
+        MessageResult(invalid)
     }
 }

@@ -96,6 +96,7 @@ impl Actor for Listener {
             changes: self.changes.clone(),
             reconcile: self.reconcile.clone(),
             metrics: self.metrics.clone(),
+            malformed_log: Default::default(),
         };
         // The loop lives as long as the actor: stopping the actor drops it.
         ctx.spawn(receive_loop.run().into_actor(self));
@@ -114,6 +115,15 @@ struct ReceiveLoop {
     changes: Recipient<DbChange>,
     reconcile: Recipient<Reconcile>,
     metrics: Arc<Metrics>,
+    /// Any database role may `NOTIFY herald`: malformed payloads are logged
+    /// at most once per second, with how many were not.
+    malformed_log: std::sync::Mutex<MalformedLog>,
+}
+
+#[derive(Default)]
+struct MalformedLog {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
 }
 
 impl ReceiveLoop {
@@ -213,7 +223,20 @@ impl ReceiveLoop {
             }
             Err(error) => {
                 self.metrics.notifications_malformed.inc();
-                warn!(event = "notification.malformed", reason = %error.reason, payload);
+                let Ok(mut log) = self.malformed_log.lock() else {
+                    return;
+                };
+                let due = log
+                    .last
+                    .map_or(true, |at| at.elapsed() >= std::time::Duration::from_secs(1));
+                if due {
+                    let payload: String = payload.chars().take(200).collect();
+                    warn!(event = "notification.malformed", reason = %error.reason, payload, suppressed = log.suppressed, "skipped; further malformed notifications are logged at most once a second (herald_notifications_malformed_total counts them all)");
+                    log.last = Some(std::time::Instant::now());
+                    log.suppressed = 0;
+                } else {
+                    log.suppressed += 1;
+                }
             }
         }
     }

@@ -19,6 +19,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("database error: {0}")]
     Store(#[from] StoreError),
 }
@@ -31,6 +37,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,7 +58,18 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
 }
 
 pub fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("bad JSON body: {error}")).into()
+    use actix_web::error::JsonPayloadError;
+    match error {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes")).into()
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+            "the body must be `Content-Type: application/json`".into(),
+        )
+        .into(),
+        error => ApiError::BadRequest(format!("bad JSON body: {error}")).into(),
+    }
 }
 
 pub fn query_error(

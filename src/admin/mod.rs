@@ -32,9 +32,13 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub addr: SocketAddr,
-    /// Required when `addr` is not loopback; when set, every route but
-    /// `/healthz` needs `Authorization: Bearer <token>`.
+    /// Required when `addr` is not loopback (`herald run` always sets one,
+    /// generating it on first start); when set, every route but `/healthz`
+    /// and `/readyz` needs `Authorization: Bearer <token>`.
     pub token: Option<Secret>,
+    /// Host names the API answers to besides its bind address (and
+    /// `localhost` on loopback): a reverse proxy's name, say.
+    pub names: Vec<String>,
 }
 
 impl Default for AdminConfig {
@@ -42,6 +46,7 @@ impl Default for AdminConfig {
         AdminConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
+            names: Vec::new(),
         }
     }
 }
@@ -89,6 +94,28 @@ pub struct AdminServer {
     pub local_addr: SocketAddr,
 }
 
+/// What `Host` may say: the bound address, `localhost` on a loopback
+/// bind, and the configured names, each with the port. Nothing (no check)
+/// when bound to an unspecified address without names.
+fn allowed_hosts(addr: SocketAddr, names: &[String]) -> Vec<String> {
+    let port = addr.port();
+    let mut hosts: Vec<String> = names
+        .iter()
+        .flat_map(|name| {
+            let name = name.to_ascii_lowercase();
+            [format!("{name}:{port}"), name]
+        })
+        .collect();
+    if addr.ip().is_unspecified() {
+        return hosts;
+    }
+    hosts.push(addr.to_string().to_ascii_lowercase());
+    if addr.ip().is_loopback() {
+        hosts.push(format!("localhost:{port}"));
+    }
+    hosts
+}
+
 impl AdminServer {
     /// Bind and start serving on the current actix system.
     pub fn start(config: &AdminConfig, state: AdminState) -> Result<AdminServer, AdminStartError> {
@@ -97,10 +124,13 @@ impl AdminServer {
         }
         let token = config.token.clone();
         let data = web::Data::new(state);
+        let hosts = std::sync::Arc::new(std::sync::OnceLock::new());
+        let allowed = hosts.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::Data::new(auth::Token(token.clone())))
+                .app_data(web::Data::new(auth::AllowedHosts(allowed.clone())))
                 .app_data(web::JsonConfig::default().error_handler(error::json_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -117,6 +147,7 @@ impl AdminServer {
             source,
         })?;
         let local_addr = server.addrs().first().copied().unwrap_or(config.addr);
+        let _ = hosts.set(allowed_hosts(local_addr, &config.names));
         let server = server.run();
         let handle = server.handle();
         actix_rt::spawn(server);

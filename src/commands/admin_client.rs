@@ -17,7 +17,7 @@ impl AdminClient {
     pub fn new(args: &AdminClientArgs) -> anyhow::Result<Self> {
         Ok(AdminClient {
             base: args.admin_url.clone(),
-            token: admin_token::load(args.admin_token_file.as_deref())?,
+            token: admin_token::for_client(args)?,
             http: reqwest::Client::new(),
         })
     }
@@ -27,7 +27,13 @@ impl AdminClient {
             .base
             .join(path_and_query)
             .with_context(|| format!("bad admin URL {}", self.base))?;
+        let mutating = method != reqwest::Method::GET;
         let mut request = self.http.request(method, url.clone());
+        if mutating {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body("{}");
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }

@@ -65,7 +65,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let admin_config = AdminConfig {
         addr: args.admin.admin_addr,
-        token: admin_token::load(args.admin.admin_token_file.as_deref())?,
+        token: Some(admin_token::for_server(
+            args.admin.admin_token_file.as_deref(),
+            &args.database.data_dir,
+        )?),
+        names: args.admin.admin_hosts.clone(),
     };
     let mut admin_state = AdminState::of(&daemon);
     admin_state.config_source = Some(args.config.source());

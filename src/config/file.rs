@@ -75,9 +75,11 @@ fn known_types() -> String {
         .join(", ")
 }
 
+/// A loopback address written as an IP: host *names* (`localhost`
+/// included) are checked when they are resolved (`delivery::destination`).
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(_)) => false,
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
@@ -148,7 +150,7 @@ pub fn validate(
                 "http" => {
                     problem(
                         "url",
-                        "plain http is only allowed to loopback hosts; use https or set `allow_insecure_http: true`".into(),
+                        "plain http is only allowed to a loopback address written as an IP (127.0.0.1, [::1]); use https or set `allow_insecure_http: true`".into(),
                     );
                     None
                 }
@@ -179,7 +181,14 @@ pub fn validate(
         let mut resolved = None;
         match &raw.secret {
             Some(name) => match secrets::resolve(name, secrets_dir, &label) {
-                Ok(found) => resolved = Some(found),
+                Ok(found) => {
+                    if platform == Some(Platform::Generic) {
+                        if let Err(error) = crate::signing::check_standard_secret(&found.0) {
+                            problem("secret", format!("secret `{name}`: {error}"));
+                        }
+                    }
+                    resolved = Some(found);
+                }
                 Err(error) => problem("secret", error.to_string()),
             },
             None => {

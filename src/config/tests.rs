@@ -21,7 +21,7 @@ fn problems(text: &str, secrets: &Path) -> Vec<Problem> {
 }
 
 fn one_problem(text: &str) -> Problem {
-    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0")]);
+    let secrets = secrets_with(&[("gen", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);
     let mut found = problems(text, secrets.path());
     assert_eq!(found.len(), 1, "{found:?}");
     found.remove(0)
@@ -50,7 +50,7 @@ endpoints:
 
 #[test]
 fn valid_file_loads_every_field() {
-    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0\n")]);
+    let secrets = secrets_with(&[("gen", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")]);
     let config = parse(VALID, Path::new("test.yaml"), secrets.path()).expect("valid");
     assert_eq!(config.endpoints.len(), 3);
     let ops = &config.endpoints[0];
@@ -60,7 +60,7 @@ fn valid_file_loads_every_field() {
     assert_eq!(ops.url.as_str(), "https://hooks.example.com/herald");
     assert_eq!(
         ops.secret.as_ref().map(|s| s.expose()),
-        Some("whsec_c2VjcmV0")
+        Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     );
     assert_eq!(ops.event_types, vec!["PIPELINE_FAILED", "user.created"]);
     assert_eq!(ops.project_id, Some(7));
@@ -83,11 +83,16 @@ fn http_needs_loopback_or_opt_in() {
     let secrets = secrets_with(&[]);
     for text in [
         "endpoints:\n  - {id: a, type: slack, url: 'http://hooks.example.com/x', events: ['*'], allow_insecure_http: true}\n",
-        "endpoints:\n  - {id: a, type: slack, url: 'http://localhost:9000/x', events: ['*']}\n",
+        "endpoints:\n  - {id: a, type: slack, url: 'http://127.0.0.1:9000/x', events: ['*']}\n",
         "endpoints:\n  - {id: a, type: slack, url: 'http://[::1]:9000/x', events: ['*']}\n",
     ] {
         parse(text, Path::new("t.yaml"), secrets.path()).expect(text);
     }
+    // A host name is checked when resolved: `localhost` over http needs the opt-in.
+    let p = one_problem(
+        "endpoints:\n  - {id: a, type: slack, url: 'http://localhost:9000/x', events: ['*']}\n",
+    );
+    assert!(p.message.contains("127.0.0.1"), "{p}");
     let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'ftp://x/y', events: ['*']}\n");
     assert_eq!(p.field, "url");
     let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'not a url', events: ['*']}\n");
@@ -204,7 +209,7 @@ fn secret_file_beats_env() {
     std::env::set_var(env_name(name), "from-env");
     let secrets = secrets_with(&[(name, "from-file\n")]);
     let text = format!(
-        "endpoints:\n  - {{id: g, type: generic, url: 'https://x/y', secret: {name}, events: ['*']}}\n"
+        "endpoints:\n  - {{id: g, type: feishu, url: 'https://x/y', secret: {name}, events: ['*']}}\n"
     );
     let config = parse(&text, Path::new("t.yaml"), secrets.path()).expect("valid");
     assert_eq!(
@@ -230,10 +235,13 @@ fn env_name(name: &str) -> String {
 
 #[test]
 fn effective_config_round_trips_and_masks_secrets() {
-    let secrets = secrets_with(&[("gen", "whsec_c2VjcmV0")]);
+    let secrets = secrets_with(&[("gen", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);
     let config = parse(VALID, Path::new("test.yaml"), secrets.path()).expect("valid");
     let rendered = render_effective(&config);
-    assert!(!rendered.contains("whsec_c2VjcmV0"), "{rendered}");
+    assert!(
+        !rendered.contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "{rendered}"
+    );
     assert!(rendered.contains("masked"), "{rendered}");
     let again = parse(&rendered, Path::new("test.yaml"), secrets.path()).expect("reloads");
     assert_eq!(again.endpoints, config.endpoints);
@@ -269,4 +277,22 @@ fn a_file_without_endpoints_is_refused_but_an_explicit_empty_list_is_fine() {
     }
     let config = parse("endpoints: []\n", Path::new("t.yaml"), secrets.path()).expect("valid");
     assert!(config.endpoints.is_empty());
+}
+
+#[test]
+fn a_generic_secret_must_be_a_standard_webhooks_secret() {
+    for (value, says) in [
+        ("hunter2", "whsec_"),
+        ("whsec_!!!", "base64"),
+        ("whsec_c2VjcmV0", "24 to 64 bytes"),
+    ] {
+        let secrets = secrets_with(&[("gen", value)]);
+        let found = problems(
+            "endpoints:\n  - {id: g, type: generic, url: 'https://x.example/y', secret: gen, events: ['*']}\n",
+            secrets.path(),
+        );
+        assert_eq!(found.len(), 1, "{value}: {found:?}");
+        assert_eq!(found[0].field, "secret");
+        assert!(found[0].message.contains(says), "{value}: {}", found[0]);
+    }
 }

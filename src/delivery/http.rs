@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::destination::{DestinationRefused, NetworkPolicy, PolicyResolver};
 use crate::formats::RenderedRequest;
 
 /// What one attempt came to.
@@ -21,6 +22,9 @@ pub struct HttpOutcome {
     pub retry_after: Option<String>,
     /// Transport error (connect, timeout, ...), if the request did not complete.
     pub error: Option<String>,
+    /// The destination policy refused the address the host resolved to
+    /// (no connection was made).
+    pub refused: bool,
     pub latency: Duration,
 }
 
@@ -30,9 +34,14 @@ pub enum ClientError {
     Build(#[from] reqwest::Error),
 }
 
-/// Build the client every delivery actor shares.
-pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, ClientError> {
+/// Build the client every delivery actor shares: host names resolve
+/// through the destination policy.
+pub fn client(
+    connect_timeout: Duration,
+    policy: std::sync::Arc<NetworkPolicy>,
+) -> Result<reqwest::Client, ClientError> {
     Ok(reqwest::Client::builder()
+        .dns_resolver(std::sync::Arc::new(PolicyResolver::new(policy)))
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
@@ -67,18 +76,19 @@ pub async fn post(
     // decides: a receiver that answers 2xx and then drips (or breaks) its
     // body has accepted the message.
     let deadline = tokio::time::Instant::now() + timeout;
-    let failed = |error: String| HttpOutcome {
+    let failed = |error: String, refused: bool| HttpOutcome {
         status: None,
         body_excerpt: None,
         body: Vec::new(),
         retry_after: None,
         error: Some(error),
+        refused,
         latency: started.elapsed(),
     };
     let response = match tokio::time::timeout_at(deadline, send).await {
         Ok(Ok(response)) => response,
-        Ok(Err(error)) => return failed(describe(&error)),
-        Err(_) => return failed(format!("timed out after {timeout:?}")),
+        Ok(Err(error)) => return failed(describe(&error), refused(&error)),
+        Err(_) => return failed(format!("timed out after {timeout:?}"), false),
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -107,8 +117,21 @@ pub async fn post(
         body,
         retry_after,
         error: None,
+        refused: false,
         latency: started.elapsed(),
     }
+}
+
+/// Whether `error` comes from the destination policy's resolver.
+fn refused(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<DestinationRefused>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A reqwest error with its causes, without the URL (which may hold a token).

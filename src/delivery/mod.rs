@@ -3,9 +3,11 @@
 //!
 //! - [`verdict`]: the state machine's decision after each attempt.
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
+//! - [`destination`]: where herald may send (scheme, address policy, resolver).
 //! - [`http`]: one POST with timeouts and a capped response read.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
+pub mod destination;
 pub mod http;
 pub mod project_webhook;
 pub mod retry;
@@ -35,6 +37,9 @@ pub struct DeliveryConfig {
     /// Pending deliveries of an endpoint no config knows (removed, invalid)
     /// are failed after sitting this long.
     pub orphan_grace: Duration,
+    /// Address ranges herald may send to besides public ones
+    /// (`--allow-private-networks`).
+    pub network: destination::NetworkPolicy,
     /// Added to herald's wall clock where it uses one (signature
     /// timestamps, attempt start times); lets tests show that due times
     /// never depend on it. Zero in production.
@@ -53,6 +58,7 @@ impl Default for DeliveryConfig {
             disable_after: 20,
             batch_size: 200,
             orphan_grace: Duration::from_secs(3600),
+            network: destination::NetworkPolicy::default(),
             clock_skew: chrono::Duration::zero(),
         }
     }

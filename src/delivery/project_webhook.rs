@@ -1,10 +1,17 @@
 //! A `project_webhook` row as an [`Endpoint`], or the reason it cannot be one.
 
+use super::destination::NetworkPolicy;
 use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use crate::signing::check_standard_secret;
 use crate::store::endpoints::ProjectWebhookRow;
 
-/// Validate a row: known type, parseable URL, a secret where one is needed.
-pub fn endpoint_from_row(row: &ProjectWebhookRow) -> Result<Endpoint, String> {
+/// Validate a row: known type, parseable URL, a secret where one is needed
+/// (a Standard Webhooks one for `generic`), and the destination policy
+/// (https, a public address unless allowed).
+pub fn endpoint_from_row(
+    row: &ProjectWebhookRow,
+    policy: &NetworkPolicy,
+) -> Result<Endpoint, String> {
     let platform =
         Platform::parse(&row.platform).ok_or_else(|| format!("unknown type {:?}", row.platform))?;
     let url = url::Url::parse(&row.url).map_err(|e| format!("url: {e}"))?;
@@ -19,7 +26,10 @@ pub fn endpoint_from_row(row: &ProjectWebhookRow) -> Result<Endpoint, String> {
     if platform.requires_secret() && secret.is_none() {
         return Err(format!("type {platform} needs a secret"));
     }
-    Ok(Endpoint {
+    if let (Platform::Generic, Some(secret)) = (platform, &secret) {
+        check_standard_secret(secret).map_err(|e| format!("secret: {e}"))?;
+    }
+    let endpoint = Endpoint {
         id: Endpoint::project_webhook_id(row.id),
         source: EndpointSource::ProjectWebhook,
         platform,
@@ -29,5 +39,10 @@ pub fn endpoint_from_row(row: &ProjectWebhookRow) -> Result<Endpoint, String> {
         project_id: Some(row.project_id),
         enabled: row.enabled,
         description: (!row.title.is_empty()).then(|| row.title.clone()),
-    })
+    };
+    // Written by host-app users: no plain-http opt-in.
+    policy
+        .check_endpoint(&endpoint, false)
+        .map_err(|e| format!("url: {e}"))?;
+    Ok(endpoint)
 }

@@ -28,6 +28,9 @@ pub enum AttemptResult<'a> {
     NotRendered(&'a str),
     /// No response: connect error, timeout, broken body.
     Transport(&'a str),
+    /// The host resolved only to addresses the destination policy refuses;
+    /// nothing was sent.
+    Refused(&'a str),
     Response {
         status: u16,
         /// `Retry-After`, parsed, when the receiver sent one.
@@ -54,6 +57,8 @@ pub enum FailKind {
     Rejected,
     /// 410 Gone: the endpoint is disabled too.
     Gone,
+    /// The destination is refused by policy: the endpoint is disabled too.
+    Refused,
     /// `max_attempts` failed attempts.
     Exhausted,
     /// The next try would be past `max_age`.
@@ -107,6 +112,12 @@ pub fn decide(
     let (reply, retry_after) = match result {
         AttemptResult::NotRendered(reason) => (Reply::Rejected(reason.to_owned()), None),
         AttemptResult::Transport(reason) => (Reply::Failed(reason.to_owned()), None),
+        AttemptResult::Refused(reason) => {
+            return Decision::Failed {
+                kind: FailKind::Refused,
+                reason: reason.to_owned(),
+            }
+        }
         AttemptResult::Response {
             status,
             retry_after,
@@ -239,6 +250,22 @@ mod tests {
             decision,
             Decision::Failed {
                 kind: FailKind::Rejected,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_refused_destination_fails_and_disables() {
+        let decision = decide_now(
+            Platform::Generic,
+            AttemptResult::Refused("localhost resolves to a refused destination"),
+            fresh(),
+        );
+        assert!(matches!(
+            decision,
+            Decision::Failed {
+                kind: FailKind::Refused,
                 ..
             }
         ));

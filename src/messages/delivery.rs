@@ -40,3 +40,9 @@ pub struct ShutdownDelivery;
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Vec<Endpoint>")]
 pub struct GetEndpoints;
+
+/// The endpoints herald cannot use, with why (a refused URL, a bad secret,
+/// an unknown type): `(endpoint id, reason)`.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<(String, String)>")]
+pub struct GetInvalidEndpoints;

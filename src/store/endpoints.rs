@@ -12,8 +12,8 @@ fn millis(d: std::time::Duration) -> i64 {
 use crate::endpoint::Endpoint;
 
 /// A `project_webhook` row as stored; turned into an [`Endpoint`] (and
-/// validated) by the delivery side.
-#[derive(Debug, Clone)]
+/// validated) by the delivery side. `Debug` masks the secret and the URL.
+#[derive(Clone)]
 pub struct ProjectWebhookRow {
     pub id: i64,
     pub project_id: i64,
@@ -23,6 +23,24 @@ pub struct ProjectWebhookRow {
     pub event_types: Vec<String>,
     pub secret: Option<String>,
     pub enabled: bool,
+}
+
+impl std::fmt::Debug for ProjectWebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = url::Url::parse(&self.url)
+            .map(|u| crate::endpoint::redacted_url(&u))
+            .unwrap_or_else(|_| "(unparsable)".into());
+        f.debug_struct("ProjectWebhookRow")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("platform", &self.platform)
+            .field("title", &self.title)
+            .field("url", &url)
+            .field("event_types", &self.event_types)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// An endpoint's health as recorded (for listings).

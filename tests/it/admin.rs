@@ -45,6 +45,7 @@ impl Admin {
         let config = AdminConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             token: token.map(Secret::new),
+            names: Vec::new(),
         };
         let state = AdminState::of(&daemon);
         let server = AdminServer::start(&config, state).expect("admin starts");
@@ -54,7 +55,18 @@ impl Admin {
             daemon,
             server,
             base,
-            http: reqwest::Client::new(),
+            // Mutating routes take JSON only (CSRF); GETs ignore the header.
+            http: reqwest::Client::builder()
+                .default_headers(
+                    [(
+                        reqwest::header::CONTENT_TYPE,
+                        reqwest::header::HeaderValue::from_static("application/json"),
+                    )]
+                    .into_iter()
+                    .collect(),
+                )
+                .build()
+                .expect("client"),
         }
     }
 
@@ -213,6 +225,20 @@ async fn custom_events_are_emitted_and_bad_requests_explained() {
         "{body}"
     );
 
+    // An oversized body is 413, not a parse error.
+    let huge = serde_json::json!({"type": "user.created", "data": "x".repeat(3 * 1024 * 1024)});
+    let (status, _) = json(
+        admin
+            .http
+            .post(admin.url("/v1/events"))
+            .json(&huge)
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 413);
+
     let (status, body) = json(
         admin
             .http
@@ -299,6 +325,7 @@ async fn binding_off_loopback_without_a_token_is_refused() {
     let config = AdminConfig {
         addr: "0.0.0.0:0".parse().expect("addr"),
         token: None,
+        names: Vec::new(),
     };
     let error = AdminServer::start(&config, AdminState::of(&admin.daemon))
         .err()
@@ -484,6 +511,7 @@ async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
         &AdminConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             token: None,
+            names: Vec::new(),
         },
         state,
     )
@@ -624,14 +652,33 @@ async fn sighup_reloads_the_config_file() {
         .arg("--secrets-dir")
         .arg(dir.path())
         .args(["--admin-addr", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
+        .kill_on_drop(true)
         .spawn()
         .expect("herald starts");
     let pid = Pid::from_raw(child.id().expect("pid") as i32);
     let http = reqwest::Client::new();
+    // No token given: herald generates one into its data directory (0600).
+    let token_file = dir.path().join("data").join("admin-token");
+    let token = wait_until("the generated admin token", DEADLINE, || async {
+        let text = std::fs::read_to_string(&token_file).ok()?;
+        Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+    })
+    .await;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "only herald's user reads the token");
     let endpoints = || async {
         let body: Value = http
             .get(format!("http://127.0.0.1:{port}/v1/endpoints"))
+            .bearer_auth(&token)
             .send()
             .await
             .ok()?
@@ -649,6 +696,74 @@ async fn sighup_reloads_the_config_file() {
         (endpoints().await? == ["first"]).then_some(())
     })
     .await;
+
+    // Loopback is no excuse: no token, no answer (but health stays open).
+    let base = format!("http://127.0.0.1:{port}");
+    let anonymous = http
+        .get(format!("{base}/v1/endpoints"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
+    let health = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_ne!(health.status(), 401);
+    // A browser's cross-site POSTs cannot pass: text/plain, or a foreign Origin.
+    let plain = http
+        .post(format!("{base}/v1/reload"))
+        .header("authorization", format!("bearer {token}"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(plain.status(), 415);
+    let foreign = http
+        .post(format!("{base}/v1/reload"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(foreign.status(), 403);
+    let rebound = http
+        .get(format!("{base}/v1/endpoints"))
+        .header("host", format!("evil.example:{port}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        rebound.status(),
+        403,
+        "DNS rebinding: a foreign Host is refused"
+    );
+    // The CLI on the same machine finds the generated token by itself.
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["deliveries", "--admin-url", &base, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("HERALD_ADMIN_TOKEN")
+        .env_remove("HERALD_ADMIN_TOKEN_FILE")
+        .output()
+        .await
+        .expect("cli runs");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
 
     write(&["first", "second"]);
     kill(pid, Signal::SIGHUP).expect("SIGHUP");
@@ -722,6 +837,7 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
     let config = AdminConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),
         token: None,
+        names: Vec::new(),
     };
     let server = AdminServer::start(&config, state).expect("admin starts");
     // Well under the pool's 30 s acquire timeout.

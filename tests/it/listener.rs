@@ -232,3 +232,24 @@ async fn terminated_backend_reconnects_and_reconciles() {
         })
         .await;
 }
+
+/// Any database role can `NOTIFY herald`: a flood of malformed payloads is
+/// counted in full but logged at most once a second.
+#[actix_rt::test]
+async fn a_flood_of_malformed_notifications_is_counted_not_logged_each() {
+    let (logs, _guard) = crate::support::logs::LogCapture::install();
+    let harness = Harness::start().await;
+    sqlx::query("SELECT pg_notify('herald', 'junk ' || g) FROM generate_series(1, 500) g")
+        .execute(&harness.db.pool)
+        .await
+        .expect("notify");
+    wait_until("500 malformed notifications", DEADLINE, || async {
+        (harness.metrics.notifications_malformed.get() == 500).then_some(())
+    })
+    .await;
+    let logged = logs.count("notification.malformed", &[]);
+    assert!(
+        (1..=5).contains(&logged),
+        "{logged} lines for 500 notifications"
+    );
+}

@@ -16,4 +16,5 @@ mod plan_daemon;
 mod plan_supervisor;
 mod platform_models;
 mod platforms;
+mod security;
 mod sink;

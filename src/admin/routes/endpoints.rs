@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::admin::{AdminState, ApiError};
-use crate::endpoint::{Endpoint, EndpointSource, Platform};
-use crate::messages::delivery::GetEndpoints;
+use crate::endpoint::{redacted_url, Endpoint, EndpointSource, Platform};
+use crate::messages::delivery::{GetEndpoints, GetInvalidEndpoints};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(list).service(enable).service(disable);
@@ -54,7 +54,7 @@ async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
         .map(|e| {
             let h = health.get(&e.id);
             EndpointView {
-                url: redact_url(&e.url),
+                url: redacted_url(&e.url),
                 signed: e.secret.is_some(),
                 disabled_by_herald: h
                     .filter(|h| h.disabled_at.is_some())
@@ -70,22 +70,15 @@ async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "endpoints": views })))
-}
-
-/// Incoming-webhook URLs often carry their token in the path or query:
-/// show scheme, host and a hint of the path only.
-fn redact_url(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let path = url.path();
-    let shown: String = path.chars().take(12).collect();
-    let more = if path.chars().count() > 12 || url.query().is_some() {
-        "…"
-    } else {
-        ""
-    };
-    format!("{}://{host}{port}{shown}{more}", url.scheme())
+    let invalid: Vec<_> = state
+        .delivery
+        .send(GetInvalidEndpoints)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?
+        .into_iter()
+        .map(|(id, reason)| json!({"id": id, "reason": reason}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "endpoints": views, "invalid": invalid })))
 }
 
 async fn set_enabled(
