@@ -151,3 +151,135 @@ async fn an_allowed_range_is_reached_and_only_then() {
     daemon.stop().await;
     receiver.stop().await;
 }
+
+/// A whole scenario with known secrets and URL tokens — a Standard Webhooks
+/// secret, a Slack-style token in a URL path, credentials and a token in a
+/// project webhook URL — and none of them appears in any log line or any
+/// admin API response.
+#[actix_rt::test]
+async fn secrets_and_url_tokens_never_reach_logs_or_the_api() {
+    use herald::admin::{AdminConfig, AdminServer, AdminState};
+
+    const PATH_TOKEN: &str = "SLACKTOKENSECRET123";
+    const PASSWORD: &str = "pa55w0rdXYZ";
+    const QUERY_TOKEN: &str = "QUERYTOKEN987";
+    const ROW_SECRET: &str = "whsec_cm93LXNlY3JldC1yb3ctc2VjcmV0LXJvdy1zZWNyZXQ=";
+    let (logs, _guard) = crate::support::logs::LogCapture::install();
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|n, path| {
+        if path.ends_with(PATH_TOKEN) && n == 0 {
+            Reply::Status(500)
+        } else {
+            Reply::Status(204)
+        }
+    });
+    let generic = crate::delivery::endpoint("ops", receiver.url("/ops"));
+    let slack = Endpoint {
+        id: "chat".into(),
+        platform: Platform::Slack,
+        secret: None,
+        url: receiver
+            .url(&format!("/services/T0/B0/{PATH_TOKEN}"))
+            .parse()
+            .expect("url"),
+        ..generic.clone()
+    };
+    let project: i64 = sqlx::query_scalar(
+        "INSERT INTO project (resource_id, title) VALUES ('p', 'P') RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("project");
+    sqlx::query(
+        "INSERT INTO project_webhook (project_id, type, url, event_types, secret)
+         VALUES ($1, 'generic', $2, '{*}', $3)",
+    )
+    .bind(project)
+    .bind(format!(
+        "https://user:{PASSWORD}@hooks.invalid/x?token={QUERY_TOKEN}"
+    ))
+    .bind(ROW_SECRET)
+    .execute(&db.pool)
+    .await
+    .expect("webhook");
+    let mut config = fast_delivery();
+    config.retry.max_attempts = 2;
+    let daemon = start(&db, "one", vec![generic, slack], config).await;
+    let admin = AdminServer::start(
+        &AdminConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            token: None,
+            names: Vec::new(),
+        },
+        AdminState::of(&daemon),
+    )
+    .expect("admin");
+    sqlx::query("SELECT herald_emit('user.created', '{\"data\":{}}', $1)")
+        .bind(project)
+        .execute(&db.pool)
+        .await
+        .expect("emit");
+    wait_state(&db, "ops", "delivered", 1).await;
+    wait_state(&db, "chat", "delivered", 1).await;
+    let webhook = wait_until("the project webhook's delivery ends", DEADLINE, || async {
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM herald_delivery WHERE endpoint_id LIKE 'project-webhook-%'",
+        )
+        .fetch_optional(&db.pool)
+        .await
+        .ok()?;
+        state.filter(|s| s != "pending")
+    })
+    .await;
+    assert_eq!(webhook, "failed", "hooks.invalid does not resolve");
+
+    let base = format!("http://{}", admin.local_addr);
+    let http = reqwest::Client::new();
+    let mut bodies = Vec::new();
+    for path in ["/v1/endpoints", "/v1/deliveries?limit=100", "/metrics"] {
+        bodies.push(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body"),
+        );
+    }
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM herald_delivery")
+        .fetch_all(&db.pool)
+        .await
+        .expect("ids");
+    for id in ids {
+        bodies.push(
+            http.get(format!("{base}/v1/deliveries/{id}"))
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body"),
+        );
+    }
+    let lines: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .map(|line| format!("{line:?}"))
+        .collect();
+    assert!(lines.len() > 10, "the scenario logged");
+    for secret in [SECRET, PATH_TOKEN, PASSWORD, QUERY_TOKEN, ROW_SECRET] {
+        for line in &lines {
+            assert!(!line.contains(secret), "{secret} in a log line: {line}");
+        }
+        for body in &bodies {
+            assert!(
+                !body.contains(secret),
+                "{secret} in an API response: {body}"
+            );
+        }
+    }
+    admin.stop().await;
+    daemon.stop().await;
+    receiver.stop().await;
+}

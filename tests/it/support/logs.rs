@@ -107,6 +107,11 @@ impl LogCapture {
             .collect()
     }
 
+    /// Every line captured so far.
+    pub fn lines(&self) -> Vec<Line> {
+        self.lines.lock().expect("log lock").clone()
+    }
+
     pub fn count(&self, name: &str, with: &[(&str, &str)]) -> usize {
         self.find(name, with).len()
     }
