@@ -166,6 +166,26 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    #[test]
+    fn generated_secrets_are_standard_and_distinct() {
+        let a = generate_secret();
+        let b = generate_secret();
+        assert_eq!(check_standard_secret(&a), Ok(()));
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(
+            check_standard_secret(&Secret::new("hunter2")),
+            Err(SigningError::MissingPrefix)
+        );
+        assert_eq!(
+            check_standard_secret(&Secret::new("whsec_!!!")),
+            Err(SigningError::SecretNotBase64)
+        );
+        assert_eq!(
+            check_standard_secret(&Secret::new("whsec_c2VjcmV0")),
+            Err(SigningError::WrongLength(6))
+        );
+    }
+
     // The published Standard Webhooks test vector (standard-webhooks spec
     // and reference libraries).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
