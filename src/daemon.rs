@@ -111,6 +111,7 @@ impl Daemon {
             metrics.clone(),
             client,
             config.endpoints.clone(),
+            crate::delivery::recorder::Recorder::start(store.clone()),
         )
         .start();
         let mut targets = RouterTargets::default();

@@ -13,7 +13,7 @@
 //!   after each attempt is decided by [`verdict::decide`].
 //! - Restart: nothing to rebuild — the outbox is the queue.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use crate::delivery::http::{self, HttpOutcome};
+use crate::delivery::recorder::Recorder;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
@@ -107,9 +108,19 @@ impl EndpointCell {
     }
 }
 
+/// What herald last wrote of the endpoint's health, so that a success is
+/// written only when it changes something (after failures, or first).
+const HEALTH_UNKNOWN: u8 = 0;
+const HEALTH_CLEAN: u8 = 1;
+const HEALTH_FAILING: u8 = 2;
+
 /// What a drain loop needs, cloned out of the actor.
 #[derive(Clone)]
 struct Sender {
+    /// Writes attempt records, batched with other endpoints'.
+    recorder: Recorder,
+    /// [`HEALTH_UNKNOWN`], [`HEALTH_CLEAN`] or [`HEALTH_FAILING`].
+    health: Arc<AtomicU8>,
     endpoint: EndpointCell,
     /// The endpoint's id (never changes for an actor).
     endpoint_id: Arc<str>,
@@ -143,9 +154,12 @@ impl DeliveryActor {
         metrics: Arc<Metrics>,
         lease: LeaseClock,
         manager: Recipient<LeaseLost>,
+        recorder: Recorder,
     ) -> Self {
         DeliveryActor {
             sender: Sender {
+                recorder,
+                health: Arc::new(AtomicU8::new(HEALTH_UNKNOWN)),
                 endpoint_id: endpoint.id.as_str().into(),
                 endpoint: EndpointCell::new(endpoint),
                 owner,
@@ -321,8 +335,8 @@ impl Sender {
             started_at: self.now(),
         };
         match self
-            .store
-            .record_attempt(&self.owner, self.lease.epoch(), &record, NextStep::Failed)
+            .recorder
+            .record(&self.owner, self.lease.epoch(), record, NextStep::Failed)
             .await?
         {
             Recorded::Yes => {
@@ -396,8 +410,8 @@ impl Sender {
             started_at,
         };
         match self
-            .store
-            .record_attempt(&self.owner, self.lease.epoch(), &record, next)
+            .recorder
+            .record(&self.owner, self.lease.epoch(), record.clone(), next)
             .await?
         {
             Recorded::Yes => {}
@@ -422,6 +436,10 @@ impl Sender {
             ),
             Decision::Failed { .. } => (false, None),
         };
+        // A success after successes changes nothing: no write.
+        if delivered && self.health.load(Ordering::Acquire) == HEALTH_CLEAN {
+            return Ok(None);
+        }
         let health = self
             .store
             .update_endpoint_health(
@@ -431,6 +449,14 @@ impl Sender {
                 gone.as_deref(),
             )
             .await?;
+        self.health.store(
+            if delivered {
+                HEALTH_CLEAN
+            } else {
+                HEALTH_FAILING
+            },
+            Ordering::Release,
+        );
         if health.disabled {
             warn!(
                 event = "endpoint.disabled",

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::delivery::{DeliveryActor, LeaseClock};
 use crate::delivery::project_webhook::endpoint_from_row;
+use crate::delivery::recorder::Recorder;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::{
@@ -38,6 +39,8 @@ struct Held {
 }
 
 pub struct EndpointLeases {
+    /// The replica's group-commit recorder, shared by its delivery actors.
+    recorder: Recorder,
     store: Store,
     node_id: String,
     config: Arc<DeliveryConfig>,
@@ -70,8 +73,10 @@ impl EndpointLeases {
         metrics: Arc<Metrics>,
         client: reqwest::Client,
         config_endpoints: Vec<Endpoint>,
+        recorder: Recorder,
     ) -> Self {
         EndpointLeases {
+            recorder,
             store,
             node_id,
             config: Arc::new(config),
@@ -319,6 +324,7 @@ impl EndpointLeases {
                             manager.metrics.clone(),
                             lease.clone(),
                             ctx.address().recipient(),
+                            manager.recorder.clone(),
                         )
                         .start();
                         manager.held.insert(endpoint.id, Held { actor, lease });

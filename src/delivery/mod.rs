@@ -5,11 +5,13 @@
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
 //! - [`destination`]: where herald may send (scheme, address policy, resolver).
 //! - [`http`]: one POST with timeouts and a capped response read.
+//! - [`recorder`]: group commit of attempt records across endpoints.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
 pub mod destination;
 pub mod http;
 pub mod project_webhook;
+pub mod recorder;
 pub mod retry;
 pub mod verdict;
 

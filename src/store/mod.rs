@@ -12,6 +12,7 @@ pub mod issue_events;
 pub mod leases;
 pub mod outbox;
 pub mod plans;
+pub mod records;
 
 use std::time::Duration;
 

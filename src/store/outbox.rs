@@ -124,12 +124,8 @@ impl Store {
         rows.iter().map(pending_from_row).collect()
     }
 
-    /// Record one attempt and the delivery's next step — only while `owner`
-    /// holds the endpoint's lease under `epoch` and the delivery is still
-    /// pending; the attempt row is written only together with the
-    /// delivery's update. The lease row is read `FOR SHARE`: a takeover
-    /// (which updates it) waits for this record, or this record sees the
-    /// takeover and writes nothing.
+    /// Record one attempt (see [`Store::record_attempts`], of which this
+    /// is a batch of one).
     pub async fn record_attempt(
         &self,
         owner: &str,
@@ -137,63 +133,16 @@ impl Store {
         attempt: &AttemptRecord,
         next: NextStep,
     ) -> Result<Recorded, StoreError> {
-        let (state, retry_in_ms) = match next {
-            NextStep::Delivered => ("delivered", None),
-            NextStep::RetryIn(delay) => (
-                "pending",
-                Some(delay.as_millis().min(i64::MAX as u128) as i64),
-            ),
-            NextStep::Failed => ("failed", None),
-        };
-        let (updated, leased): (i64, i64) = sqlx::query_as(
-            "WITH lease AS (
-                 SELECT 1 FROM herald_endpoint_lease
-                  WHERE endpoint_id = $4 AND owner = $1 AND epoch = $17 AND expires_at > now()
-                    FOR SHARE
-             ), updated AS (
-                 UPDATE herald_delivery
-                    SET state = $14, attempts = $7,
-                        throttled_attempts = throttled_attempts + CASE WHEN $16 THEN 1 ELSE 0 END,
-                        next_attempt_at = CASE WHEN $15::bigint IS NULL THEN next_attempt_at
-                                               ELSE now() + $15::bigint * interval '1 millisecond' END,
-                        last_http_status = $9, last_error = $10, updated_at = now(),
-                        completed_at = CASE WHEN $14 = 'pending' THEN NULL ELSE now() END
-                  WHERE id = $2 AND state = 'pending' AND EXISTS (SELECT 1 FROM lease)
-                  RETURNING 1
-             ), attempt AS (
-                 INSERT INTO herald_delivery_attempt
-                     (delivery_id, event_id, event_type, endpoint_id, url, attempt, status,
-                      http_status, error, latency_ms, response_excerpt, created_at)
-                 SELECT $2, $3, $5, $4, $6, $7, CASE WHEN $8 THEN 'succeeded' ELSE 'failed' END,
-                        $9, $10, $11, $12, $13
-                  WHERE EXISTS (SELECT 1 FROM updated)
-             )
-             SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM lease)",
-        )
-        .bind(owner)
-        .bind(attempt.delivery_id)
-        .bind(attempt.event_id)
-        .bind(&attempt.endpoint_id)
-        .bind(&attempt.event_type)
-        .bind(&attempt.url)
-        .bind(attempt.attempt)
-        .bind(attempt.succeeded)
-        .bind(attempt.http_status.map(i32::from))
-        .bind(&attempt.error)
-        .bind(attempt.latency_ms)
-        .bind(&attempt.response_excerpt)
-        .bind(attempt.started_at)
-        .bind(state)
-        .bind(retry_in_ms)
-        .bind(attempt.throttled)
-        .bind(epoch)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(match (updated, leased) {
-            (1, _) => Recorded::Yes,
-            (_, 0) => Recorded::LeaseLost,
-            _ => Recorded::NotPending,
-        })
+        let batch = [super::records::FencedRecord {
+            owner: owner.to_owned(),
+            epoch,
+            record: attempt.clone(),
+            next,
+        }];
+        let mut recorded = self.record_attempts(&batch).await?;
+        recorded
+            .pop()
+            .ok_or_else(|| StoreError::Setup("the record statement answered no row".into()))
     }
 
     /// After a delivery's final outcome: reset (success) or count (failure)

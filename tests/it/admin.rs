@@ -826,6 +826,7 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
         metrics.clone(),
         reqwest::Client::new(),
         Vec::new(),
+        herald::delivery::recorder::Recorder::start(store.clone()),
     )
     .start();
     let state = AdminState {

@@ -420,3 +420,85 @@ async fn a_database_down_at_start_is_waited_for_with_a_clear_message() {
         .expect("wait");
     assert!(status.success(), "{status}");
 }
+
+/// A batch of records (group commit across endpoints) where one row's
+/// lease was lost: the others are recorded, that one is reported and
+/// writes nothing.
+#[actix_rt::test]
+async fn a_batch_records_the_rows_whose_lease_holds_and_reports_the_rest() {
+    use herald::store::outbox::{AttemptRecord, NextStep, Recorded};
+    use herald::store::records::FencedRecord;
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    for endpoint in ["kept", "lost"] {
+        sqlx::query(
+            "WITH e AS (INSERT INTO herald_event (id, type, payload)
+                        VALUES (gen_random_uuid(), 'test.tick', '{}') RETURNING id)
+             INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, $1 FROM e",
+        )
+        .bind(endpoint)
+        .execute(&db.pool)
+        .await
+        .expect("delivery");
+    }
+    let kept = store
+        .acquire_lease("kept", "node-a", Duration::from_secs(60))
+        .await
+        .expect("acquire")
+        .expect("free");
+    let lost = store
+        .acquire_lease("lost", "node-b", Duration::from_secs(60))
+        .await
+        .expect("acquire")
+        .expect("free");
+    let mut batch = Vec::new();
+    for (endpoint, epoch) in [("kept", kept.epoch), ("lost", lost.epoch)] {
+        let pending = store
+            .pending_deliveries(endpoint, 1)
+            .await
+            .expect("read")
+            .remove(0);
+        batch.push(FencedRecord {
+            // node-a records both, but holds only `kept`.
+            owner: "node-a".into(),
+            epoch,
+            record: AttemptRecord {
+                delivery_id: pending.id,
+                event_id: pending.event_id,
+                event_type: pending.event_type.clone(),
+                endpoint_id: endpoint.into(),
+                url: "https://example.com/".into(),
+                attempt: 1,
+                succeeded: true,
+                throttled: false,
+                http_status: Some(204),
+                error: None,
+                latency_ms: 1,
+                response_excerpt: None,
+                started_at: chrono::Utc::now(),
+            },
+            next: NextStep::Delivered,
+        });
+    }
+    let answers = store.record_attempts(&batch).await.expect("record");
+    assert_eq!(answers, vec![Recorded::Yes, Recorded::LeaseLost]);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT endpoint_id, state FROM herald_delivery ORDER BY endpoint_id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("states");
+    assert_eq!(
+        states,
+        vec![
+            ("kept".to_string(), "delivered".to_string()),
+            ("lost".to_string(), "pending".to_string())
+        ]
+    );
+    let attempts: Vec<String> =
+        sqlx::query_scalar("SELECT endpoint_id FROM herald_delivery_attempt")
+            .fetch_all(&db.pool)
+            .await
+            .expect("attempts");
+    assert_eq!(attempts, vec!["kept".to_string()]);
+}
