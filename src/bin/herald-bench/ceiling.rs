@@ -1,7 +1,9 @@
 //! PostgreSQL's own ceiling for herald's write pattern on this machine:
-//! emit (event + outbox row), then per delivery the same read and the same
-//! lease-fenced record statement the delivery actors run — without HTTP and
-//! without herald's actors. herald's end-to-end figure reads as a fraction
+//! emit (event + outbox row), then per endpoint the statements a delivery
+//! actor's drain loop runs — the disabled check and the pending read per
+//! batch, and per delivery a lease-fenced record through the same
+//! group-commit recorder, synchronous, each awaited before the next of its
+//! endpoint — without HTTP. herald's end-to-end figure reads as a fraction
 //! of this.
 
 use std::time::{Duration, Instant};
@@ -15,12 +17,7 @@ use crate::bench_db::BenchDb;
 pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let store = db.store.clone();
-    // The recording side commits asynchronously, as herald's delivery pool does.
-    let recorder = herald::store::Store::connect(
-        db.options.clone().options([("synchronous_commit", "off")]),
-        &herald::store::PoolConfig::default(),
-    )
-    .await?;
+    let recorder = herald::delivery::recorder::Recorder::start(store.clone());
     let endpoints: Vec<String> = (0..writers).map(|i| format!("w{i}")).collect();
     for id in &endpoints {
         sqlx::query("INSERT INTO herald_endpoint (id, event_types) VALUES ($1, $2)")
@@ -52,9 +49,11 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     let recording = Instant::now();
     let mut tasks = Vec::new();
     for id in endpoints.clone() {
-        let store = recorder.clone();
+        let store = store.clone();
+        let recorder = recorder.clone();
         tasks.push(actix_rt::spawn(async move {
             loop {
+                store.endpoint_disabled(&id).await?;
                 let batch = store.pending_deliveries(&id, 200).await?;
                 if batch.is_empty() {
                     return Ok::<_, anyhow::Error>(());
@@ -75,8 +74,8 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                         response_excerpt: None,
                         started_at: Utc::now(),
                     };
-                    store
-                        .record_attempt("ceiling", 1, &record, NextStep::Delivered)
+                    recorder
+                        .record("ceiling", 1, record, NextStep::Delivered)
                         .await?;
                 }
             }
@@ -85,11 +84,10 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     for task in tasks {
         task.await.context("writer")??;
     }
-    recorder.pool().close().await;
     let recorded = recording.elapsed();
     let total = per_writer * writers as i64;
     println!(
-        "ceiling     deliveries={total} writers={writers}: emit {:>8.0} deliveries/s, \
+        "ceiling     deliveries={total} endpoints={writers}: emit {:>8.0} deliveries/s, \
          read+record {:>8.0} deliveries/s, both {:>8.0} deliveries/s (PostgreSQL alone, no HTTP)",
         total as f64 / emitted.as_secs_f64(),
         total as f64 / recorded.as_secs_f64(),

@@ -98,8 +98,8 @@ enum Bench {
     Ceiling {
         #[arg(long, default_value_t = 20_000)]
         deliveries: usize,
-        /// Concurrent writers.
-        #[arg(long, default_value_t = 4)]
+        /// Endpoints, each drained by its own writer (as herald's delivery actors).
+        #[arg(long = "endpoints", default_value_t = 100)]
         writers: usize,
     },
 }
@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
                     throughput::throughput(count, 20_000).await?;
                 }
                 throughput::latency(1000, 10, 10).await?;
-                ceiling::ceiling(20_000, 4).await?;
+                ceiling::ceiling(20_000, 100).await?;
                 chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;
                 pg_crash::pg_crash(3000, 100, std::time::Duration::from_secs(3)).await?;
                 windows::windows(windows::WindowsArgs {
