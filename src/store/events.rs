@@ -16,34 +16,30 @@ pub async fn emit(conn: &mut PgConnection, event: &NewEvent) -> Result<u64, Stor
         column: "payload",
         detail: e.to_string(),
     })?;
-    sqlx::query("SELECT herald_emit($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&event.event_type)
-        .bind(&payload)
-        .bind(
-            event
-                .project
-                .as_ref()
-                .map(|p| p.id)
-                .or(event.related.project),
-        )
-        .bind(event.issue.as_ref().map(|i| i.id).or(event.related.issue))
-        .bind(event.plan.as_ref().map(|p| p.id).or(event.related.plan))
-        .bind(
-            event
-                .rollout
-                .as_ref()
-                .map(|r| r.id)
-                .or(event.related.rollout),
-        )
-        .bind(event.id)
-        .execute(&mut *conn)
-        .await?;
     let deliveries: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE event_id = $1")
+        sqlx::query_scalar("SELECT herald_emit_counted($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&event.event_type)
+            .bind(&payload)
+            .bind(
+                event
+                    .project
+                    .as_ref()
+                    .map(|p| p.id)
+                    .or(event.related.project),
+            )
+            .bind(event.issue.as_ref().map(|i| i.id).or(event.related.issue))
+            .bind(event.plan.as_ref().map(|p| p.id).or(event.related.plan))
+            .bind(
+                event
+                    .rollout
+                    .as_ref()
+                    .map(|r| r.id)
+                    .or(event.related.rollout),
+            )
             .bind(event.id)
             .fetch_one(&mut *conn)
             .await?;
-    Ok(deliveries as u64)
+    Ok(deliveries.max(0) as u64)
 }
 
 pub(super) fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
