@@ -61,6 +61,10 @@ pub struct EndpointLeases {
     live_replicas: i64,
     /// Endpoints that cannot be used, with why (rebuilt at every sweep).
     invalid: HashMap<String, String>,
+    /// Endpoints another replica holds, until when their lease runs
+    /// (this replica's clock, from the database's remaining time): a
+    /// notification for one of them does not try to take it before then.
+    busy_until: HashMap<String, Instant>,
     /// Leases being acquired right now (they count toward the share).
     acquiring: HashSet<String>,
 }
@@ -91,6 +95,7 @@ impl EndpointLeases {
             sweep_again: false,
             live_replicas: 1,
             acquiring: HashSet::new(),
+            busy_until: HashMap::new(),
             invalid: HashMap::new(),
         }
     }
@@ -282,6 +287,14 @@ impl EndpointLeases {
         if self.acquiring.contains(&endpoint_id) {
             return;
         }
+        if waited.is_none()
+            && self
+                .busy_until
+                .get(&endpoint_id)
+                .is_some_and(|until| Instant::now() < *until)
+        {
+            return;
+        }
         let neglected = waited.is_some_and(|w| w >= self.config.lease_ttl);
         let taken = self.held.len() + self.acquiring.len();
         if self.live_replicas > 1 && taken >= self.fair_share() && !neglected {
@@ -298,12 +311,20 @@ impl EndpointLeases {
         let started = Instant::now();
         self.acquiring.insert(endpoint_id.clone());
         ctx.spawn(
-            async move { store.acquire_lease(&endpoint.id, &owner, ttl).await.map(|r| (endpoint, r)) }
+            async move {
+                let acquired = store.acquire_lease(&endpoint.id, &owner, ttl).await?;
+                let busy_for = match acquired {
+                    Some(_) => None,
+                    None => store.lease_expires_in(&endpoint.id).await?,
+                };
+                Ok::<_, StoreError>((endpoint, acquired, busy_for))
+            }
                 .into_actor(self)
                 .map(move |result, manager, ctx| {
                     manager.acquiring.remove(&endpoint_id);
                     match result {
-                    Ok((endpoint, Some(acquired))) => {
+                    Ok((endpoint, Some(acquired), _)) => {
+                        manager.busy_until.remove(&endpoint.id);
                         if manager.held.contains_key(&endpoint.id) {
                             return;
                         }
@@ -330,8 +351,11 @@ impl EndpointLeases {
                         manager.held.insert(endpoint.id, Held { actor, lease });
                         manager.metrics.leases_held.set(manager.held.len() as i64);
                     }
-                    Ok((endpoint, None)) => {
-                        debug!(event = "lease.busy", endpoint_id = %endpoint.id);
+                    Ok((endpoint, None, busy_for)) => {
+                        debug!(event = "lease.busy", endpoint_id = %endpoint.id, expires_in_ms = busy_for.map(|d| d.as_millis() as u64));
+                        if let Some(busy_for) = busy_for {
+                            manager.busy_until.insert(endpoint.id, Instant::now() + busy_for);
+                        }
                     }
                     Err(error) => {
                         warn!(event = "lease.acquire_failed", error = %error);

@@ -98,6 +98,22 @@ impl Store {
         .rows_affected())
     }
 
+    /// How long until the lease of `endpoint_id` expires (database clock),
+    /// if it is held.
+    pub async fn lease_expires_in(
+        &self,
+        endpoint_id: &str,
+    ) -> Result<Option<Duration>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT (extract(epoch FROM expires_at - now()) * 1000)::bigint
+               FROM herald_endpoint_lease WHERE endpoint_id = $1 AND expires_at > now()",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
+    }
+
     /// This replica is alive for another `ttl`; returns how many replicas
     /// are alive (this one included).
     pub async fn heartbeat_replica(&self, node_id: &str, ttl: Duration) -> Result<i64, StoreError> {

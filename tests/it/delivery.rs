@@ -486,3 +486,33 @@ async fn leases_balance_across_live_replicas() {
     }
     receiver.stop().await;
 }
+
+/// A replica that does not own an endpoint remembers until when the
+/// owner's lease runs, instead of trying to take it at every notification.
+#[actix_rt::test]
+async fn non_owners_do_not_try_the_lease_at_every_notification() {
+    let (logs, _guard) = crate::support::logs::LogCapture::install();
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let mut config = fast_delivery();
+    config.lease_ttl = Duration::from_secs(30);
+    let endpoints = vec![endpoint("one", receiver.url("/one"))];
+    let a = start(&db, "node-a", endpoints.clone(), config.clone()).await;
+    let b = start(&db, "node-b", endpoints, config).await;
+    for n in 0..50 {
+        sqlx::query("SELECT herald_emit('test.tick', jsonb_build_object('data', jsonb_build_object('n', $1::int)))")
+            .bind(n)
+            .execute(&db.pool)
+            .await
+            .expect("emit");
+    }
+    wait_state(&db, "one", "delivered", 50).await;
+    let busy = logs.count("lease.busy", &[]);
+    assert!(
+        busy <= 3,
+        "{busy} lease attempts by the non-owner for 50 notifications"
+    );
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
+}
