@@ -98,6 +98,28 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Whether an endpoint's deliveries go out in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ordering {
+    /// One at a time, in event order (the default).
+    #[default]
+    Strict,
+    /// Up to `concurrency` at once, in no particular order (receivers that
+    /// deduplicate and do not need order); a crash may resend up to
+    /// `concurrency` messages.
+    Unordered { concurrency: u16 },
+}
+
+impl Ordering {
+    /// Sends in flight at once.
+    pub fn concurrency(self) -> usize {
+        match self {
+            Ordering::Strict => 1,
+            Ordering::Unordered { concurrency } => usize::from(concurrency.max(1)),
+        }
+    }
+}
+
 /// Where an endpoint was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,6 +164,8 @@ pub struct Endpoint {
     pub project_id: Option<i64>,
     pub enabled: bool,
     pub description: Option<String>,
+    /// In order (default) or up to N at once.
+    pub ordering: Ordering,
 }
 
 impl fmt::Debug for Endpoint {
@@ -156,6 +180,7 @@ impl fmt::Debug for Endpoint {
             .field("project_id", &self.project_id)
             .field("enabled", &self.enabled)
             .field("description", &self.description)
+            .field("ordering", &self.ordering)
             .finish()
     }
 }

@@ -26,7 +26,7 @@ use crate::delivery::recorder::Recorder;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
-use crate::endpoint::{redacted_url, Endpoint};
+use crate::endpoint::{redacted_url, Endpoint, Ordering as SendOrder};
 use crate::events::Event;
 use crate::formats;
 use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
@@ -269,6 +269,60 @@ impl Handler<UpdateEndpoint> for DeliveryActor {
 
 impl Sender {
     async fn drain(self) -> DrainEnd {
+        match self.endpoint.get().ordering {
+            SendOrder::Strict => self.drain_in_order().await,
+            unordered => self.drain_unordered(unordered.concurrency()).await,
+        }
+    }
+
+    /// `ordering: none`: the due deliveries, up to `concurrency` at once;
+    /// a delivery waiting for its retry holds up no other.
+    async fn drain_unordered(self, concurrency: usize) -> DrainEnd {
+        use futures_util::StreamExt as _;
+        let id = &*self.endpoint_id;
+        loop {
+            match self.store.endpoint_disabled(id).await {
+                Ok(Some(reason)) => return DrainEnd::Disabled(reason),
+                Ok(None) => {}
+                Err(e) => return DrainEnd::Store(e),
+            }
+            let batch = match self.store.due_deliveries(id, self.config.batch_size).await {
+                Ok(batch) => batch,
+                Err(e) => return DrainEnd::Store(e),
+            };
+            if batch.is_empty() {
+                return match self.store.next_due_in(id).await {
+                    Ok(Some(wait)) => DrainEnd::Wait(wait),
+                    Ok(None) => DrainEnd::Idle,
+                    Err(e) => DrainEnd::Store(e),
+                };
+            }
+            let sender = &self;
+            let ends: Vec<Result<Option<DrainEnd>, StoreError>> = futures_util::stream::iter(batch)
+                .map(|delivery| async move {
+                    if !sender.lease.is_valid() {
+                        return Ok(Some(DrainEnd::LeaseLost));
+                    }
+                    match &delivery.event {
+                        Ok(event) => sender.attempt(&delivery, event).await,
+                        Err(reason) => sender.fail_undecodable(&delivery, reason).await,
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for end in ends {
+                match end {
+                    // A retry waits on its own row's due time.
+                    Ok(None | Some(DrainEnd::Wait(_))) => {}
+                    Ok(Some(end)) => return end,
+                    Err(e) => return DrainEnd::Store(e),
+                }
+            }
+        }
+    }
+
+    async fn drain_in_order(self) -> DrainEnd {
         let id = &*self.endpoint_id;
         loop {
             match self.store.endpoint_disabled(id).await {

@@ -102,6 +102,7 @@ async fn play(
         project_id: None,
         enabled: true,
         description: Some("herald demo's built-in sink".into()),
+        ordering: crate::endpoint::Ordering::Strict,
     };
     let daemon = Daemon::start(
         database.connect_options(),

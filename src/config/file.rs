@@ -10,7 +10,7 @@ use url::Url;
 
 use super::secrets::{self, SecretOrigin};
 use super::Problem;
-use crate::endpoint::{Endpoint, EndpointSource, Platform};
+use crate::endpoint::{Endpoint, EndpointSource, Ordering, Platform};
 use crate::events;
 
 /// The project-webhook id prefix (`Endpoint::project_webhook_id`); config
@@ -49,6 +49,12 @@ pub struct FileEndpoint {
     /// Allow plain `http://` to a non-loopback host.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_insecure_http: bool,
+    /// `strict` (default: one at a time, in event order) or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<String>,
+    /// With `ordering: none`: sends in flight at once (default 8, 1–256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u16>,
 }
 
 fn yes() -> bool {
@@ -203,7 +209,30 @@ pub fn validate(
                 }
             }
         }
-        if let (Some(platform), Some(url)) = (platform, url) {
+        let ordering = match (raw.ordering.as_deref(), raw.concurrency) {
+            (None | Some("strict"), None | Some(1)) => Some(Ordering::Strict),
+            (None | Some("strict"), Some(_)) => {
+                problem(
+                    "concurrency",
+                    "only an endpoint with `ordering: none` sends concurrently".into(),
+                );
+                None
+            }
+            (Some("none"), None) => Some(Ordering::Unordered { concurrency: 8 }),
+            (Some("none"), Some(n @ 1..=256)) => Some(Ordering::Unordered { concurrency: n }),
+            (Some("none"), Some(n)) => {
+                problem("concurrency", format!("{n} is outside 1–256"));
+                None
+            }
+            (Some(other), _) => {
+                problem(
+                    "ordering",
+                    format!("`{other}` is neither `strict` nor `none`"),
+                );
+                None
+            }
+        };
+        if let (Some(platform), Some(url), Some(ordering)) = (platform, url, ordering) {
             let (secret, secret_origin) = match resolved {
                 Some((secret, origin)) => (Some(secret), Some(origin)),
                 None => (None, None),
@@ -219,6 +248,7 @@ pub fn validate(
                     project_id: raw.project,
                     enabled: raw.enabled,
                     description: raw.description.clone(),
+                    ordering,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),

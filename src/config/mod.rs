@@ -197,6 +197,14 @@ pub fn render_effective(config: &Config) -> String {
             description: endpoint.description.clone(),
             project: endpoint.project_id,
             allow_insecure_http: notes.is_some_and(|n| n.allow_insecure_http),
+            ordering: match endpoint.ordering {
+                crate::endpoint::Ordering::Strict => None,
+                crate::endpoint::Ordering::Unordered { .. } => Some("none".into()),
+            },
+            concurrency: match endpoint.ordering {
+                crate::endpoint::Ordering::Strict => None,
+                crate::endpoint::Ordering::Unordered { concurrency } => Some(concurrency),
+            },
         });
     }
     match serde_norway::to_string(&file) {

@@ -296,3 +296,28 @@ fn a_generic_secret_must_be_a_standard_webhooks_secret() {
         assert!(found[0].message.contains(says), "{value}: {}", found[0]);
     }
 }
+
+#[test]
+fn ordering_none_takes_a_concurrency() {
+    let secrets = secrets_with(&[]);
+    let config = parse(
+        "endpoints:\n  - {id: a, type: slack, url: 'https://x.example/y', events: ['*'], ordering: none, concurrency: 16}\n  - {id: b, type: slack, url: 'https://x.example/z', events: ['*'], ordering: none}\n",
+        Path::new("t.yaml"),
+        secrets.path(),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.endpoints[0].ordering,
+        crate::endpoint::Ordering::Unordered { concurrency: 16 }
+    );
+    assert_eq!(
+        config.endpoints[1].ordering,
+        crate::endpoint::Ordering::Unordered { concurrency: 8 }
+    );
+    let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'https://x.example/y', events: ['*'], concurrency: 4}\n");
+    assert_eq!(p.field, "concurrency");
+    let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'https://x.example/y', events: ['*'], ordering: sideways}\n");
+    assert_eq!(p.field, "ordering");
+    let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'https://x.example/y', events: ['*'], ordering: none, concurrency: 1000}\n");
+    assert_eq!(p.field, "concurrency");
+}

@@ -39,6 +39,7 @@ pub fn endpoint_from_row(
         project_id: Some(row.project_id),
         enabled: row.enabled,
         description: (!row.title.is_empty()).then(|| row.title.clone()),
+        ordering: crate::endpoint::Ordering::Strict,
     };
     // Written by host-app users: no plain-http opt-in.
     policy

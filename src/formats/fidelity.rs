@@ -203,6 +203,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: crate::endpoint::Ordering::Strict,
     }
 }
 

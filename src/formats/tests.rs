@@ -62,6 +62,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: crate::endpoint::Ordering::Strict,
     }
 }
 

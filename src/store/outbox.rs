@@ -124,6 +124,45 @@ impl Store {
         rows.iter().map(pending_from_row).collect()
     }
 
+    /// Up to `limit` pending deliveries of `endpoint_id` that are due now
+    /// (database clock), oldest first: the work list of an unordered
+    /// endpoint, where a delivery waiting for its retry holds up no other.
+    pub async fn due_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts,
+                    (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
+                    0::bigint AS due_in_ms,
+                    e.id, e.type, e.created_at, e.payload
+               FROM herald_delivery d
+               JOIN herald_event e ON e.id = d.event_id
+              WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()
+              ORDER BY d.id
+              LIMIT $2",
+        )
+        .bind(endpoint_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    /// How long until the next pending delivery of `endpoint_id` is due, if
+    /// it has any.
+    pub async fn next_due_in(&self, endpoint_id: &str) -> Result<Option<Duration>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint
+               FROM herald_delivery WHERE endpoint_id = $1 AND state = 'pending'",
+        )
+        .bind(endpoint_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
+    }
+
     /// Record one attempt (see [`Store::record_attempts`], of which this
     /// is a batch of one).
     pub async fn record_attempt(

@@ -25,6 +25,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     }
 }
 
@@ -514,5 +515,41 @@ async fn non_owners_do_not_try_the_lease_at_every_notification() {
     );
     a.stop().await;
     b.stop().await;
+    receiver.stop().await;
+}
+
+/// `ordering: none, concurrency: 4`: four requests are in flight at once
+/// (the receiver holds every request until four have arrived), and every
+/// event is delivered exactly once.
+#[actix_rt::test]
+async fn an_unordered_endpoint_sends_concurrently_and_each_event_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let db = TestDb::new().await;
+    let open = Arc::new(AtomicBool::new(false));
+    let gate = open.clone();
+    let receiver = Receiver::start(move |_, _| Reply::Gate(gate.clone(), 204));
+    let mut unordered = endpoint("fast", receiver.url("/fast"));
+    unordered.ordering = herald::endpoint::Ordering::Unordered { concurrency: 4 };
+    let daemon = start(&db, "one", vec![unordered], fast_delivery()).await;
+    emit_ticks(&db, 40).await;
+    wait_until("four requests in flight at once", DEADLINE, || async {
+        (receiver.received().len() >= 4).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 4, "no more than the concurrency");
+    open.store(true, Ordering::Release);
+    wait_state(&db, "fast", "delivered", 40).await;
+    let received = receiver.received();
+    let mut ids: Vec<_> = received.iter().map(|r| r.webhook_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (received.len(), ids.len()),
+        (40, 40),
+        "each event exactly once"
+    );
+    daemon.stop().await;
     receiver.stop().await;
 }

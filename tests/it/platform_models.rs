@@ -23,6 +23,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     }
 }
 

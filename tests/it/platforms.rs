@@ -25,6 +25,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     }
 }
 

@@ -115,6 +115,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     }
 }
 

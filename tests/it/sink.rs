@@ -21,6 +21,7 @@ fn endpoint(url: &str) -> Endpoint {
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     }
 }
 

@@ -41,6 +41,9 @@ enum Bench {
         /// Deliveries per run (events = deliveries / endpoints).
         #[arg(long, default_value_t = 20_000)]
         deliveries: usize,
+        /// Make the endpoints `ordering: none` with this concurrency.
+        #[arg(long)]
+        unordered: Option<u16>,
     },
     /// Latency from the committing write to arrival, at a fixed offered rate.
     Latency {
@@ -114,9 +117,10 @@ fn main() -> anyhow::Result<()> {
             Some(Bench::Throughput {
                 endpoints,
                 deliveries,
+                unordered,
             }) => {
                 for count in endpoints {
-                    throughput::throughput(count, deliveries).await?;
+                    throughput::throughput(count, deliveries, unordered).await?;
                 }
             }
             Some(Bench::Latency {
@@ -153,8 +157,9 @@ fn main() -> anyhow::Result<()> {
             }) => ceiling::ceiling(deliveries, writers).await?,
             None => {
                 for count in [1, 100] {
-                    throughput::throughput(count, 20_000).await?;
+                    throughput::throughput(count, 20_000, None).await?;
                 }
+                throughput::throughput(1, 20_000, Some(64)).await?;
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 100).await?;
                 chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;

@@ -29,6 +29,7 @@ fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result
         project_id: None,
         enabled: true,
         description: None,
+        ordering: herald::endpoint::Ordering::Strict,
     })
 }
 
@@ -68,17 +69,26 @@ async fn wait_delivered(db: &BenchDb, expected: i64) -> anyhow::Result<()> {
     }
 }
 
-/// `deliveries` spread over `endpoints` subscribed to every event.
-pub async fn throughput(endpoints: usize, deliveries: usize) -> anyhow::Result<()> {
+/// `deliveries` spread over `endpoints` subscribed to every event; with
+/// `unordered`, the endpoints are `ordering: none` with that concurrency.
+pub async fn throughput(
+    endpoints: usize,
+    deliveries: usize,
+    unordered: Option<u16>,
+) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
     let list = (0..endpoints)
         .map(|i| {
-            endpoint(
+            let mut endpoint = endpoint(
                 format!("e{i}"),
                 receiver.url(&format!("/e{i}")),
                 vec!["*".into()],
-            )
+            )?;
+            if let Some(concurrency) = unordered {
+                endpoint.ordering = herald::endpoint::Ordering::Unordered { concurrency };
+            }
+            Ok(endpoint)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let events = (deliveries / endpoints).max(1) as i64;
@@ -104,8 +114,11 @@ pub async fn throughput(endpoints: usize, deliveries: usize) -> anyhow::Result<(
     wait_delivered(&db, total).await?;
     let elapsed = started.elapsed();
     let requests = receiver.arrivals.requests.load(Ordering::Relaxed) as i64;
+    let mode = unordered
+        .map(|n| format!(" (ordering none, concurrency {n})"))
+        .unwrap_or_default();
     println!(
-        "throughput  endpoints={endpoints:<4} deliveries={total:<6} {:>8.0} deliveries/s end to end \
+        "throughput  endpoints={endpoints:<4}{mode} deliveries={total:<6} {:>8.0} deliveries/s end to end \
          ({:.2}s; events committed in {:.2}s; {} duplicate requests)",
         total as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
