@@ -288,6 +288,11 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
     pub allow_private_networks: Vec<ipnet::IpNet>,
 
+    /// Delete finished deliveries (with their attempts) and events nothing refers to
+    /// once older than this; `0s` keeps them forever.
+    #[arg(long, env = "HERALD_RETAIN", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub retain: Duration,
+
     /// Pending deliveries of an endpoint no config knows (removed from the file,
     /// an invalid project webhook) are failed after sitting this long.
     #[arg(long, env = "HERALD_ORPHAN_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
@@ -314,6 +319,7 @@ impl DeliveryArgs {
             request_timeout: self.request_timeout,
             disable_after: self.disable_after,
             orphan_grace: self.orphan_grace,
+            retain: Some(self.retain).filter(|d| !d.is_zero()),
             network: crate::delivery::destination::NetworkPolicy::new(
                 self.allow_private_networks.clone(),
             ),

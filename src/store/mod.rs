@@ -13,6 +13,7 @@ pub mod leases;
 pub mod outbox;
 pub mod plans;
 pub mod records;
+pub mod retention;
 
 use std::time::Duration;
 

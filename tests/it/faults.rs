@@ -502,3 +502,74 @@ async fn a_batch_records_the_rows_whose_lease_holds_and_reports_the_rest() {
             .expect("attempts");
     assert_eq!(attempts, vec!["kept".to_string()]);
 }
+
+/// Retention: finished deliveries and unreferenced events older than the
+/// retention go; pending deliveries, recent history and events behind a
+/// claim stay.
+#[actix_rt::test]
+async fn history_older_than_the_retention_is_pruned() {
+    let db = TestDb::new().await;
+    emit_ticks_to(&db, "old", 3).await;
+    emit_ticks_to(&db, "recent", 2).await;
+    sqlx::query(
+        "UPDATE herald_delivery SET state = 'delivered', completed_at = now() - interval '40 days'
+          WHERE endpoint_id = 'old'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("age");
+    sqlx::query(
+        "UPDATE herald_event SET created_at = now() - interval '40 days'
+          WHERE id IN (SELECT event_id FROM herald_delivery WHERE endpoint_id = 'old')",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("age events");
+    // An old event behind an outcome claim: kept, the claim needs it.
+    let claimed: uuid::Uuid = sqlx::query_scalar(
+        "WITH p AS (INSERT INTO project (resource_id, title) VALUES ('p', 'P') RETURNING id),
+              pl AS (INSERT INTO plan (project_id, title) SELECT id, 'Plan' FROM p RETURNING id),
+              e AS (INSERT INTO herald_event (id, type, payload, created_at)
+                    VALUES (gen_random_uuid(), 'PIPELINE_COMPLETED', '{}', now() - interval '40 days')
+                    RETURNING id),
+              o AS (INSERT INTO herald_plan_outcome
+                        (plan_id, generation, outcome, event_id, last_task_run_id, claimed_by)
+                    SELECT pl.id, 1, 'PIPELINE_COMPLETED', e.id, 0, 'test' FROM pl, e)
+         SELECT id FROM e",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("claimed event");
+    let pruned = db
+        .store
+        .prune_history(Duration::from_secs(30 * 24 * 3600), 1000)
+        .await
+        .expect("prune");
+    assert_eq!((pruned.deliveries, pruned.events), (3, 3));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_delivery")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 2, "pending and recent deliveries stay");
+    let kept: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM herald_event WHERE id = $1)")
+        .bind(claimed)
+        .fetch_one(&db.pool)
+        .await
+        .expect("exists");
+    assert!(kept, "an event behind a claim stays");
+}
+
+/// `count` events, each with one pending outbox row for `endpoint`.
+async fn emit_ticks_to(db: &TestDb, endpoint: &str, count: i64) {
+    sqlx::query(
+        "WITH e AS (INSERT INTO herald_event (id, type, payload)
+                    SELECT gen_random_uuid(), 'test.tick', '{}' FROM generate_series(1, $2::bigint)
+                    RETURNING id)
+         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, $1 FROM e",
+    )
+    .bind(endpoint)
+    .bind(count)
+    .execute(&db.pool)
+    .await
+    .expect("rows");
+}
