@@ -1,6 +1,6 @@
 -- The check herald_emit runs on a payload's snapshots (herald_emit itself,
 -- which also fills missing snapshots from the ids it is given, is
--- redefined in 0044), so that every outbox row can be decoded.
+-- redefined in 0046), so that every outbox row can be decoded.
 
 -- The first problem with a payload's `project` / `issue` / `plan` /
 -- `rollout` snapshots, or NULL when they have the documented shapes

@@ -78,28 +78,22 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let batch: Vec<FencedRecord> = jobs.iter().map(|j| j.record.clone()).collect();
-        match store.record_attempts(&batch).await {
-            Ok(answers) if answers.len() == jobs.len() => {
-                for (job, answer) in jobs.into_iter().zip(answers) {
-                    let _ = job.reply.send(Ok(answer));
+        let (batch, replies): (Vec<FencedRecord>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.record, j.reply)).unzip();
+        let answers = match store.record_attempts(&batch).await {
+            Ok(answers) if answers.len() == replies.len() => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
                 }
+                continue;
             }
-            Ok(answers) => {
-                let error = format!("{} answers for {} records", answers.len(), jobs.len());
-                warn!(event = "delivery.record_failed", error = %error);
-                for job in jobs {
-                    let _ = job.reply.send(Err(error.clone()));
-                }
-            }
-            Err(error) => {
-                // Each actor retries its own record after a second (store error).
-                let error = error.to_string();
-                warn!(event = "delivery.record_failed", records = batch.len(), error = %error);
-                for job in jobs {
-                    let _ = job.reply.send(Err(error.clone()));
-                }
-            }
+            Ok(answers) => format!("{} answers for {} records", answers.len(), batch.len()),
+            Err(error) => error.to_string(),
+        };
+        // Each actor retries its own record after a second (store error).
+        warn!(event = "delivery.record_failed", records = batch.len(), error = %answers);
+        for reply in replies {
+            let _ = reply.send(Err(answers.clone()));
         }
     }
 }

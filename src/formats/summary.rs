@@ -13,6 +13,11 @@ use crate::events::{
     PipelineFailedData, SentBackData, UserRef,
 };
 
+/// List entries and entry length the neutral message keeps: at least what
+/// the largest starting budget shows (`limits::starting_budget`).
+const MAX_LIST_ITEMS: usize = 100;
+const MAX_ITEM_CHARS: usize = 2_000;
+
 /// Longest compact JSON of a custom event's data shown in a message.
 const MAX_DATA_CHARS: usize = 1000;
 
@@ -365,23 +370,27 @@ pub fn summarize(event: &Event) -> Message {
             )
         }),
         Some(EventType::PipelineFailed) => typed::<PipelineFailedData>(event).map(|d| {
-            let items = d
+            // No budget shows more than this: the rest is only counted, so a
+            // plan with thousands of long failures is not formatted in full.
+            let items: Vec<String> = d
                 .failed_tasks
                 .iter()
+                .take(MAX_LIST_ITEMS)
                 .map(|t| {
-                    format!(
+                    let item = format!(
                         "{} on {} / {}: {}",
                         t.name,
                         t.instance,
                         t.database,
                         t.error.as_deref().unwrap_or("no error message")
-                    )
+                    );
+                    cut_chars(&item, MAX_ITEM_CHARS)
                 })
                 .collect();
             list = Some(List {
                 heading: "Failed tasks".to_string(),
+                more: d.failed_tasks.len() - items.len(),
                 items,
-                more: 0,
             });
             (
                 format!("Pipeline failed: {subject}"),
@@ -433,5 +442,21 @@ pub fn summarize(event: &Event) -> Message {
             time(event.timestamp)
         ),
         timestamp: event.timestamp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The neutral message keeps at least what any platform's starting
+    /// budget can show.
+    #[test]
+    fn the_kept_list_covers_every_starting_budget() {
+        for platform in crate::endpoint::Platform::ALL {
+            let budget = super::super::limits::starting_budget(platform);
+            assert!(budget.list_entries <= MAX_LIST_ITEMS, "{platform}");
+            assert!(budget.item_chars <= MAX_ITEM_CHARS, "{platform}");
+        }
     }
 }

@@ -106,22 +106,7 @@ impl Store {
         endpoint_id: &str,
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts,
-                    (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
-                    (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
-                    e.id, e.type, e.created_at, e.payload
-               FROM herald_delivery d
-               JOIN herald_event e ON e.id = d.event_id
-              WHERE d.endpoint_id = $1 AND d.state = 'pending'
-              ORDER BY d.id
-              LIMIT $2",
-        )
-        .bind(endpoint_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(pending_from_row).collect()
+        self.pending_rows(endpoint_id, limit, false).await
     }
 
     /// Up to `limit` pending deliveries of `endpoint_id` that are due now
@@ -132,19 +117,30 @@ impl Store {
         endpoint_id: &str,
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.pending_rows(endpoint_id, limit, true).await
+    }
+
+    async fn pending_rows(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+        due_only: bool,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts,
                     (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
-                    0::bigint AS due_in_ms,
+                    (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
                     e.id, e.type, e.created_at, e.payload
                FROM herald_delivery d
                JOIN herald_event e ON e.id = d.event_id
-              WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()
+              WHERE d.endpoint_id = $1 AND d.state = 'pending'
+                AND (NOT $3 OR d.next_attempt_at <= now())
               ORDER BY d.id
               LIMIT $2",
         )
         .bind(endpoint_id)
         .bind(limit)
+        .bind(due_only)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(pending_from_row).collect()

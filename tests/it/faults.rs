@@ -224,16 +224,7 @@ async fn a_removed_endpoints_pending_rows_end_failed() {
     let db = TestDb::new().await;
     let receiver = Receiver::start(|_, _| Reply::Status(204));
     // Rows left behind by an endpoint that has since been removed.
-    sqlx::query(
-        "WITH e AS (
-             INSERT INTO herald_event (id, type, payload)
-             SELECT gen_random_uuid(), 'test.tick', '{}' FROM generate_series(1, 3)
-             RETURNING id)
-         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, 'removed' FROM e",
-    )
-    .execute(&db.pool)
-    .await
-    .expect("orphaned rows");
+    emit_ticks_to(&db, "removed", 3).await;
     let mut config = fast_delivery();
     config.orphan_grace = Duration::from_millis(200);
     let daemon = start(
@@ -266,14 +257,7 @@ async fn records_are_fenced_by_the_lease_epoch() {
 
     let db = TestDb::new().await;
     let store = &db.store;
-    sqlx::query(
-        "WITH e AS (INSERT INTO herald_event (id, type, payload)
-                    VALUES (gen_random_uuid(), 'test.tick', '{}') RETURNING id)
-         INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, 'fenced' FROM e",
-    )
-    .execute(&db.pool)
-    .await
-    .expect("delivery");
+    emit_ticks_to(&db, "fenced", 1).await;
     let a = store
         .acquire_lease("fenced", "node-a", Duration::from_millis(100))
         .await
@@ -432,15 +416,7 @@ async fn a_batch_records_the_rows_whose_lease_holds_and_reports_the_rest() {
     let db = TestDb::new().await;
     let store = &db.store;
     for endpoint in ["kept", "lost"] {
-        sqlx::query(
-            "WITH e AS (INSERT INTO herald_event (id, type, payload)
-                        VALUES (gen_random_uuid(), 'test.tick', '{}') RETURNING id)
-             INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, $1 FROM e",
-        )
-        .bind(endpoint)
-        .execute(&db.pool)
-        .await
-        .expect("delivery");
+        emit_ticks_to(&db, endpoint, 1).await;
     }
     let kept = store
         .acquire_lease("kept", "node-a", Duration::from_secs(60))
@@ -559,7 +535,8 @@ async fn history_older_than_the_retention_is_pruned() {
     assert!(kept, "an event behind a claim stays");
 }
 
-/// `count` events, each with one pending outbox row for `endpoint`.
+/// `count` events, each with one pending outbox row for `endpoint`,
+/// written around `herald_emit` (no subscription needed).
 async fn emit_ticks_to(db: &TestDb, endpoint: &str, count: i64) {
     sqlx::query(
         "WITH e AS (INSERT INTO herald_event (id, type, payload)
