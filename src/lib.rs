@@ -10,7 +10,8 @@
 //! - [`store`]: the only module that speaks SQL; the database is the truth.
 //! - [`pipeline`]: the pipeline's statuses as closed enums.
 //! - [`rollout`]: when a plan's rollout may be created (the rules, pure).
-//! - [`outcome`]: a plan's outcome and run generations, decided from its state.
+//! - [`outcome`]: a plan's outcome and run generations, decided from its state;
+//!   [`plan_progress`]: the counters it is decided on between reads.
 //! - [`events`]: the event model — what herald emits and delivers.
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
@@ -41,6 +42,7 @@ pub mod metrics;
 pub mod node;
 pub mod outcome;
 pub mod pipeline;
+pub mod plan_progress;
 pub mod reload;
 pub mod rollout;
 pub mod shutdown;

@@ -1,14 +1,18 @@
 //! The `PlanSupervisor` actor: one per active plan, owns that plan's outcome.
 //!
-//! - Owns: a cache of the plan's tasks and their latest run status, the open
-//!   failure window's timer and the idle timer. The database is the truth:
-//!   every decision is made on a fresh read ([`Store::plan_state`]), and
-//!   claims re-read and re-decide under a lock
-//!   ([`Store::claim_plan_outcome`]); the rules are in [`crate::outcome`].
-//! - Takes: [`TaskRunChanged`] and [`EvaluatePlan`] (from the
-//!   [`PlanRegistry`](super::PlanRegistry)), [`GetPlanStatus`],
-//!   [`ShutdownPlan`]. Messages arriving while a read is in flight are
-//!   coalesced into one more read.
+//! - Owns: the plan's counters ([`PlanProgress`]: every task's latest run,
+//!   how many are terminal / succeeded / failed, the generation's first
+//!   failure), the open failure window's timer and the idle timer. The
+//!   counters are built from a full read ([`Store::plan_state`]) when the
+//!   supervisor starts or restarts, after every claim and on reconciliation;
+//!   between reads each task-run notification updates them in memory, so a
+//!   change costs no database read whatever the plan's size. Claims never
+//!   trust them: [`Store::claim_plan_outcome`] re-reads and re-decides under
+//!   a lock. The rules are in [`crate::outcome`].
+//! - Takes: [`TaskRunChanged`] and [`EvaluatePlan`] (a full read) from the
+//!   [`PlanRegistry`](super::PlanRegistry), [`GetPlanStatus`],
+//!   [`ShutdownPlan`]. Changes arriving while a read or a claim is in flight
+//!   are queued and applied, in order, on top of its result.
 //! - Emits: `PIPELINE_COMPLETED` / `PIPELINE_FAILED` through the claim (event
 //!   and outbox rows in the claim's transaction); [`PlanIdle`] to the registry
 //!   after `idle` without messages and without an open window.
@@ -17,23 +21,26 @@
 //!   `first_failure + window`. A panic inside a handler or a read is caught,
 //!   logged (`plan.panicked`) and turned into `ctx.stop()`: the actix
 //!   [`Supervisor`](actix::Supervisor) restarts it (`restarting()` clears the
-//!   cache) and `started()` reads the plan again.
+//!   counters) and `started()` reads the plan again.
+//!
+//! [`Store::plan_state`]: crate::store::Store::plan_state
+//! [`Store::claim_plan_outcome`]: crate::store::Store::claim_plan_outcome
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::FutureExt as _;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use super::plan_shared::{Origin, PlanConfig, PlanShared};
 use crate::messages::{
     EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan, TaskRunChanged,
 };
 use crate::outcome::Decision;
-use crate::pipeline::TaskRunStatus;
+use crate::plan_progress::{Applied, PlanProgress, ReadReason, RunChange};
 use crate::store::plans::{ClaimResult, ClaimedOutcome, PlanState};
 use crate::store::StoreError;
 
@@ -43,8 +50,21 @@ const ERROR_RETRY_INITIAL: Duration = Duration::from_millis(500);
 const ERROR_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Unknown task ids remembered for checking against the next read.
 const MAX_UNVERIFIED: usize = 32;
+/// Changes queued behind a read or claim in flight; past this many, they
+/// are dropped and the plan is read again instead.
+const MAX_QUEUED: usize = 100_000;
 
-/// The result of one read (and possibly a claim).
+/// What runs against the database, one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// Read the plan (and claim, if the read says an outcome is due).
+    Read,
+    /// The counters say an outcome of this generation is due: claim it (the
+    /// claim reads and decides again under the plan's lock).
+    Claim { generation: i32 },
+}
+
+/// The result of one job.
 enum Evaluation {
     Unknown,
     Read(PlanState),
@@ -64,19 +84,27 @@ pub struct PlanSupervisor {
     handled: u64,
     generation: Option<i32>,
     claimed_generation: i32,
-    /// (task id, latest run id, latest status) per task, by task id.
-    tasks: Vec<(i64, i64, Option<TaskRunStatus>)>,
+    /// The counters (None until the first read).
+    progress: Option<PlanProgress>,
+    /// The database clock minus ours, as of the last read.
+    clock_offset: TimeDelta,
+    /// Changes that arrived while a job was in flight, in arrival order.
+    queued: Vec<RunChange>,
     /// (task id, run id) from messages naming tasks not (yet) known.
     unverified: Vec<(i64, i64)>,
     window: Option<DateTime<Utc>>,
     window_timer: Option<SpawnHandle>,
     idle_timer: Option<SpawnHandle>,
     retry_timer: Option<SpawnHandle>,
+    /// A job is in flight.
     evaluating: bool,
+    /// Read the plan once the job in flight is done.
     again: bool,
     recovering: bool,
     errors: u32,
     evaluations: u64,
+    /// Full reads of the plan (reads and claims), for the status view.
+    reads: u64,
     restarts: u32,
 }
 
@@ -89,7 +117,9 @@ impl PlanSupervisor {
             handled: 0,
             generation: None,
             claimed_generation: 0,
-            tasks: Vec::new(),
+            progress: None,
+            clock_offset: TimeDelta::zero(),
+            queued: Vec::new(),
             unverified: Vec::new(),
             window: None,
             window_timer: None,
@@ -100,6 +130,7 @@ impl PlanSupervisor {
             recovering: false,
             errors: 0,
             evaluations: 0,
+            reads: 0,
             restarts: 0,
         }
     }
@@ -110,17 +141,18 @@ impl PlanSupervisor {
     }
 
     fn status(&self) -> PlanStatus {
-        let latest = || self.tasks.iter().filter_map(|t| t.2);
+        let facts = self.progress.as_ref().map(PlanProgress::facts);
         PlanStatus {
             plan_id: self.plan_id,
             generation: self.generation,
             claimed_generation: self.claimed_generation,
             window_deadline: self.window,
-            tasks: self.tasks.len(),
-            terminal: latest().filter(|s| s.is_terminal()).count(),
-            failed: latest().filter(|s| *s == TaskRunStatus::Failed).count(),
+            tasks: facts.as_ref().map_or(0, |f| f.tasks),
+            terminal: facts.as_ref().map_or(0, |f| f.terminal),
+            failed: facts.as_ref().map_or(0, |f| f.failed),
             busy: self.evaluating || self.again || self.retry_timer.is_some(),
             evaluations: self.evaluations,
+            reads: self.reads,
             restarts: self.restarts,
         }
     }
@@ -135,8 +167,12 @@ impl PlanSupervisor {
         }
     }
 
-    /// Read the plan (coalesced: one read in flight, at most one queued).
+    /// Read the plan (coalesced: one job in flight, at most one read queued).
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
+        self.run(Job::Read, ctx);
+    }
+
+    fn run(&mut self, job: Job, ctx: &mut Context<Self>) {
         if let Some(handle) = self.idle_timer.take() {
             ctx.cancel_future(handle);
         }
@@ -150,11 +186,18 @@ impl PlanSupervisor {
         self.evaluating = true;
         let shared = self.shared.clone();
         let plan_id = self.plan_id;
-        let read = AssertUnwindSafe(evaluate(shared, plan_id)).catch_unwind();
-        ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
+        let work = AssertUnwindSafe(evaluate(shared, plan_id, job)).catch_unwind();
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
             let result = result.unwrap_or(Evaluation::Panicked);
             act.guarded(ctx, |act, ctx| act.apply(result, ctx));
         }));
+    }
+
+    /// The database's time now, as estimated from the last read.
+    fn db_now(&self) -> DateTime<Utc> {
+        Utc::now()
+            .checked_add_signed(self.clock_offset)
+            .unwrap_or_else(Utc::now)
     }
 
     fn apply(&mut self, result: Evaluation, ctx: &mut Context<Self>) {
@@ -168,6 +211,7 @@ impl PlanSupervisor {
                     skipped = self.handled
                 );
                 self.again = false;
+                self.queued.clear();
                 self.shared.registry.do_send(PlanIdle {
                     plan_id: self.plan_id,
                     handled: self.handled,
@@ -178,12 +222,18 @@ impl PlanSupervisor {
             }
             Evaluation::Read(state) => {
                 self.errors = 0;
-                let decision = state.decide(self.shared.config.failure_window);
+                self.reads += 1;
                 self.absorb(&state);
-                self.follow(decision, state.db_now, ctx);
+                // The read may have claimed nothing because changes it did
+                // not see are queued: decide on the counters with them.
+                self.apply_queued();
+                if !self.again {
+                    self.act(ctx);
+                }
             }
             Evaluation::Claimed(claimed) => {
                 self.errors = 0;
+                self.reads += 1;
                 self.shared
                     .metrics
                     .plan_outcomes
@@ -202,7 +252,8 @@ impl PlanSupervisor {
                 );
                 self.claimed_generation = claimed.generation;
                 self.close_window(ctx, claimed.reason.as_str(), claimed.failed_tasks);
-                // Read again: the cache follows the state the claim saw.
+                // A new generation starts: read again for its boundary.
+                self.progress = None;
                 self.again = true;
             }
             Evaluation::Lost { generation } => {
@@ -213,6 +264,7 @@ impl PlanSupervisor {
                     .inc();
                 info!(event = "outcome.lost_claim", plan_id = self.plan_id, generation, node_id = %self.shared.node_id);
                 self.close_window(ctx, "lost_claim", 0);
+                self.progress = None;
                 self.again = true;
             }
             Evaluation::Busy => self.retry_later(ctx, BUSY_RETRY),
@@ -238,7 +290,7 @@ impl PlanSupervisor {
         }
     }
 
-    /// Take in a fresh read: the task cache, the generation, unknown tasks.
+    /// Take in a fresh read: the counters, the generation, unknown tasks.
     fn absorb(&mut self, state: &PlanState) {
         let generation = state.generation();
         let active = state.max_run_id.is_some();
@@ -257,19 +309,14 @@ impl PlanSupervisor {
         }
         self.generation = Some(generation);
         self.claimed_generation = state.claimed_generation;
-        self.tasks = state
-            .tasks
-            .iter()
-            .map(|t| {
-                (
-                    t.task_id,
-                    t.latest.as_ref().map_or(0, |r| r.run_id),
-                    t.latest.as_ref().map(|r| r.status),
-                )
-            })
-            .collect();
+        self.clock_offset = state.db_now - Utc::now();
+        self.progress = Some(PlanProgress::from_state(state));
         for (task_id, run_id) in std::mem::take(&mut self.unverified) {
-            if self.tasks.binary_search_by_key(&task_id, |t| t.0).is_err() {
+            if state
+                .tasks
+                .binary_search_by_key(&task_id, |t| t.task_id)
+                .is_err()
+            {
                 warn!(
                     event = "plan.unknown_task",
                     plan_id = self.plan_id,
@@ -291,6 +338,55 @@ impl PlanSupervisor {
                 failed = facts.failed,
                 first_failure_at = ?state.first_failure_at,
             );
+        }
+    }
+
+    /// Apply the changes queued behind the job that just ended; one the
+    /// counters cannot follow asks for another read.
+    fn apply_queued(&mut self) {
+        for change in std::mem::take(&mut self.queued) {
+            if !self.count(change) {
+                self.again = true;
+                return;
+            }
+        }
+    }
+
+    /// Apply one change to the counters; false: read the plan instead.
+    fn count(&mut self, change: RunChange) -> bool {
+        let Some(progress) = self.progress.as_mut() else {
+            return false;
+        };
+        match progress.apply(change) {
+            Applied::Counted => true,
+            Applied::ReadNeeded(reason) => {
+                if reason == ReadReason::UnknownTask && self.unverified.len() < MAX_UNVERIFIED {
+                    self.unverified.push((change.task_id, change.run_id));
+                }
+                debug!(
+                    event = "plan.read_needed",
+                    plan_id = self.plan_id,
+                    task_id = change.task_id,
+                    task_run_id = change.run_id,
+                    reason = reason.as_str()
+                );
+                false
+            }
+        }
+    }
+
+    /// Decide on the counters and act: claim, or follow the decision.
+    fn act(&mut self, ctx: &mut Context<Self>) {
+        let Some(progress) = self.progress.as_ref() else {
+            return self.evaluate(ctx);
+        };
+        let now = self.db_now();
+        match progress.decide(self.shared.config.failure_window, now) {
+            Decision::Claim(..) => {
+                let generation = progress.facts().generation;
+                self.run(Job::Claim { generation }, ctx);
+            }
+            decision => self.follow(decision, now, ctx),
         }
     }
 
@@ -320,15 +416,20 @@ impl PlanSupervisor {
                         + Duration::from_millis(1);
                     self.window_timer = Some(ctx.run_later(wait, |act, ctx| {
                         act.window_timer = None;
-                        act.evaluate(ctx);
+                        act.guarded(ctx, |act, ctx| {
+                            if act.evaluating {
+                                act.again = true;
+                            } else {
+                                act.act(ctx);
+                                act.arm_idle(ctx);
+                            }
+                        });
                     }));
                 }
             }
             Decision::Waiting => self.close_window(ctx, "nothing_to_report", 0),
             Decision::Settled => self.close_window(ctx, "settled", 0),
-            // Decided on the same read that the claim re-decided: only if
-            // the clock moved in between. Read again.
-            Decision::Claim(..) => self.again = true,
+            Decision::Claim(..) => self.run(Job::Read, ctx),
         }
     }
 
@@ -380,40 +481,59 @@ impl PlanSupervisor {
             );
             return;
         }
-        match self.tasks.binary_search_by_key(&change.task_id, |t| t.0) {
-            Ok(index) => {
-                let task = &mut self.tasks[index];
-                if change.task_run_id >= task.1 {
-                    task.1 = change.task_run_id;
-                    task.2 = Some(change.status);
-                }
+        let run = RunChange {
+            task_id: change.task_id,
+            run_id: change.task_run_id,
+            status: change.status,
+            updated_at: change.updated_at,
+        };
+        if self.evaluating || self.retry_timer.is_some() || self.progress.is_none() {
+            if self.queued.len() < MAX_QUEUED {
+                self.queued.push(run);
+            } else {
+                self.queued.clear();
+                self.progress = None;
+                self.again = true;
             }
-            Err(_) if self.unverified.len() < MAX_UNVERIFIED => {
-                self.unverified.push((change.task_id, change.task_run_id));
+            if !self.evaluating && self.retry_timer.is_none() {
+                self.evaluate(ctx);
             }
-            Err(_) => {}
+            return;
         }
-        self.evaluate(ctx);
+        if self.count(run) {
+            self.act(ctx);
+        } else {
+            self.evaluate(ctx);
+        }
+        if !self.evaluating {
+            self.arm_idle(ctx);
+        }
     }
 }
 
-/// Read the plan; claim its outcome if one is due.
-async fn evaluate(shared: Arc<PlanShared>, plan_id: i64) -> Evaluation {
+/// Run a job: read the plan and claim its outcome if one is due, or claim.
+async fn evaluate(shared: Arc<PlanShared>, plan_id: i64, job: Job) -> Evaluation {
     let Ok(_permit) = shared.reads.acquire().await else {
         return Evaluation::Busy;
     };
-    let state = match shared.store.plan_state(plan_id).await {
-        Ok(Some(state)) => state,
-        Ok(None) => return Evaluation::Unknown,
-        Err(error) => return Evaluation::Failed(error),
-    };
     let window = shared.config.failure_window;
-    if !matches!(state.decide(window), Decision::Claim(..)) {
-        return Evaluation::Read(state);
-    }
+    let generation = match job {
+        Job::Claim { generation } => generation,
+        Job::Read => {
+            let state = match shared.store.plan_state(plan_id).await {
+                Ok(Some(state)) => state,
+                Ok(None) => return Evaluation::Unknown,
+                Err(error) => return Evaluation::Failed(error),
+            };
+            if !matches!(state.decide(window), Decision::Claim(..)) {
+                return Evaluation::Read(state);
+            }
+            state.generation()
+        }
+    };
     match shared
         .store
-        .claim_plan_outcome(plan_id, state.generation(), window, &shared.node_id)
+        .claim_plan_outcome(plan_id, generation, window, &shared.node_id)
         .await
     {
         Ok(ClaimResult::Claimed(claimed)) => Evaluation::Claimed(claimed),
@@ -456,7 +576,8 @@ impl Supervised for PlanSupervisor {
         self.retry_timer = None;
         self.evaluating = false;
         self.again = false;
-        self.tasks.clear();
+        self.progress = None;
+        self.queued.clear();
         self.generation = None;
         self.origin = Origin::Restart;
         self.restarts = self.restarts.saturating_add(1);

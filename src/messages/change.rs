@@ -6,6 +6,7 @@
 //! else is a [`MalformedNotification`] that the listener logs and skips.
 
 use actix::Message;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::pipeline::{ApprovalStatus, PlanCheckStatus, TaskRunStatus};
@@ -32,6 +33,10 @@ pub struct TaskRunChanged {
     pub task_id: i64,
     pub plan_id: i64,
     pub status: TaskRunStatus,
+    /// The run's `updated_at` after the change (absent from notifications
+    /// of triggers older than migration 0048).
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// An issue was created or its approval state changed.
@@ -124,8 +129,22 @@ mod tests {
                 task_id: 3,
                 plan_id: 1,
                 status: TaskRunStatus::Failed,
+                updated_at: None,
             })
         );
+    }
+
+    #[test]
+    fn a_task_run_notification_carries_its_status_time() {
+        let change = DbChange::parse(
+            r#"{"table":"task_run","op":"UPDATE","id":7,"task_id":3,"plan_id":1,"status":"FAILED","updated_at":"2026-11-23T10:15:30.123456+01:00"}"#,
+        )
+        .expect("valid payload");
+        let DbChange::TaskRun(run) = change else {
+            panic!("not a task run: {change:?}");
+        };
+        let expected: DateTime<Utc> = "2026-11-23T09:15:30.123456Z".parse().expect("a time");
+        assert_eq!(run.updated_at, Some(expected));
     }
 
     #[test]

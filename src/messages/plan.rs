@@ -52,6 +52,9 @@ pub struct PlanStatus {
     pub busy: bool,
     /// Evaluations completed since the supervisor was created.
     pub evaluations: u64,
+    /// Of those, full reads of the plan (reads and claims): task-run changes
+    /// are counted in memory and read nothing.
+    pub reads: u64,
     /// Times the supervisor was restarted after a panic.
     pub restarts: u32,
 }

@@ -108,7 +108,15 @@ impl Harness {
             .expect("update task run");
     }
 
-    async fn wait_for_task_run(&self, expected: TaskRunChanged) {
+    /// Wait for `expected`, its `updated_at` being the run's in the database
+    /// now (the trigger sends it).
+    async fn wait_for_task_run(&self, mut expected: TaskRunChanged) {
+        let updated_at = sqlx::query_scalar("SELECT updated_at FROM task_run WHERE id = $1")
+            .bind(expected.task_run_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("the run's updated_at");
+        expected.updated_at = Some(updated_at);
         wait_until("the task run message at the router", DEADLINE, || async {
             snapshot(&self.task_runs).contains(&expected).then_some(())
         })
@@ -129,6 +137,7 @@ async fn task_run_update_reaches_the_router_typed() {
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Failed,
+            updated_at: None,
         })
         .await;
     // The insert came through too, and an update that does not change the
@@ -146,6 +155,7 @@ async fn task_run_update_reaches_the_router_typed() {
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Done,
+            updated_at: None,
         })
         .await;
     let statuses: Vec<_> = snapshot(&harness.task_runs)
@@ -189,6 +199,7 @@ async fn malformed_notification_is_skipped() {
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Pending,
+            updated_at: None,
         })
         .await;
     assert!(snapshot(&harness.task_runs).len() == 1);
@@ -229,6 +240,7 @@ async fn terminated_backend_reconnects_and_reconciles() {
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Pending,
+            updated_at: None,
         })
         .await;
 }

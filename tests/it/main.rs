@@ -13,6 +13,7 @@ mod faults;
 mod issue_events;
 mod listener;
 mod plan_daemon;
+mod plan_progress;
 mod plan_supervisor;
 mod platform_models;
 mod platforms;

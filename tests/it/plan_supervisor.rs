@@ -55,14 +55,21 @@ impl Plans {
         }
     }
 
-    /// Tell the registry about a run, as the listener would.
-    pub fn notify(&self, plan: &SeededPlan, task: i64, run: i64, status: TaskRunStatus) {
+    /// Tell the registry about a run, as the listener would (with the run's
+    /// `updated_at` as the trigger sends it).
+    pub async fn notify(&self, plan: &SeededPlan, task: i64, run: i64, status: TaskRunStatus) {
+        let updated_at = sqlx::query_scalar("SELECT updated_at FROM task_run WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&self.db.pool)
+            .await
+            .expect("the run's updated_at");
         self.registry.do_send(TaskRunChanged {
             op: ChangeOp::Update,
             task_run_id: run,
             task_id: task,
             plan_id: plan.plan_id,
             status,
+            updated_at,
         });
     }
 
@@ -70,7 +77,7 @@ impl Plans {
     pub async fn run_all(&self, plan: &SeededPlan, tasks: &[i64]) -> Vec<i64> {
         let runs = start_runs(&self.db.pool, tasks, "RUNNING").await;
         for (task, run) in tasks.iter().zip(&runs) {
-            self.notify(plan, *task, *run, TaskRunStatus::Running);
+            self.notify(plan, *task, *run, TaskRunStatus::Running).await;
         }
         runs
     }
@@ -79,7 +86,7 @@ impl Plans {
     pub async fn finish(&self, plan: &SeededPlan, task: i64, run: i64, status: TaskRunStatus) {
         let error = (status == TaskRunStatus::Failed).then_some("boom");
         set_status(&self.db.pool, run, status.as_str(), error).await;
-        self.notify(plan, task, run, status);
+        self.notify(plan, task, run, status).await;
     }
 
     pub async fn status(&self, plan_id: i64) -> Option<PlanStatus> {
@@ -173,7 +180,8 @@ async fn all_terminal_sends_the_failure_early_once() {
     assert_eq!(events[0].0, "PIPELINE_FAILED");
     assert_eq!(failed_task_names(&events[0].1), vec!["task-1", "task-2"]);
     // More messages about the same runs change nothing.
-    h.notify(&plan, plan.tasks[0], runs[0], TaskRunStatus::Failed);
+    h.notify(&plan, plan.tasks[0], runs[0], TaskRunStatus::Failed)
+        .await;
     let status = h
         .settled(plan.plan_id, |s| {
             s.terminal == 10 && s.claimed_generation == 1
@@ -256,9 +264,10 @@ async fn retry_and_late_failure_together() {
     .expect("retry runs");
     tx.commit().await.expect("commit");
     // Messages in the worst order: late failure first, then the retries.
-    h.notify(&plan, plan.tasks[0], runs[0], TaskRunStatus::Failed);
+    h.notify(&plan, plan.tasks[0], runs[0], TaskRunStatus::Failed)
+        .await;
     for (task, run) in plan.tasks[1..].iter().zip(&retry_runs) {
-        h.notify(&plan, *task, *run, TaskRunStatus::Running);
+        h.notify(&plan, *task, *run, TaskRunStatus::Running).await;
     }
     h.settled(plan.plan_id, |s| s.generation == Some(2)).await;
     assert_eq!(plan_events(&h.db.pool, plan.plan_id).await.len(), 1);
@@ -309,7 +318,7 @@ async fn unknown_plan_and_task_ids_are_skipped() {
         plan_id: 987_654,
         tasks: vec![1],
     };
-    h.notify(&ghost, 1, 1, TaskRunStatus::Failed);
+    h.notify(&ghost, 1, 1, TaskRunStatus::Failed).await;
     // Its supervisor finds nothing and is evicted.
     wait_until("the unknown plan's supervisor to go", DEADLINE, || async {
         (h.status(ghost.plan_id).await.is_none() && h.metrics.plan_supervisors.get() == 0)
@@ -322,7 +331,7 @@ async fn unknown_plan_and_task_ids_are_skipped() {
     h.finish(&plan, plan.tasks[0], runs[0], TaskRunStatus::Done)
         .await;
     // A task id that is not the plan's: skipped, nothing completes.
-    h.notify(&plan, 999_999, 999_999, TaskRunStatus::Done);
+    h.notify(&plan, 999_999, 999_999, TaskRunStatus::Done).await;
     let status = h.settled(plan.plan_id, |s| s.terminal == 1).await;
     assert_eq!(status.tasks, 2);
     assert!(plan_events(&h.db.pool, plan.plan_id).await.is_empty());
@@ -476,7 +485,7 @@ async fn a_status_only_update_opens_the_window_at_the_failure() {
             .execute(&h.db.pool)
             .await
             .expect("status only");
-        h.notify(&plan, *task, *run, TaskRunStatus::Failed);
+        h.notify(&plan, *task, *run, TaskRunStatus::Failed).await;
         // The supervisor has decided on this failure: a window is open, or
         // (with a stale start) the outcome is already out.
         wait_until("the failure is handled", DEADLINE, || async {

@@ -4,7 +4,7 @@
 //! cargo run --release --bin herald-bench            # everything
 //! cargo run --release --bin herald-bench -- throughput --endpoints 1,100
 //! cargo run --release --bin herald-bench -- windows --plans 100000
-//! cargo run --release --bin herald-bench -- windows --plans 100000
+//! cargo run --release --bin herald-bench -- scale --tasks 1000,10000
 //! ```
 //!
 //! Each benchmark creates a throwaway database on the PostgreSQL at
@@ -16,6 +16,7 @@ mod ceiling;
 mod chaos;
 mod pg_crash;
 mod receiver;
+mod scale;
 mod throughput;
 mod windows;
 
@@ -91,6 +92,13 @@ enum Bench {
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// One plan of N tasks finishing one by one: rows read per task-run
+    /// change and the time from the last commit to PIPELINE_COMPLETED.
+    Scale {
+        /// Plan sizes to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        tasks: Vec<u32>,
+    },
     /// (internal) run herald itself, as a chaos replica: `replica run …`.
     #[command(hide = true)]
     Replica {
@@ -150,6 +158,11 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await?
             }
+            Some(Bench::Scale { tasks }) => {
+                for count in tasks {
+                    scale::scale(count).await?;
+                }
+            }
             Some(Bench::Replica { .. }) => anyhow::bail!("`replica` runs before the system starts"),
             Some(Bench::Ceiling {
                 deliveries,
@@ -162,6 +175,8 @@ fn main() -> anyhow::Result<()> {
                 throughput::throughput(1, 20_000, Some(64)).await?;
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 100).await?;
+                scale::scale(1_000).await?;
+                scale::scale(10_000).await?;
                 chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;
                 pg_crash::pg_crash(3000, 100, std::time::Duration::from_secs(3)).await?;
                 windows::windows(windows::WindowsArgs {

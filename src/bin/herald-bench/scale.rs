@@ -1,0 +1,159 @@
+//! Large plans: one plan of N tasks, each with a RUNNING run, finishing one
+//! task at a time (one committed UPDATE each) through a real herald (the
+//! listener, the router, the plan supervisor, the claim). Prints the rows
+//! PostgreSQL read per task-run change (from `pg_stat_user_tables`, every
+//! table, herald's statements and the host's triggers alike) and the time
+//! from the last task's commit to `PIPELINE_COMPLETED` being claimed.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use herald::daemon::{Daemon, DaemonConfig};
+use herald::delivery::DeliveryConfig;
+
+use crate::bench_db::BenchDb;
+
+const DEADLINE: Duration = Duration::from_secs(600);
+
+pub async fn scale(tasks: u32) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let result = scale_in(&db, tasks).await;
+    let dropped = db.drop_database().await;
+    result?;
+    dropped.context("drop the benchmark database")
+}
+
+/// Rows read so far in this database: sequential scans' tuples plus index
+/// fetches, over every user table.
+async fn rows_read(db: &BenchDb) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT (COALESCE(sum(seq_tup_read), 0) + COALESCE(sum(idx_tup_fetch), 0))::bigint
+           FROM pg_stat_user_tables",
+    )
+    .fetch_one(db.store.pool())
+    .await?)
+}
+
+/// `rows_read` once every backend has flushed its statistics: PostgreSQL
+/// publishes them asynchronously (at most a second late when idle), so wait
+/// until two readings 1.2 s apart agree (bounded).
+async fn settled_rows_read(db: &BenchDb) -> anyhow::Result<i64> {
+    let mut last = rows_read(db).await?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let now = rows_read(db).await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+/// Seed one plan of `tasks` tasks, each with a RUNNING run; triggers off
+/// (`session_replication_role`), so nothing is notified.
+async fn seed(db: &BenchDb, tasks: u32) -> anyhow::Result<(i64, Vec<i64>)> {
+    let mut tx = db.store.pool().begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    let project: i64 = sqlx::query_scalar(
+        "INSERT INTO project (resource_id, title) VALUES ('bench', 'Bench') RETURNING id",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let plan: i64 = sqlx::query_scalar(
+        "INSERT INTO plan (project_id, title) VALUES ($1, 'big plan') RETURNING id",
+    )
+    .bind(project)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO task (plan_id, name, instance, database_name)
+         SELECT $1, 'task-' || k, 'instance', 'db' FROM generate_series(1, $2) k",
+    )
+    .bind(plan)
+    .bind(i64::from(tasks))
+    .execute(&mut *tx)
+    .await?;
+    let runs: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO task_run (task_id, status, started_at)
+         SELECT id, 'RUNNING', now() FROM task WHERE plan_id = $1 ORDER BY id
+         RETURNING id",
+    )
+    .bind(plan)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(db.store.pool()).await?;
+    Ok((plan, runs))
+}
+
+async fn scale_in(db: &BenchDb, tasks: u32) -> anyhow::Result<()> {
+    if tasks == 0 {
+        bail!("--tasks must be at least 1");
+    }
+    let (plan, runs) = seed(db, tasks).await?;
+    let daemon = Daemon::start(
+        db.options.clone(),
+        DaemonConfig {
+            node_id: "bench".into(),
+            migrate: false,
+            delivery: DeliveryConfig::default(),
+            ..DaemonConfig::default()
+        },
+    )
+    .await?;
+    let connecting = Instant::now();
+    while daemon.metrics.listener_connected.get() != 1 {
+        if connecting.elapsed() > Duration::from_secs(10) {
+            bail!("the listener did not connect");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = settled_rows_read(db).await?;
+    let started = Instant::now();
+    for run in &runs {
+        sqlx::query("UPDATE task_run SET status = 'DONE' WHERE id = $1")
+            .bind(run)
+            .execute(db.store.pool())
+            .await
+            .context("finish a task")?;
+    }
+    let last_commit = Instant::now();
+    let updating = last_commit - started;
+    loop {
+        let claimed: Option<String> = sqlx::query_scalar(
+            "SELECT outcome FROM herald_plan_outcome WHERE plan_id = $1 AND generation = 1",
+        )
+        .bind(plan)
+        .fetch_optional(db.store.pool())
+        .await?;
+        match claimed.as_deref() {
+            Some("PIPELINE_COMPLETED") => break,
+            Some(other) => bail!("plan claimed {other}, expected PIPELINE_COMPLETED"),
+            None if last_commit.elapsed() > DEADLINE => {
+                bail!("no outcome {DEADLINE:?} after the last task finished")
+            }
+            None => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+    let outcome_after = last_commit.elapsed();
+    let after = settled_rows_read(db).await?;
+    daemon.stop().await;
+    let per_change = (after - before) as f64 / f64::from(tasks);
+    println!(
+        "scale       {tasks} tasks finished one per transaction in {:.1}s ({:.0} changes/s)",
+        updating.as_secs_f64(),
+        f64::from(tasks) / updating.as_secs_f64()
+    );
+    println!(
+        "            PIPELINE_COMPLETED claimed {:.1} ms after the last task's commit",
+        outcome_after.as_secs_f64() * 1000.0
+    );
+    println!(
+        "            rows read by PostgreSQL: {} in all, {per_change:.1} per task-run change (claim included)",
+        after - before
+    );
+    Ok(())
+}
