@@ -95,9 +95,10 @@ impl Daemon {
             )
             .await?;
         let metrics = Arc::new(Metrics::new());
-        let client = crate::delivery::http::client(
+        let client = crate::delivery::http::HttpSender::new(
             config.delivery.connect_timeout,
             Arc::new(config.delivery.network.clone()),
+            crate::delivery::http::HttpSender::default_threads(),
         )
         .map_err(|e| StoreError::Setup(e.to_string()))?;
         // Delivery records commit synchronously, like claims and emits: a

@@ -21,7 +21,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use crate::delivery::http::{self, HttpOutcome};
+use crate::delivery::http::{self, HttpOutcome, HttpSender};
 use crate::delivery::recorder::Recorder;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
@@ -126,7 +126,7 @@ struct Sender {
     endpoint_id: Arc<str>,
     owner: String,
     store: Store,
-    client: reqwest::Client,
+    client: HttpSender,
     config: Arc<DeliveryConfig>,
     metrics: Arc<Metrics>,
     lease: LeaseClock,
@@ -149,7 +149,7 @@ impl DeliveryActor {
         endpoint: Endpoint,
         owner: String,
         store: Store,
-        client: reqwest::Client,
+        client: HttpSender,
         config: Arc<DeliveryConfig>,
         metrics: Arc<Metrics>,
         lease: LeaseClock,
@@ -420,21 +420,26 @@ impl Sender {
         let endpoint = &*self.endpoint.get();
         let attempt = delivery.attempts + 1;
         let started_at = self.now();
-        let (outcome, render_error) = match formats::render(endpoint, event, started_at) {
-            Ok(request) => {
-                let url = request.url.as_ref().unwrap_or(&endpoint.url);
-                let outcome = http::post(
-                    &self.client,
-                    url,
-                    &request,
-                    self.config.request_timeout,
-                    self.config.response_body_limit,
-                )
-                .await;
-                (Some(outcome), None)
+        let work = {
+            let client = self.client.client().clone();
+            let endpoint = self.endpoint.get();
+            let event = event.clone();
+            let (timeout, limit) = (self.config.request_timeout, self.config.response_body_limit);
+            async move {
+                match formats::render(&endpoint, &event, started_at) {
+                    Ok(request) => {
+                        let url = request.url.as_ref().unwrap_or(&endpoint.url);
+                        let outcome = http::post(&client, url, &request, timeout, limit).await;
+                        (Some(outcome), None)
+                    }
+                    Err(error) => (None, Some(error.to_string())),
+                }
             }
-            Err(error) => (None, Some(error.to_string())),
         };
+        let (outcome, render_error) =
+            self.client.run(work).await.unwrap_or_else(|error| {
+                (None, Some(format!("rendering or sending failed: {error}")))
+            });
         let result = attempt_result(outcome.as_ref(), render_error.as_deref(), self.now());
         let history = History {
             attempts: delivery.attempts.max(0) as u32,

@@ -21,6 +21,7 @@ use actix::prelude::*;
 use tracing::{debug, info, warn};
 
 use super::delivery::{DeliveryActor, LeaseClock};
+use crate::delivery::http::HttpSender;
 use crate::delivery::project_webhook::endpoint_from_row;
 use crate::delivery::recorder::Recorder;
 use crate::delivery::DeliveryConfig;
@@ -45,7 +46,7 @@ pub struct EndpointLeases {
     node_id: String,
     config: Arc<DeliveryConfig>,
     metrics: Arc<Metrics>,
-    client: reqwest::Client,
+    client: HttpSender,
     config_endpoints: Vec<Endpoint>,
     /// Every known, enabled endpoint by id.
     endpoints: HashMap<String, Endpoint>,
@@ -75,7 +76,7 @@ impl EndpointLeases {
         node_id: String,
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
-        client: reqwest::Client,
+        client: HttpSender,
         config_endpoints: Vec<Endpoint>,
         recorder: Recorder,
     ) -> Self {

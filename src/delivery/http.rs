@@ -32,6 +32,73 @@ pub struct HttpOutcome {
 pub enum ClientError {
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Where deliveries' requests run: the client every delivery actor shares,
+/// on a multi-threaded Tokio runtime of its own, so rendering, signing, TLS
+/// and HTTP use every core while the actors stay on actix's single-threaded
+/// arbiter. Cloning shares both; the runtime stops when the last clone goes.
+#[derive(Clone)]
+pub struct HttpSender {
+    client: reqwest::Client,
+    runtime: std::sync::Arc<SendRuntime>,
+}
+
+/// Owns the runtime; dropping it (possibly from async code) stops the
+/// runtime's threads without blocking.
+struct SendRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for SendRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl HttpSender {
+    /// A sender with `threads` worker threads (at least one).
+    pub fn new(
+        connect_timeout: Duration,
+        policy: std::sync::Arc<NetworkPolicy>,
+        threads: usize,
+    ) -> Result<HttpSender, ClientError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("herald-http")
+            .enable_all()
+            .build()
+            .map_err(ClientError::Runtime)?;
+        Ok(HttpSender {
+            client: client(connect_timeout, policy)?,
+            runtime: std::sync::Arc::new(SendRuntime(Some(runtime))),
+        })
+    }
+
+    /// One worker thread per core.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Run `work` on the sender's runtime and wait for it. Err: it panicked
+    /// (or the runtime is shutting down).
+    pub async fn run<F>(&self, work: F) -> Result<F::Output, tokio::task::JoinError>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = match &self.runtime.0 {
+            Some(runtime) => runtime.handle().clone(),
+            None => tokio::runtime::Handle::current(),
+        };
+        handle.spawn(work).await
+    }
 }
 
 /// Build the client every delivery actor shares: host names resolve

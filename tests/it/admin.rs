@@ -824,7 +824,12 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
         "down".into(),
         herald::delivery::DeliveryConfig::default(),
         metrics.clone(),
-        reqwest::Client::new(),
+        herald::delivery::http::HttpSender::new(
+            Duration::from_secs(1),
+            std::sync::Arc::new(herald::delivery::destination::NetworkPolicy::default()),
+            1,
+        )
+        .expect("an HTTP sender"),
         Vec::new(),
         herald::delivery::recorder::Recorder::start(store.clone()),
     )
