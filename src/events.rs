@@ -71,6 +71,11 @@ pub struct UserRef {
     /// Known for platforms that mention by phone (DingTalk, WeCom).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// Chat handles from the people directory (`app_user_handle`), by
+    /// platform: `slack`, `discord`, `google_chat`, `wecom`, `dingtalk`,
+    /// `feishu`, `lark`. Used for real mentions; absent when none is known.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub handles: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

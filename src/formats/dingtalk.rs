@@ -1,6 +1,7 @@
-//! `dingtalk`: a custom-robot markdown message. People with a phone number
-//! are mentioned with `@<phone>` in the text plus `at.atMobiles`; others by
-//! name. User text is defused (DingTalk documents no Markdown escape): no
+//! `dingtalk`: a custom-robot markdown message. People with a DingTalk
+//! userId in the people directory are mentioned with `@<userId>` plus
+//! `at.atUserIds`, others with a phone number with `@<phone>` plus
+//! `at.atMobiles`, the rest by name. User text is defused (DingTalk documents no Markdown escape): no
 //! tag, link or image comes from data, and only phones herald puts in
 //! `atMobiles` notify. With a secret the robot's signature goes in the URL:
 //! `timestamp` (milliseconds) and `sign` = base64(HMAC-SHA256 keyed by the
@@ -13,6 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use url::Url;
 
+use super::handles::handle;
 use super::limits::dingtalk as limit;
 use super::summary::{markdown_bold, Markup, Message};
 use super::text::defuse_markup;
@@ -21,6 +23,9 @@ use crate::events::UserRef;
 
 /// `@phone` (DingTalk highlights it when the phone is also in `atMobiles`).
 pub fn mention_by_phone(user: &UserRef) -> String {
+    if let Some(id) = handle(user, "dingtalk") {
+        return format!("@{id}");
+    }
     match mobile(user) {
         Some(phone) => format!("@{phone}"),
         None => defuse_markup(&user.name),
@@ -64,7 +69,17 @@ pub fn signed_url(url: &Url, secret: &Secret, now: DateTime<Utc>) -> Url {
 }
 
 pub fn body(message: &Message) -> serde_json::Value {
-    let phones: Vec<&str> = message.mentions.iter().filter_map(mobile).collect();
+    let ids: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter_map(|u| handle(u, "dingtalk"))
+        .collect();
+    let phones: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter(|u| handle(u, "dingtalk").is_none())
+        .filter_map(mobile)
+        .collect();
     let title = defuse_markup(&message.title);
     let text = format!(
         "### {title}\n\n{}\n\n> {}",
@@ -74,7 +89,7 @@ pub fn body(message: &Message) -> serde_json::Value {
     json!({
         "msgtype": "markdown",
         "markdown": {"title": title, "text": text},
-        "at": {"atMobiles": phones, "isAtAll": false},
+        "at": {"atMobiles": phones, "atUserIds": ids, "isAtAll": false},
     })
 }
 

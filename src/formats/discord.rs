@@ -1,19 +1,29 @@
-//! `discord`: an execute-webhook message with one coloured embed. Discord
-//! mentions need user ids herald does not have yet, so people appear by
-//! name. User text is backslash-escaped (no masked links, mentions or
-//! formatting from data) and `allowed_mentions` is empty, so nothing pings.
+//! `discord`: an execute-webhook message with one coloured embed. People
+//! with a Discord user id in the people directory are mentioned (`<@id>`)
+//! in the embed and in `content` (mentions in embeds do not notify), and
+//! only those ids are in `allowed_mentions.users`; others appear by name.
+//! User text is backslash-escaped (no masked links, mentions or formatting
+//! from data) and `allowed_mentions.parse` is empty, so nothing else pings.
 
 use chrono::SecondsFormat;
 use serde_json::{json, Value as Json};
 
+use super::handles::handle;
 use super::limits::discord as limit;
 use super::summary::{markdown_bold, Markup, Message};
 use super::text::{backslash_markdown, utf16_len};
 use crate::events::UserRef;
 
 fn mention(user: &UserRef) -> String {
-    backslash_markdown(&user.name)
+    match handle(user, "discord") {
+        Some(id) => format!("<@{id}>"),
+        None => backslash_markdown(&user.name),
+    }
 }
+
+/// Users `allowed_mentions.users` may list,
+/// https://discord.com/developers/docs/resources/message#allowed-mentions-object
+const MAX_ALLOWED_USERS: usize = 100;
 
 const MARKUP: Markup = Markup {
     bold: markdown_bold,
@@ -44,11 +54,22 @@ pub fn body(message: &Message) -> Json {
     if !list.is_empty() {
         embed["description"] = json!(list.join("\n"));
     }
-    json!({
+    let ids: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter_map(|u| handle(u, "discord"))
+        .take(MAX_ALLOWED_USERS)
+        .collect();
+    let mut body = json!({
         "username": "herald",
-        "allowed_mentions": {"parse": []},
+        "allowed_mentions": {"parse": [], "users": ids},
         "embeds": [embed]
-    })
+    });
+    if !ids.is_empty() {
+        let pings: Vec<String> = ids.iter().map(|id| format!("<@{id}>")).collect();
+        body["content"] = json!(pings.join(" "));
+    }
+    body
 }
 
 /// `body` against Discord's documented embed limits (counted in UTF-16

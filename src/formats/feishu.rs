@@ -1,6 +1,7 @@
 //! `feishu` and `lark` (the same bot API on open.feishu.cn / open.larksuite.com):
 //! an interactive card with a coloured header. People are mentioned with
-//! `<at email=...></at>`; user text in `lark_md` has `&`, `<`, `>` as HTML
+//! `<at id=ou_…></at>` when the people directory has their open_id for this
+//! platform, else `<at email=...></at>`; user text in `lark_md` has `&`, `<`, `>` as HTML
 //! entities and Markdown links broken, so `<at id=all></at>` or a link in
 //! data stays text. Header
 //! and footer are `plain_text` (nothing parsed). With a secret, the body carries `timestamp` and
@@ -14,6 +15,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
+use super::handles::handle;
 use super::limits::feishu as limit;
 use super::summary::{markdown_bold, Markup, Message, Severity};
 use super::text::entities_and_links as escape;
@@ -30,18 +32,28 @@ fn mentionable(email: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._%+-@".contains(c))
 }
 
-fn mention(user: &UserRef) -> String {
-    if mentionable(&user.email) {
+fn mention_on(user: &UserRef, platform: &str) -> String {
+    if let Some(open_id) = handle(user, platform) {
+        format!("<at id={open_id}></at>")
+    } else if mentionable(&user.email) {
         format!("<at email={}></at>", user.email)
     } else {
         escape(&user.name)
     }
 }
 
-const MARKUP: Markup = Markup {
+/// Feishu (open.feishu.cn): open_ids from the directory's `feishu` handles.
+pub const FEISHU: Markup = Markup {
     bold: markdown_bold,
     escape,
-    mention,
+    mention: |user| mention_on(user, "feishu"),
+};
+
+/// Lark (open.larksuite.com): open_ids from the `lark` handles.
+pub const LARK: Markup = Markup {
+    bold: markdown_bold,
+    escape,
+    mention: |user| mention_on(user, "lark"),
 };
 
 fn template(severity: Severity) -> &'static str {
@@ -63,12 +75,17 @@ pub fn sign(secret: &Secret, timestamp: i64) -> String {
     BASE64.encode(mac.finalize().into_bytes())
 }
 
-pub fn body(message: &Message, secret: Option<&Secret>, now: DateTime<Utc>) -> serde_json::Value {
+pub fn body(
+    message: &Message,
+    markup: Markup,
+    secret: Option<&Secret>,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
     let mut elements = vec![json!({
         "tag": "div",
-        "text": {"tag": "lark_md", "content": message.field_lines(&MARKUP).join("\n")}
+        "text": {"tag": "lark_md", "content": message.field_lines(&markup).join("\n")}
     })];
-    let list = message.list_lines(&MARKUP);
+    let list = message.list_lines(&markup);
     if !list.is_empty() {
         elements.push(json!({"tag": "hr"}));
         elements.push(json!({

@@ -68,12 +68,35 @@ fn hostile(max: usize) -> impl Strategy<Value = String> {
         })
 }
 
+/// Handles that are not valid on any platform: each must be refused (the
+/// person named instead), never pasted into mention syntax.
+const HOSTILE_HANDLES: [&str; 5] = [
+    "<!channel>",
+    "U123> <!everyone",
+    "ou_abc></at><at id=all",
+    "@all",
+    "1) <@&42>",
+];
+
 fn user(id: i64, name: String, email: String, phone: Option<String>) -> UserRef {
+    let hostile = HOSTILE_HANDLES[id as usize % HOSTILE_HANDLES.len()];
     UserRef {
         id,
         name,
         email,
         phone,
+        handles: [
+            "slack",
+            "discord",
+            "google_chat",
+            "wecom",
+            "dingtalk",
+            "feishu",
+            "lark",
+        ]
+        .into_iter()
+        .map(|platform| (platform.to_owned(), hostile.to_owned()))
+        .collect(),
     }
 }
 

@@ -1,11 +1,14 @@
 //! `google_chat`: an incoming-webhook message with one `cardsV2` card
 //! (header, a decorated-text widget per field, a paragraph for the list).
-//! People appear by name. Card text is HTML-escaped; the top-level `text`
+//! People with a Google Chat user id in the people directory are mentioned
+//! (`<users/{id}>`) in the top-level `text`, where mentions notify; the card
+//! names everyone. Card text is HTML-escaped; the top-level `text`
 //! (the notification preview) is defused, so `<users/all>` in data cannot
 //! mention everyone.
 
 use serde_json::{json, Value as Json};
 
+use super::handles::handle;
 use super::limits::google_chat as limit;
 use super::summary::{Markup, Message};
 use super::text::{defuse_markup, entities_and_links};
@@ -49,8 +52,19 @@ pub fn body(message: &Message) -> Json {
     sections.push(json!({
         "widgets": [{"textParagraph": {"text": format!("<i>{}</i>", entities_and_links(&message.footer))}}]
     }));
+    let pings: Vec<String> = message
+        .mentions
+        .iter()
+        .filter_map(|u| handle(u, "google_chat"))
+        .map(|id| format!("<users/{id}>"))
+        .collect();
+    let text = if pings.is_empty() {
+        defuse_markup(&message.title)
+    } else {
+        format!("{} {}", defuse_markup(&message.title), pings.join(" "))
+    };
     json!({
-        "text": defuse_markup(&message.title),
+        "text": text,
         "cardsV2": [{
             "cardId": "herald",
             "card": {

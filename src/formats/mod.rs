@@ -13,6 +13,7 @@ mod discord;
 mod feishu;
 mod generic;
 mod google_chat;
+pub mod handles;
 pub mod limits;
 mod reply;
 pub mod samples;
@@ -88,7 +89,8 @@ fn layout(
         Platform::Discord => discord::body(message),
         Platform::Teams => teams::body(message),
         Platform::TeamsConnector => teams_connector::body(message),
-        Platform::Feishu | Platform::Lark => feishu::body(message, secret, now),
+        Platform::Feishu => feishu::body(message, feishu::FEISHU, secret, now),
+        Platform::Lark => feishu::body(message, feishu::LARK, secret, now),
         Platform::Dingtalk => dingtalk::body(message),
         Platform::Wecom => wecom::body(message),
         Platform::GoogleChat => google_chat::body(message),

@@ -23,6 +23,19 @@ fn alice() -> UserRef {
         name: "Alice Chen".into(),
         email: "alice@example.com".into(),
         phone: Some("13800000001".into()),
+        // In the people directory on every platform: mentioned for real.
+        handles: [
+            ("slack", "U024BE7LH"),
+            ("discord", "80351110224678912"),
+            ("google_chat", "113926538452356018476"),
+            ("wecom", "alice.chen"),
+            ("dingtalk", "manager4220"),
+            ("feishu", "ou_7d8a6e6df7621556ce0d21922b676706cc"),
+            ("lark", "ou_84aad35d084aa403a838cf73ee18467"),
+        ]
+        .into_iter()
+        .map(|(platform, handle)| (platform.to_owned(), handle.to_owned()))
+        .collect(),
     }
 }
 
@@ -32,6 +45,7 @@ fn bob() -> UserRef {
         name: "Bob Li".into(),
         email: "bob@example.com".into(),
         phone: Some("13800000002".into()),
+        handles: Default::default(),
     }
 }
 
@@ -41,6 +55,7 @@ fn carol() -> UserRef {
         name: "Carol Wang".into(),
         email: "carol@example.com".into(),
         phone: None,
+        handles: Default::default(),
     }
 }
 

@@ -1,11 +1,13 @@
 //! `slack`: an incoming-webhook message — a header block and a coloured
-//! attachment with the details. Incoming webhooks cannot mention by e-mail,
-//! so people appear as `Name (email)`; user text is escaped for mrkdwn
+//! attachment with the details. People with a Slack member id in the people
+//! directory are mentioned (`<@U…>`, which notifies); others appear as
+//! `Name (email)` (incoming webhooks cannot mention by e-mail). User text is escaped for mrkdwn
 //! (`&`, `<`, `>` as entities, as Slack documents), so no `<!channel>`,
 //! `<@U…>` or `<url|link>` can come from data.
 
 use serde_json::{json, Value as Json};
 
+use super::handles::handle;
 use super::limits::slack as limit;
 use super::summary::{Markup, Message};
 use super::text::html_entities;
@@ -16,6 +18,9 @@ fn bold(text: &str) -> String {
 }
 
 fn mention(user: &UserRef) -> String {
+    if let Some(id) = handle(user, "slack") {
+        return format!("<@{id}>");
+    }
     format!(
         "{} ({})",
         html_entities(&user.name),

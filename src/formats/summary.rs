@@ -211,6 +211,8 @@ impl Message {
                 .phone
                 .as_deref()
                 .map(|p| cut_chars(&strip_controls(p), 32)),
+            // Handles are checked against each platform's syntax where used.
+            handles: user.handles.clone(),
             id: user.id,
         };
         let fields = self

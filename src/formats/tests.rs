@@ -258,7 +258,88 @@ fn slack_escapes_user_text() {
     let rendered = render(&endpoint(Platform::Slack), &event, now()).expect("renders");
     let body = String::from_utf8(rendered.body).expect("utf-8");
     assert!(body.contains("use &lt;!channel&gt; &amp; retry"), "{body}");
-    assert!(body.contains("Alice Chen (alice@example.com)"), "{body}");
+    // Alice has a Slack member id in the people directory.
+    assert!(body.contains("<@U024BE7LH>"), "{body}");
+}
+
+/// A person with a handle in the people directory is mentioned in each
+/// platform's own syntax, where that platform notifies; one without is
+/// named (or mentioned by what the platform takes instead: e-mail, phone).
+#[test]
+fn directory_handles_mention_for_real_on_every_platform() {
+    let mut event = samples::sample("ISSUE_APPROVAL_REQUESTED");
+    let creator = event.issue.as_ref().expect("an issue").creator.clone();
+    let mut carol = creator.clone();
+    carol.id = 103;
+    carol.name = "Carol Wang".into();
+    carol.email = "carol@example.com".into();
+    carol.phone = None;
+    carol.handles.clear();
+    event.data["approvers"] = serde_json::json!([creator, carol]);
+    let body = |platform| {
+        let rendered = render(&endpoint(platform), &event, now()).expect("renders");
+        serde_json::from_slice::<serde_json::Value>(&rendered.body).expect("json")
+    };
+    let slack = body(Platform::Slack).to_string();
+    assert!(
+        slack.contains("<@U024BE7LH>, Carol Wang (carol@example.com)"),
+        "{slack}"
+    );
+    let discord = body(Platform::Discord);
+    assert_eq!(discord["content"], "<@80351110224678912>");
+    assert_eq!(
+        discord["allowed_mentions"],
+        serde_json::json!({"parse": [], "users": ["80351110224678912"]})
+    );
+    assert!(
+        discord
+            .to_string()
+            .contains("<@80351110224678912>, Carol Wang"),
+        "{discord}"
+    );
+    let chat = body(Platform::GoogleChat);
+    assert!(
+        chat["text"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(" <users/113926538452356018476>")),
+        "{chat}"
+    );
+    assert!(chat.to_string().contains("Carol Wang"), "{chat}");
+    let wecom = body(Platform::Wecom);
+    assert_eq!(wecom["msgtype"], "text");
+    assert_eq!(
+        wecom["text"]["mentioned_list"],
+        serde_json::json!(["alice.chen"])
+    );
+    assert_eq!(
+        wecom["text"]["mentioned_mobile_list"],
+        serde_json::json!([])
+    );
+    let dingtalk = body(Platform::Dingtalk);
+    assert_eq!(
+        dingtalk["at"]["atUserIds"],
+        serde_json::json!(["manager4220"])
+    );
+    assert_eq!(dingtalk["at"]["atMobiles"], serde_json::json!([]));
+    let text = dingtalk["markdown"]["text"].as_str().expect("text");
+    assert!(text.contains("@manager4220, Carol Wang"), "{text}");
+    let feishu = body(Platform::Feishu).to_string();
+    assert!(
+        feishu.contains(
+            "<at id=ou_7d8a6e6df7621556ce0d21922b676706cc></at>, <at email=carol@example.com></at>"
+        ),
+        "{feishu}"
+    );
+    let lark = body(Platform::Lark).to_string();
+    assert!(
+        lark.contains("<at id=ou_84aad35d084aa403a838cf73ee18467></at>"),
+        "{lark}"
+    );
+    let teams = body(Platform::Teams).to_string();
+    assert!(
+        teams.contains("alice@example.com") && teams.contains("<at>Carol Wang</at>"),
+        "{teams}"
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
-//! `wecom` (WeChat Work group robot). WeCom honours `mentioned_mobile_list`
-//! only on `text` messages, so:
-//! - a message that mentions someone with a phone number is a `text`
-//!   message (plain text, the people in `mentioned_mobile_list`, which
-//!   notifies them);
+//! `wecom` (WeChat Work group robot). WeCom honours `mentioned_list` and
+//! `mentioned_mobile_list` only on `text` messages, so:
+//! - a message that mentions someone with a WeCom userid in the people
+//!   directory (`mentioned_list`) or a phone number (`mentioned_mobile_list`)
+//!   is a `text` message, which notifies them;
 //! - any other message is `markdown` with a coloured title.
 //!
 //! User text is defused (WeCom documents no escape): no `<@userid>`,
@@ -11,6 +11,7 @@
 use serde_json::{json, Value as Json};
 
 use super::dingtalk::mobile;
+use super::handles::handle;
 use super::limits::wecom as limit;
 use super::summary::{Markup, Message, Severity};
 use super::text::defuse_markup;
@@ -42,15 +43,26 @@ fn colour(severity: Severity) -> &'static str {
 }
 
 pub fn body(message: &Message) -> Json {
-    let phones: Vec<&str> = message.mentions.iter().filter_map(mobile).collect();
+    let ids: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter_map(|u| handle(u, "wecom"))
+        .collect();
+    let phones: Vec<&str> = message
+        .mentions
+        .iter()
+        .filter(|u| handle(u, "wecom").is_none())
+        .filter_map(mobile)
+        .collect();
     let title = defuse_markup(&message.title);
     let footer = defuse_markup(&message.footer);
-    if !phones.is_empty() {
+    if !ids.is_empty() || !phones.is_empty() {
         let content = format!("{title}\n{}\n{footer}", message.text(&PLAIN, "\n"));
-        return json!({
-            "msgtype": "text",
-            "text": {"content": content, "mentioned_mobile_list": phones},
-        });
+        let mut text = json!({"content": content, "mentioned_mobile_list": phones});
+        if !ids.is_empty() {
+            text["mentioned_list"] = json!(ids);
+        }
+        return json!({"msgtype": "text", "text": text});
     }
     let content = format!(
         "## <font color=\"{}\">{title}</font>\n{}\n> {footer}",

@@ -80,6 +80,11 @@ fn user_from_row(row: &PgRow, prefix: &str) -> Result<UserRef, StoreError> {
         name: row.try_get(format!("{prefix}name").as_str())?,
         email: row.try_get(format!("{prefix}email").as_str())?,
         phone: row.try_get(format!("{prefix}phone").as_str())?,
+        handles: row
+            .try_get::<sqlx::types::Json<std::collections::BTreeMap<String, String>>, _>(
+                format!("{prefix}handles").as_str(),
+            )?
+            .0,
     })
 }
 
@@ -132,7 +137,7 @@ pub async fn issue_snapshot(
                 pr.id AS project_id, pr.resource_id, pr.title AS project_title,
                 pl.id AS plan_id, pl.title AS plan_title,
                 u.id AS creator_id, u.name AS creator_name, u.email AS creator_email,
-                u.phone AS creator_phone
+                u.phone AS creator_phone, herald_user_handles(u.id) AS creator_handles
            FROM issue i
            JOIN project pr ON pr.id = i.project_id
            JOIN app_user u ON u.id = i.creator_id
@@ -179,7 +184,7 @@ pub async fn approvers(
     role: &str,
 ) -> Result<Vec<UserRef>, StoreError> {
     let rows = sqlx::query(
-        "SELECT u.id, u.name, u.email, u.phone
+        "SELECT u.id, u.name, u.email, u.phone, herald_user_handles(u.id) AS handles
            FROM project_member m
            JOIN app_user u ON u.id = m.user_id
           WHERE m.project_id = $1 AND m.role = $2 AND NOT u.deleted
@@ -194,7 +199,7 @@ pub async fn approvers(
 
 /// One user (deleted or not: an approver who acted stays named).
 pub async fn user(conn: &mut PgConnection, id: i64) -> Result<Option<UserRef>, StoreError> {
-    let row = sqlx::query("SELECT id, name, email, phone FROM app_user WHERE id = $1")
+    let row = sqlx::query("SELECT id, name, email, phone, herald_user_handles(id) AS handles FROM app_user WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;

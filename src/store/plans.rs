@@ -255,7 +255,8 @@ async fn plan_refs(
     plan_id: i64,
 ) -> Result<(Option<IssueRef>, Option<RolloutRef>), StoreError> {
     let issue = sqlx::query(
-        "SELECT i.id, i.title, u.id AS user_id, u.name, u.email, u.phone
+        "SELECT i.id, i.title, u.id AS user_id, u.name, u.email, u.phone,
+                herald_user_handles(u.id) AS handles
            FROM issue i JOIN app_user u ON u.id = i.creator_id
           WHERE i.plan_id = $1 ORDER BY i.id LIMIT 1",
     )
@@ -271,6 +272,11 @@ async fn plan_refs(
                 name: row.try_get("name")?,
                 email: row.try_get("email")?,
                 phone: row.try_get("phone")?,
+                handles: row
+                    .try_get::<sqlx::types::Json<std::collections::BTreeMap<String, String>>, _>(
+                        "handles",
+                    )?
+                    .0,
             },
         })
     })

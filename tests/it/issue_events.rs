@@ -73,11 +73,20 @@ async fn each_transition_is_emitted_once_with_its_people() {
     seed.subscribe_all("everything").await;
     let project = seed.project(true, false).await;
     let webhook = seed.project_webhook(project).await;
-    let ada = seed.user("Ada", Some("+15550100")).await;
-    let grace = seed.user("Grace", Some("+15550101")).await;
+    let mut ada = seed.user("Ada", Some("+15550100")).await;
+    let mut grace = seed.user("Grace", Some("+15550101")).await;
     let linus = seed.user("Linus", None).await;
     let gone = seed.user("Gone", None).await;
     let owner = seed.user("Owner", None).await;
+    // The people directory: the events carry each person's handles.
+    seed.handle(ada.id, "slack", "U0ADA00001").await;
+    seed.handle(grace.id, "slack", "U0GRACE001").await;
+    seed.handle(grace.id, "feishu", "ou_0123456789abcdef").await;
+    ada.handles.insert("slack".into(), "U0ADA00001".into());
+    grace.handles.insert("slack".into(), "U0GRACE001".into());
+    grace
+        .handles
+        .insert("feishu".into(), "ou_0123456789abcdef".into());
     for user in [&grace, &linus, &gone] {
         seed.member(project, user.id, "dba").await;
     }

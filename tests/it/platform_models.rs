@@ -57,6 +57,7 @@ fn events() -> Vec<Event> {
                 name: format!("Approver Number {i} <at>"),
                 email: format!("approver{i}@example.com"),
                 phone: None,
+                handles: [("slack".to_owned(), format!("U{i:08}"))].into(),
             })
             .expect("json")
         })

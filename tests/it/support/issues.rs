@@ -72,7 +72,19 @@ impl Seed {
             name: name.to_owned(),
             email,
             phone: phone.map(str::to_owned),
+            handles: Default::default(),
         }
+    }
+
+    /// Put `user`'s handle on `platform` in the people directory.
+    pub async fn handle(&self, user: i64, platform: &str, handle: &str) {
+        sqlx::query("INSERT INTO app_user_handle (user_id, platform, handle) VALUES ($1, $2, $3)")
+            .bind(user)
+            .bind(platform)
+            .bind(handle)
+            .execute(&self.pool)
+            .await
+            .expect("insert handle");
     }
 
     pub async fn delete_user(&self, user: i64) {
