@@ -32,6 +32,23 @@ pub fn mention_by_phone(user: &UserRef) -> String {
     }
 }
 
+/// Who `message` notifies on `platform` (DingTalk, WeCom): the directory's
+/// user ids, and the phones of people without one.
+pub fn mention_targets<'a>(message: &'a Message, platform: &str) -> (Vec<&'a str>, Vec<&'a str>) {
+    let ids = message
+        .mentions
+        .iter()
+        .filter_map(|u| handle(u, platform))
+        .collect();
+    let phones = message
+        .mentions
+        .iter()
+        .filter(|u| handle(u, platform).is_none())
+        .filter_map(mobile)
+        .collect();
+    (ids, phones)
+}
+
 /// The user's phone if it is one (digits, `+`, `-`).
 pub fn mobile(user: &UserRef) -> Option<&str> {
     user.phone.as_deref().filter(|p| {
@@ -69,17 +86,7 @@ pub fn signed_url(url: &Url, secret: &Secret, now: DateTime<Utc>) -> Url {
 }
 
 pub fn body(message: &Message) -> serde_json::Value {
-    let ids: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter_map(|u| handle(u, "dingtalk"))
-        .collect();
-    let phones: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter(|u| handle(u, "dingtalk").is_none())
-        .filter_map(mobile)
-        .collect();
+    let (ids, phones) = mention_targets(message, "dingtalk");
     let title = defuse_markup(&message.title);
     let text = format!(
         "### {title}\n\n{}\n\n> {}",

@@ -10,8 +10,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::dingtalk::mobile;
-use super::handles::handle;
+use super::dingtalk::mention_targets;
 use super::limits::wecom as limit;
 use super::summary::{Markup, Message, Severity};
 use super::text::defuse_markup;
@@ -43,17 +42,7 @@ fn colour(severity: Severity) -> &'static str {
 }
 
 pub fn body(message: &Message) -> Json {
-    let ids: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter_map(|u| handle(u, "wecom"))
-        .collect();
-    let phones: Vec<&str> = message
-        .mentions
-        .iter()
-        .filter(|u| handle(u, "wecom").is_none())
-        .filter_map(mobile)
-        .collect();
+    let (ids, phones) = mention_targets(message, "wecom");
     let title = defuse_markup(&message.title);
     let footer = defuse_markup(&message.footer);
     if !ids.is_empty() || !phones.is_empty() {

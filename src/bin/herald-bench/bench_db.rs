@@ -71,3 +71,15 @@ impl BenchDb {
         )
     }
 }
+
+/// Wait (up to 10 s) until `daemon`'s listener is connected.
+pub async fn wait_listening(daemon: &herald::daemon::Daemon) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    while daemon.metrics.listener_connected.get() != 1 {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            anyhow::bail!("the listener did not connect");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
+}

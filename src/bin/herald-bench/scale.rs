@@ -122,13 +122,7 @@ async fn scale_in(db: &BenchDb, tasks: u32) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let connecting = Instant::now();
-    while daemon.metrics.listener_connected.get() != 1 {
-        if connecting.elapsed() > Duration::from_secs(10) {
-            bail!("the listener did not connect");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::bench_db::wait_listening(&daemon).await?;
     // The first change starts the plan's supervisor, which reads the plan.
     let (first, rest) = runs.split_first().context("a plan without tasks")?;
     let reading = settled_rows_read(db).await?;

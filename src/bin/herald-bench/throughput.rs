@@ -45,13 +45,7 @@ async fn start_herald(db: &BenchDb, endpoints: Vec<Endpoint>) -> anyhow::Result<
         },
     )
     .await?;
-    let start = Instant::now();
-    while daemon.metrics.listener_connected.get() != 1 {
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!("the listener did not connect");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::bench_db::wait_listening(&daemon).await?;
     Ok(daemon)
 }
 
