@@ -413,7 +413,7 @@ impl Sender {
     async fn attempt(
         &self,
         delivery: &PendingDelivery,
-        event: &Event,
+        event: &Arc<Event>,
     ) -> Result<Option<DrainEnd>, StoreError> {
         // The endpoint as configured now: a rotated secret or a new URL
         // applies from this attempt.

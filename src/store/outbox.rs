@@ -30,7 +30,8 @@ pub struct PendingDelivery {
     pub due_in: Duration,
     /// The event, or why its row cannot be decoded (the delivery is then
     /// failed with that reason rather than blocking the queue).
-    pub event: Result<Event, String>,
+    /// Shared, so an attempt hands it to the HTTP runtime without a copy.
+    pub event: Result<std::sync::Arc<Event>, String>,
 }
 
 /// The result of one HTTP attempt, as recorded in the attempt log.
@@ -95,7 +96,9 @@ fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
         throttled_attempts: row.try_get("throttled_attempts")?,
         age: millis(row, "age_ms")?,
         due_in: millis(row, "due_in_ms")?,
-        event: super::events::event_from_row(row).map_err(|e| e.to_string()),
+        event: super::events::event_from_row(row)
+            .map(std::sync::Arc::new)
+            .map_err(|e| e.to_string()),
     })
 }
 
