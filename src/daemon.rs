@@ -14,7 +14,7 @@ use crate::actors::{
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
-use crate::messages::delivery::ShutdownDelivery;
+use crate::messages::delivery::{SetEndpoints, ShutdownDelivery};
 pub use crate::messages::StopActor;
 use crate::metrics::Metrics;
 pub use crate::node::default_node_id;
@@ -32,6 +32,8 @@ pub struct DaemonConfig {
     /// Global endpoints from the config file (project webhooks come from the
     /// database).
     pub endpoints: Vec<Endpoint>,
+    /// The config file's `links:` (project webhooks use them too).
+    pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
     pub delivery: DeliveryConfig,
     /// Plan supervisors: failure window and idle eviction.
     pub plans: PlanConfig,
@@ -48,6 +50,7 @@ impl Default for DaemonConfig {
             pool: PoolConfig::default(),
             listener: ListenerConfig::default(),
             endpoints: Vec::new(),
+            links: Default::default(),
             delivery: DeliveryConfig::default(),
             plans: PlanConfig::default(),
             reconcile_interval: Duration::from_secs(60),
@@ -111,7 +114,10 @@ impl Daemon {
             config.delivery.clone(),
             metrics.clone(),
             client,
-            config.endpoints.clone(),
+            SetEndpoints {
+                endpoints: config.endpoints.clone(),
+                links: config.links.clone(),
+            },
             crate::delivery::recorder::Recorder::start(store.clone()),
         )
         .start();

@@ -166,6 +166,8 @@ pub struct Endpoint {
     pub description: Option<String>,
     /// In order (default) or up to N at once.
     pub ordering: Ordering,
+    /// Language and links of its messages.
+    pub presentation: crate::presentation::Presentation,
 }
 
 impl fmt::Debug for Endpoint {
@@ -181,6 +183,7 @@ impl fmt::Debug for Endpoint {
             .field("enabled", &self.enabled)
             .field("description", &self.description)
             .field("ordering", &self.ordering)
+            .field("locale", &self.presentation.locale)
             .finish()
     }
 }

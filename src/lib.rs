@@ -19,7 +19,8 @@
 //! - [`cli`] / [`commands`]: the command line and what each command does.
 //! - [`admin`]: the admin HTTP API.
 //! - [`config`]: global endpoints from the YAML config file; [`formats`]:
-//!   platform message formats; [`signing`]: Standard Webhooks sign/verify.
+//!   platform message formats; [`presentation`]: their language and links
+//!   back to the host app; [`signing`]: Standard Webhooks sign/verify.
 //! - [`metrics`], [`logging`], [`shutdown`], [`node`]: operating concerns.
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
@@ -43,6 +44,7 @@ pub mod node;
 pub mod outcome;
 pub mod pipeline;
 pub mod plan_progress;
+pub mod presentation;
 pub mod reload;
 pub mod rollout;
 pub mod shutdown;

@@ -32,7 +32,12 @@ pub async fn reload(
         }
     };
     let count = config.endpoints.len();
-    delivery.send(SetEndpoints(config.endpoints)).await?;
+    delivery
+        .send(SetEndpoints {
+            endpoints: config.endpoints,
+            links: config.links,
+        })
+        .await?;
     info!(event = "config.reloaded", trigger, path = %source.path.display(), endpoints = count);
     Ok(count)
 }

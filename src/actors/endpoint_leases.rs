@@ -32,6 +32,7 @@ use crate::messages::delivery::{
 };
 use crate::messages::{OutboxChanged, Reconcile};
 use crate::metrics::Metrics;
+use crate::presentation::LinkTemplates;
 use crate::store::{Store, StoreError};
 
 struct Held {
@@ -48,6 +49,8 @@ pub struct EndpointLeases {
     metrics: Arc<Metrics>,
     client: HttpSender,
     config_endpoints: Vec<Endpoint>,
+    /// The config's link templates, given to project webhooks.
+    links: Arc<LinkTemplates>,
     /// Every known, enabled endpoint by id.
     endpoints: HashMap<String, Endpoint>,
     /// Valid project webhooks as of the last sweep, enabled or not.
@@ -77,7 +80,7 @@ impl EndpointLeases {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
         client: HttpSender,
-        config_endpoints: Vec<Endpoint>,
+        from_config: SetEndpoints,
         recorder: Recorder,
     ) -> Self {
         EndpointLeases {
@@ -87,7 +90,8 @@ impl EndpointLeases {
             config: Arc::new(config),
             metrics,
             client,
-            config_endpoints,
+            config_endpoints: from_config.endpoints,
+            links: from_config.links,
             endpoints: HashMap::new(),
             project_webhooks: Vec::new(),
             held: HashMap::new(),
@@ -176,7 +180,7 @@ impl EndpointLeases {
         }
         let mut project_webhooks = Vec::new();
         for row in &webhooks {
-            match endpoint_from_row(row, &self.config.network) {
+            match endpoint_from_row(row, &self.config.network, &self.links) {
                 Ok(endpoint) => {
                     if endpoint.enabled {
                         endpoints.insert(endpoint.id.clone(), endpoint.clone());
@@ -504,10 +508,14 @@ impl Handler<LeaseLost> for EndpointLeases {
 impl Handler<SetEndpoints> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, set: SetEndpoints, ctx: &mut Self::Context) {
-        info!(event = "delivery.endpoints_set", endpoints = set.0.len());
+        info!(
+            event = "delivery.endpoints_set",
+            endpoints = set.endpoints.len()
+        );
+        self.links = set.links;
         // Changed endpoints this replica delivers apply from their next
         // attempt (a rotated secret must not wait for the database sync).
-        for endpoint in &set.0 {
+        for endpoint in &set.endpoints {
             if let Some(held) = self.held.get(&endpoint.id) {
                 if self.endpoints.get(&endpoint.id) != Some(endpoint) {
                     held.actor.do_send(UpdateEndpoint(endpoint.clone()));
@@ -515,7 +523,7 @@ impl Handler<SetEndpoints> for EndpointLeases {
                 }
             }
         }
-        self.config_endpoints = set.0;
+        self.config_endpoints = set.endpoints;
         let store = self.store.clone();
         let endpoints = self.config_endpoints.clone();
         let node_id = self.node_id.clone();

@@ -103,6 +103,7 @@ async fn play(
         enabled: true,
         description: Some("herald demo's built-in sink".into()),
         ordering: crate::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     };
     let daemon = Daemon::start(
         database.connect_options(),

@@ -50,6 +50,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         reconcile_interval: args.listener.reconcile_interval,
         endpoints: file_config.endpoints,
+        links: file_config.links,
         delivery: args.delivery.config(),
         plans: PlanConfig {
             failure_window: args.plans.failure_window,

@@ -138,7 +138,7 @@ async fn receive(
     let (event_type, summary) = match serde_json::from_slice::<Event>(&body) {
         Ok(event) => (
             Some(event.event_type.clone()),
-            summary::summarize(&event).title,
+            summary::summarize(&event, crate::presentation::Locale::En).title,
         ),
         Err(_) => (None, format!("{} bytes, not a herald event", body.len())),
     };

@@ -10,8 +10,11 @@ use url::Url;
 
 use super::secrets::{self, SecretOrigin};
 use super::Problem;
+use std::sync::Arc;
+
 use crate::endpoint::{Endpoint, EndpointSource, Ordering, Platform};
 use crate::events;
+use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
 
 /// The project-webhook id prefix (`Endpoint::project_webhook_id`); config
 /// ids must not use it.
@@ -21,8 +24,76 @@ pub const RESERVED_PREFIX: &str = "project-webhook-";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// URL templates of links back to the host application.
+    #[serde(default, skip_serializing_if = "FileLinks::is_empty")]
+    pub links: FileLinks,
     #[serde(default)]
     pub endpoints: Vec<FileEndpoint>,
+}
+
+/// `links:`, as written: one URL template per kind, e.g.
+/// `issue: https://bb.example.com/projects/{project}/issues/{issue_id}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLinks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+impl FileLinks {
+    pub fn is_empty(&self) -> bool {
+        *self == FileLinks::default()
+    }
+
+    fn get(&self, kind: LinkKind) -> Option<&String> {
+        match kind {
+            LinkKind::Issue => self.issue.as_ref(),
+            LinkKind::Plan => self.plan.as_ref(),
+            LinkKind::Rollout => self.rollout.as_ref(),
+            LinkKind::Project => self.project.as_ref(),
+        }
+    }
+
+    /// The section as it would be written for `templates`.
+    pub fn from_templates(templates: &LinkTemplates) -> FileLinks {
+        let source = |kind| {
+            templates
+                .get(kind)
+                .map(|t: &Template| t.source().to_string())
+        };
+        FileLinks {
+            issue: source(LinkKind::Issue),
+            plan: source(LinkKind::Plan),
+            rollout: source(LinkKind::Rollout),
+            project: source(LinkKind::Project),
+        }
+    }
+
+    /// Every template parsed, or a problem per bad one.
+    fn validate(&self, path: &Path, problems: &mut Vec<Problem>) -> LinkTemplates {
+        let mut templates = Vec::new();
+        for kind in LinkKind::ALL {
+            let Some(source) = self.get(kind) else {
+                continue;
+            };
+            match Template::parse(kind, source) {
+                Ok(template) => templates.push((kind, template)),
+                Err(message) => problems.push(Problem {
+                    file: path.to_path_buf(),
+                    endpoint: String::new(),
+                    field: kind.as_str(),
+                    message: format!("`{source}` {message}"),
+                }),
+            }
+        }
+        LinkTemplates::new(templates)
+    }
 }
 
 /// One entry of `endpoints:`, as written.
@@ -55,6 +126,9 @@ pub struct FileEndpoint {
     /// With `ordering: none`: sends in flight at once (default 8, 1–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u16>,
+    /// The language of its messages: `en` (default) or `zh-CN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 fn yes() -> bool {
@@ -99,13 +173,20 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A valid file: its endpoints (with notes) and link templates.
+pub struct Validated {
+    pub endpoints: Vec<(Endpoint, EndpointNotes)>,
+    pub links: Arc<LinkTemplates>,
+}
+
 /// Validate every entry; returns the endpoints (with notes) or every problem.
 pub fn validate(
     file: &FileConfig,
     path: &Path,
     secrets_dir: &Path,
-) -> Result<Vec<(Endpoint, EndpointNotes)>, Vec<Problem>> {
+) -> Result<Validated, Vec<Problem>> {
     let mut problems = Vec::new();
+    let links = Arc::new(file.links.validate(path, &mut problems));
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (index, raw) in file.endpoints.iter().enumerate() {
@@ -232,7 +313,20 @@ pub fn validate(
                 None
             }
         };
-        if let (Some(platform), Some(url), Some(ordering)) = (platform, url, ordering) {
+        let locale = match raw.locale.as_deref() {
+            None => Some(Locale::En),
+            Some(text) => Locale::parse(text).or_else(|| {
+                let known: Vec<_> = Locale::ALL.iter().map(|l| l.as_str()).collect();
+                problem(
+                    "locale",
+                    format!("`{text}` is not one of {}", known.join(", ")),
+                );
+                None
+            }),
+        };
+        if let (Some(platform), Some(url), Some(ordering), Some(locale)) =
+            (platform, url, ordering, locale)
+        {
             let (secret, secret_origin) = match resolved {
                 Some((secret, origin)) => (Some(secret), Some(origin)),
                 None => (None, None),
@@ -249,6 +343,10 @@ pub fn validate(
                     enabled: raw.enabled,
                     description: raw.description.clone(),
                     ordering,
+                    presentation: Presentation {
+                        locale,
+                        links: links.clone(),
+                    },
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),
@@ -259,7 +357,10 @@ pub fn validate(
         }
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(Validated {
+            endpoints: out,
+            links,
+        })
     } else {
         Err(problems)
     }

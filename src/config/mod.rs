@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::info;
 
-pub use file::{EndpointNotes, FileConfig, FileEndpoint};
+pub use file::{EndpointNotes, FileConfig, FileEndpoint, FileLinks};
 pub use secrets::SecretOrigin;
 
 use crate::endpoint::Endpoint;
@@ -35,13 +35,16 @@ pub struct Config {
     pub notes: Vec<EndpointNotes>,
     /// The file it came from (None: the default file was absent).
     pub path: Option<PathBuf>,
+    /// The `links:` section (also applied to project webhooks).
+    pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
 }
 
 /// One validation problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
-    /// The endpoint's id, or `#<position>` when it has none.
+    /// The endpoint's id, or `#<position>` when it has none; empty for a
+    /// problem in the `links:` section.
     pub endpoint: String,
     pub field: &'static str,
     pub message: String,
@@ -49,6 +52,15 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.endpoint.is_empty() {
+            return write!(
+                f,
+                "{}: links: {}: {}",
+                self.file.display(),
+                self.field,
+                self.message
+            );
+        }
         write!(
             f,
             "{}: endpoint `{}`: {}: {}",
@@ -161,11 +173,12 @@ pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, Conf
             path: path.to_path_buf(),
             problems,
         })?;
-    let (endpoints, notes) = validated.into_iter().unzip();
+    let (endpoints, notes) = validated.endpoints.into_iter().unzip();
     Ok(Config {
         endpoints,
         notes,
         path: Some(path.to_path_buf()),
+        links: validated.links,
     })
 }
 
@@ -178,7 +191,10 @@ pub fn render_effective(config: &Config) -> String {
         Some(path) => out.push_str(&format!("# effective config from {}\n", path.display())),
         None => out.push_str("# no config file: no global endpoints\n"),
     }
-    let mut file = FileConfig::default();
+    let mut file = FileConfig {
+        links: FileLinks::from_templates(&config.links),
+        ..FileConfig::default()
+    };
     for (index, endpoint) in config.endpoints.iter().enumerate() {
         let notes = config.notes.get(index);
         if let Some(origin) = notes.and_then(|n| n.secret_origin.as_ref()) {
@@ -204,6 +220,10 @@ pub fn render_effective(config: &Config) -> String {
             concurrency: match endpoint.ordering {
                 crate::endpoint::Ordering::Strict => None,
                 crate::endpoint::Ordering::Unordered { concurrency } => Some(concurrency),
+            },
+            locale: match endpoint.presentation.locale {
+                crate::presentation::Locale::En => None,
+                other => Some(other.as_str().to_string()),
             },
         });
     }

@@ -321,3 +321,71 @@ fn ordering_none_takes_a_concurrency() {
     let p = one_problem("endpoints:\n  - {id: a, type: slack, url: 'https://x.example/y', events: ['*'], ordering: none, concurrency: 1000}\n");
     assert_eq!(p.field, "concurrency");
 }
+
+const LINKED: &str = r#"
+links:
+  issue: https://bb.example.com/projects/{project}/issues/{issue_id}
+  rollout: https://bb.example.com/projects/{project}/rollouts/{rollout_id}
+endpoints:
+  - id: feishu-cn
+    type: feishu
+    url: https://open.feishu.cn/open-apis/bot/v2/hook/x
+    events: ["*"]
+    locale: zh-CN
+  - id: chat
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+"#;
+
+#[test]
+fn links_and_locale_load_and_reach_every_endpoint() {
+    let secrets = secrets_with(&[]);
+    let config = parse(LINKED, Path::new("test.yaml"), secrets.path()).expect("valid");
+    use crate::presentation::{LinkKind, Locale};
+    assert_eq!(
+        config.links.get(LinkKind::Issue).map(|t| t.source()),
+        Some("https://bb.example.com/projects/{project}/issues/{issue_id}")
+    );
+    assert!(config.links.get(LinkKind::Plan).is_none());
+    assert_eq!(config.endpoints[0].presentation.locale, Locale::ZhCn);
+    assert_eq!(config.endpoints[1].presentation.locale, Locale::En);
+    for endpoint in &config.endpoints {
+        assert_eq!(endpoint.presentation.links, config.links);
+    }
+    let rendered = render_effective(&config);
+    assert!(rendered.contains("locale: zh-CN"), "{rendered}");
+    let again = parse(&rendered, Path::new("test.yaml"), secrets.path()).expect("reloads");
+    assert_eq!(again.endpoints, config.endpoints);
+    assert_eq!(again.links, config.links);
+}
+
+#[test]
+fn bad_templates_and_locales_are_problems_naming_the_field() {
+    let secrets = secrets_with(&[]);
+    let text = LINKED
+        .replace("{rollout_id}", "{issue_id}")
+        .replace("/issues/{issue_id}", "/issues/{id}")
+        .replace("zh-CN", "zh_TW");
+    let found = problems(&text, secrets.path());
+    let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 3, "{shown:?}");
+    assert!(
+        shown[0].starts_with("test.yaml: links: issue: ") && shown[0].contains("`{id}`"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].starts_with("test.yaml: links: rollout: ")
+            && shown[1].contains("{project}, {project_id}, {rollout_id}, {plan_id}"),
+        "{shown:?}"
+    );
+    assert_eq!(
+        shown[2],
+        "test.yaml: endpoint `feishu-cn`: locale: `zh_TW` is not one of en, zh-CN"
+    );
+    let unknown = LINKED.replace("  rollout:", "  deployment:");
+    assert!(matches!(
+        parse(&unknown, Path::new("test.yaml"), secrets.path()),
+        Err(ConfigError::Parse { .. })
+    ));
+}

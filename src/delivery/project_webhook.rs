@@ -1,16 +1,21 @@
 //! A `project_webhook` row as an [`Endpoint`], or the reason it cannot be one.
 
+use std::sync::Arc;
+
 use super::destination::NetworkPolicy;
 use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use crate::presentation::{LinkTemplates, Locale, Presentation};
 use crate::signing::check_standard_secret;
 use crate::store::endpoints::ProjectWebhookRow;
 
 /// Validate a row: known type, parseable URL, a secret where one is needed
 /// (a Standard Webhooks one for `generic`), and the destination policy
 /// (https, a public address unless allowed).
+/// It takes the config's link templates; its messages are in English.
 pub fn endpoint_from_row(
     row: &ProjectWebhookRow,
     policy: &NetworkPolicy,
+    links: &Arc<LinkTemplates>,
 ) -> Result<Endpoint, String> {
     let platform =
         Platform::parse(&row.platform).ok_or_else(|| format!("unknown type {:?}", row.platform))?;
@@ -40,6 +45,10 @@ pub fn endpoint_from_row(
         enabled: row.enabled,
         description: (!row.title.is_empty()).then(|| row.title.clone()),
         ordering: crate::endpoint::Ordering::Strict,
+        presentation: Presentation {
+            locale: Locale::En,
+            links: links.clone(),
+        },
     };
     // Written by host-app users: no plain-http opt-in.
     policy

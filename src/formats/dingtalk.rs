@@ -88,11 +88,12 @@ pub fn signed_url(url: &Url, secret: &Secret, now: DateTime<Utc>) -> Url {
 pub fn body(message: &Message) -> serde_json::Value {
     let (ids, phones) = mention_targets(message, "dingtalk");
     let title = defuse_markup(&message.title);
-    let text = format!(
-        "### {title}\n\n{}\n\n> {}",
-        message.text(&MARKUP, "\n\n"),
-        defuse_markup(&message.footer)
-    );
+    let mut text = format!("### {title}\n\n{}", message.text(&MARKUP, "\n\n"));
+    let links = message.markdown_links(" · ");
+    if !links.is_empty() {
+        text.push_str(&format!("\n\n{links}"));
+    }
+    text.push_str(&format!("\n\n> {}", defuse_markup(&message.footer)));
     json!({
         "msgtype": "markdown",
         "markdown": {"title": title, "text": text},

@@ -38,8 +38,8 @@ pub fn body(message: &Message) -> Json {
         .map(|f| {
             json!({
                 "name": f.label,
-                "value": f.value.render(&MARKUP),
-                "inline": f.label != "Data",
+                "value": message.value(f, &MARKUP),
+                "inline": f.label != message.words.data,
             })
         })
         .collect();
@@ -53,6 +53,11 @@ pub fn body(message: &Message) -> Json {
     let list = message.list_lines(&MARKUP);
     if !list.is_empty() {
         embed["description"] = json!(list.join("\n"));
+    }
+    // The title links to the first action (issue, else plan, rollout):
+    // a webhook not owned by an application cannot carry buttons.
+    if let Some((_, url)) = message.actions().first() {
+        embed["url"] = json!(url.as_str());
     }
     let ids: Vec<&str> = message
         .mentions

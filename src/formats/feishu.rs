@@ -93,6 +93,23 @@ pub fn body(
             "text": {"tag": "lark_md", "content": list.join("\n")}
         }));
     }
+    // https://open.feishu.cn/document/common-capabilities/message-card/message-cards-content/button
+    let buttons: Vec<_> = message
+        .actions()
+        .into_iter()
+        .enumerate()
+        .map(|(index, (label, url))| {
+            json!({
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": label},
+                "type": if index == 0 { "primary" } else { "default" },
+                "url": url.as_str(),
+            })
+        })
+        .collect();
+    if !buttons.is_empty() {
+        elements.push(json!({"tag": "action", "actions": buttons}));
+    }
     elements.push(json!({
         "tag": "note",
         "elements": [{"tag": "plain_text", "content": message.footer}]

@@ -11,11 +11,14 @@ use serde_json::Value as Json;
 
 use super::text::BREAK;
 use super::*;
+use std::sync::Arc;
+
 use crate::endpoint::{EndpointSource, Secret};
 use crate::events::{
     ApprovalRequestedData, EventType, FailedTask, IssueCreatedData, IssueRef, PipelineFailedData,
     PlanRef, ProjectRef, SentBackData, UserRef,
 };
+use crate::presentation::{LinkKind, LinkTemplates, Links, Locale, Presentation, Template};
 
 const FRAGMENTS: &[&str] = &[
     "@everyone",
@@ -216,6 +219,11 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 fn endpoint(platform: Platform) -> Endpoint {
+    linked(platform, Locale::En, Default::default())
+}
+
+/// An endpoint in `locale` with link templates `links`.
+fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endpoint {
     Endpoint {
         id: format!("prop-{platform}"),
         source: EndpointSource::Config,
@@ -227,7 +235,25 @@ fn endpoint(platform: Platform) -> Endpoint {
         enabled: true,
         description: None,
         ordering: crate::endpoint::Ordering::Strict,
+        presentation: Presentation { locale, links },
     }
+}
+
+/// Templates using every placeholder, so hostile project ids reach links.
+fn every_link() -> Arc<LinkTemplates> {
+    let base = "https://bb.example.com/projects/{project}/{project_id}";
+    let kinds = [
+        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
+        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
+        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
+        (LinkKind::Project, base.to_string()),
+    ];
+    Arc::new(LinkTemplates::new(
+        kinds
+            .into_iter()
+            .filter_map(|(kind, source)| Some((kind, Template::parse(kind, &source).ok()?)))
+            .collect(),
+    ))
 }
 
 /// Every string in `value`, with the path of keys leading to it.
@@ -272,7 +298,16 @@ fn live_markup(text: &str) -> Option<String> {
 }
 
 /// Injected markup in a rendered body, if any.
-fn injection(platform: Platform, body: &Json, event: &Event) -> Option<String> {
+fn injection(platform: Platform, body: &Json, event: &Event, links: &Links) -> Option<String> {
+    // herald's own Markdown links (DingTalk, WeCom), in either language.
+    let own_links: Vec<String> = links
+        .0
+        .iter()
+        .flat_map(|(kind, url)| {
+            let url = url.as_str().replace('(', "%28").replace(')', "%29");
+            Locale::ALL.map(|l| format!("[{}]({url})", (catalogue::Catalogue::of(l).view)(*kind)))
+        })
+        .collect();
     let mut leaves = Vec::new();
     strings(body, &mut Vec::new(), &mut leaves);
     // herald's own markup, removed before looking for injected markup.
@@ -298,6 +333,9 @@ fn injection(platform: Platform, body: &Json, event: &Event) -> Option<String> {
         let mut text = text.to_owned();
         for token in own {
             text = text.replace(token, "");
+        }
+        for link in &own_links {
+            text = text.replace(link, "");
         }
         match platform {
             Platform::Generic => return None,
@@ -405,8 +443,11 @@ proptest! {
     #[test]
     fn every_body_fits_and_carries_no_injected_markup(event in event()) {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 5, 0).single().unwrap_or_default();
-        for platform in Platform::ALL {
-            let rendered = render(&endpoint(platform), &event, now);
+        let cases = Platform::ALL.into_iter().flat_map(|p| {
+            [(p, Locale::En, Default::default()), (p, Locale::ZhCn, every_link())]
+        });
+        for (platform, locale, links) in cases {
+            let rendered = render(&linked(platform, locale, links), &event, now);
             prop_assert!(rendered.is_ok(), "{platform}: {:?}", rendered.err());
             let rendered = rendered.expect("checked");
             let body: Json = serde_json::from_slice(&rendered.body).expect("JSON");
@@ -414,7 +455,7 @@ proptest! {
             if let Some(max) = body_limit(platform) {
                 prop_assert!(rendered.body.len() <= max, "{platform}: {} bytes", rendered.body.len());
             }
-            if let Some(found) = injection(platform, &body, &event) {
+            if let Some(found) = injection(platform, &body, &event, &every_link().expand(&event)) {
                 prop_assert!(false, "{platform}: injected markup survives: {found}");
             }
         }

@@ -5,13 +5,24 @@ use chrono::{DateTime, Utc};
 use super::{FormatError, RenderedRequest};
 use crate::endpoint::{Endpoint, Platform};
 use crate::events::Event;
+use crate::presentation::Links;
 use crate::signing::{self, SigningKey};
 
-fn body(event: &Event) -> Result<Vec<u8>, FormatError> {
-    serde_json::to_vec(event).map_err(|e| FormatError::Serialize {
+/// The event as JSON, with a `links` object when the config has link
+/// templates the event can fill.
+fn body(event: &Event, links: &Links) -> Result<Vec<u8>, FormatError> {
+    let serialize = |e| FormatError::Serialize {
         platform: Platform::Generic,
         source: e,
-    })
+    };
+    if links.is_empty() {
+        return serde_json::to_vec(event).map_err(serialize);
+    }
+    let mut value = serde_json::to_value(event).map_err(serialize)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("links".into(), links.to_json());
+    }
+    serde_json::to_vec(&value).map_err(serialize)
 }
 
 pub fn render(
@@ -30,7 +41,7 @@ pub fn render(
         endpoint: endpoint.id.clone(),
         detail: e.to_string(),
     })?;
-    let body = body(event)?;
+    let body = body(event, &endpoint.presentation.links.expand(event))?;
     let id = event.webhook_id();
     let timestamp = now.timestamp();
     let signature = key.sign(&id, timestamp, &body);

@@ -31,7 +31,7 @@ pub fn body(message: &Message) -> Json {
         .map(|f| {
             json!({"decoratedText": {
                 "topLabel": f.label,
-                "text": f.value.render(&MARKUP),
+                "text": message.value(f, &MARKUP),
                 "wrapText": true,
             }})
         })
@@ -39,7 +39,7 @@ pub fn body(message: &Message) -> Json {
     let mut sections = vec![json!({"widgets": widgets})];
     if let Some(list) = &message.list {
         let text = list
-            .lines(&MARKUP)
+            .lines(&MARKUP, message.words)
             .iter()
             .map(|line| format!("•{}", line.trim_start_matches('-')))
             .collect::<Vec<_>>()
@@ -48,6 +48,15 @@ pub fn body(message: &Message) -> Json {
             "header": entities_and_links(&list.heading),
             "widgets": [{"textParagraph": {"text": text}}]
         }));
+    }
+    // https://developers.google.com/workspace/chat/api/reference/rest/v1/cards#buttonlist
+    let buttons: Vec<Json> = message
+        .actions()
+        .into_iter()
+        .map(|(text, url)| json!({"text": text, "onClick": {"openLink": {"url": url.as_str()}}}))
+        .collect();
+    if !buttons.is_empty() {
+        sections.push(json!({"widgets": [{"buttonList": {"buttons": buttons}}]}));
     }
     sections.push(json!({
         "widgets": [{"textParagraph": {"text": format!("<i>{}</i>", entities_and_links(&message.footer))}}]

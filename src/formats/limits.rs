@@ -28,6 +28,15 @@ pub mod slack {
     /// recommends staying under 4,000.
     /// — https://api.slack.com/methods/chat.postMessage#truncating
     pub const TEXT: usize = 4000;
+    /// Actions block: "An array of interactive element objects … There is
+    /// a maximum of 25 elements in each action block."
+    /// — https://api.slack.com/reference/block-kit/blocks#actions
+    pub const ACTIONS_ELEMENTS: usize = 25;
+    /// Button `text`: "Maximum length for the text in this field is 75
+    /// characters"; `url`: "Maximum length is 3000 characters."
+    /// — https://api.slack.com/reference/block-kit/block-elements#button
+    pub const BUTTON_TEXT: usize = 75;
+    pub const BUTTON_URL: usize = 3000;
 }
 
 /// Discord execute-webhook embeds.
@@ -104,6 +113,9 @@ pub struct Budget {
     pub item_chars: usize,
     /// All shown list entries together.
     pub list_chars: usize,
+    /// All links shown together (URL characters); links that do not fit
+    /// are left out, in reverse order of importance.
+    pub link_chars: usize,
 }
 
 impl Budget {
@@ -117,6 +129,7 @@ impl Budget {
         list_entries: 0,
         item_chars: 80,
         list_chars: 0,
+        link_chars: 0,
     };
 
     /// Roughly half of everything, never below [`Budget::FLOOR`].
@@ -131,6 +144,7 @@ impl Budget {
             list_entries: self.list_entries / 2,
             item_chars: half(self.item_chars, floor.item_chars),
             list_chars: self.list_chars / 2,
+            link_chars: self.link_chars / 2,
         }
     }
 }
@@ -147,6 +161,7 @@ pub fn starting_budget(platform: Platform) -> Budget {
         list_entries: 20,
         item_chars: 400,
         list_chars: 3000,
+        link_chars: 4000,
     };
     match platform {
         Platform::Slack => Budget {
@@ -178,6 +193,7 @@ pub fn starting_budget(platform: Platform) -> Budget {
             list_entries: 8,
             item_chars: 200,
             list_chars: 1200,
+            link_chars: 1000,
         },
         Platform::GoogleChat => Budget {
             list_entries: 40,

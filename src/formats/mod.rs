@@ -8,6 +8,7 @@
 //!   `feishu.rs` (same bot API, two hosts).
 //! - Does not: send anything (that is `actors::delivery`).
 
+pub mod catalogue;
 mod dingtalk;
 mod discord;
 mod feishu;
@@ -153,7 +154,8 @@ pub fn render(
     if platform == Platform::Generic {
         return generic::render(endpoint, event, now);
     }
-    let message = summary::summarize(event);
+    let mut message = summary::summarize(event, endpoint.presentation.locale);
+    message.links = endpoint.presentation.links.expand(event);
     let secret = endpoint.secret.as_ref();
     let url = match (platform, secret) {
         (Platform::Dingtalk, Some(secret)) => {

@@ -47,6 +47,20 @@ pub fn body(message: &Message) -> Json {
             "text": {"type": "mrkdwn", "text": list.join("\n")}
         }));
     }
+    let buttons: Vec<Json> = message
+        .actions()
+        .into_iter()
+        .map(|(label, url)| {
+            json!({
+                "type": "button",
+                "text": {"type": "plain_text", "text": label},
+                "url": url.as_str(),
+            })
+        })
+        .collect();
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
     blocks.push(json!({
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": html_entities(&message.footer)}]
@@ -104,6 +118,18 @@ pub fn check(body: &Json) -> Result<(), String> {
                     chars(text_of(block)),
                     limit::SECTION_TEXT
                 ))
+            }
+            Some("actions") => {
+                let elements = block["elements"].as_array().unwrap_or(&empty);
+                if elements.len() > limit::ACTIONS_ELEMENTS
+                    || elements.iter().any(|e| {
+                        chars(text_of(e)) > limit::BUTTON_TEXT
+                            || chars(e["url"].as_str().unwrap_or_default()) > limit::BUTTON_URL
+                    })
+                {
+                    return Err("actions block over its limits".into());
+                }
+                continue;
             }
             Some("context") => {
                 let elements = block["elements"].as_array().unwrap_or(&empty);

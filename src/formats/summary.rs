@@ -6,12 +6,14 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 
+use super::catalogue::Catalogue;
 use super::limits::Budget;
 use super::text::{cut_chars, strip_controls};
 use crate::events::{
     ApprovalRequestedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
     PipelineFailedData, SentBackData, UserRef,
 };
+use crate::presentation::{Links, Locale};
 
 /// List entries and entry length the neutral message keeps: at least what
 /// the largest starting budget shows (`limits::starting_budget`).
@@ -75,7 +77,7 @@ pub struct List {
 
 /// The platform-neutral message. Every string in it is raw: user text is
 /// escaped by the platform module that lays it out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Message {
     pub event_type: String,
     pub title: String,
@@ -88,6 +90,21 @@ pub struct Message {
     /// `herald · <type> · <event id> · <timestamp>`.
     pub footer: String,
     pub timestamp: DateTime<Utc>,
+    /// Links back to the host application (empty without `links:`).
+    pub links: Links,
+    /// The words of the endpoint's language.
+    pub words: &'static Catalogue,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("title", &self.title)
+            .field("fields", &self.fields)
+            .field("list", &self.list)
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How one platform writes herald's own markup and makes user text inert.
@@ -109,27 +126,17 @@ pub fn markdown_bold(text: &str) -> String {
 /// Longest footer shown (custom event types are host-provided).
 const FOOTER_CHARS: usize = 200;
 
-/// "… and K more" after a cut list of people.
-pub fn more_people(more: usize) -> String {
-    format!("… and {more} more")
-}
-
-/// The line that replaces list entries left out.
-pub fn more_entries(more: usize) -> String {
-    format!("… and {more} more (see the full list in the event)")
-}
-
 impl Value {
-    pub fn render(&self, markup: &Markup) -> String {
+    pub fn render(&self, markup: &Markup, words: &Catalogue) -> String {
         match self {
             Value::Text(text) => (markup.escape)(text),
-            Value::Users { users, more: 0 } if users.is_empty() => "none".into(),
+            Value::Users { users, more: 0 } if users.is_empty() => words.nobody.into(),
             Value::Users { users, more } => {
                 let mut shown: Vec<String> = users.iter().map(markup.mention).collect();
                 if *more > 0 {
-                    shown.push(more_people(*more));
+                    shown.push((words.more_people)(*more));
                 }
-                shown.join(", ")
+                shown.join(words.list_separator)
             }
         }
     }
@@ -137,14 +144,14 @@ impl Value {
 
 impl List {
     /// Entries as `- entry` (escaped), then the "… and K more" line.
-    pub fn lines(&self, markup: &Markup) -> Vec<String> {
+    pub fn lines(&self, markup: &Markup, words: &Catalogue) -> Vec<String> {
         let mut lines: Vec<String> = self
             .items
             .iter()
             .map(|item| format!("- {}", (markup.escape)(item)))
             .collect();
         if self.more > 0 {
-            lines.push(more_entries(self.more));
+            lines.push((words.more_entries)(self.more));
         }
         lines
     }
@@ -155,21 +162,54 @@ impl Message {
     pub fn field_lines(&self, markup: &Markup) -> Vec<String> {
         self.fields
             .iter()
-            .map(|f| {
-                format!(
-                    "{} {}",
-                    (markup.bold)(&format!("{}:", f.label)),
-                    f.value.render(markup)
-                )
-            })
+            .map(|f| self.field_line(f, markup))
             .collect()
+    }
+
+    /// `<bold label>: value` (the colon and spacing of the message's
+    /// language).
+    pub fn field_line(&self, field: &Field, markup: &Markup) -> String {
+        format!(
+            "{}{}",
+            (self.words.label)(markup.bold, field.label),
+            field.value.render(markup, self.words)
+        )
+    }
+
+    /// The links to show as actions: label (in the message's language)
+    /// and URL.
+    pub fn actions(&self) -> Vec<(&'static str, &url::Url)> {
+        self.links
+            .actions()
+            .into_iter()
+            .map(|(kind, url)| ((self.words.view)(kind), url))
+            .collect()
+    }
+
+    /// The actions as Markdown links `[label](url)` joined by `sep`
+    /// (DingTalk, WeCom). Parentheses in a URL are percent-encoded so
+    /// they cannot end the link early.
+    pub fn markdown_links(&self, sep: &str) -> String {
+        self.actions()
+            .into_iter()
+            .map(|(label, url)| {
+                let url = url.as_str().replace('(', "%28").replace(')', "%29");
+                format!("[{label}]({url})")
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
+    /// A field's value with the platform's mentions.
+    pub fn value(&self, field: &Field, markup: &Markup) -> String {
+        field.value.render(markup, self.words)
     }
 
     /// The list as `<bold heading>` then its lines (empty if none).
     pub fn list_lines(&self, markup: &Markup) -> Vec<String> {
         match &self.list {
             Some(list) => std::iter::once((markup.bold)(&(markup.escape)(&list.heading)))
-                .chain(list.lines(markup))
+                .chain(list.lines(markup, self.words))
                 .collect(),
             None => Vec::new(),
         }
@@ -260,6 +300,8 @@ impl Message {
                 .collect(),
             footer: clean(&self.footer, FOOTER_CHARS),
             timestamp: self.timestamp,
+            links: self.links.within(budget.link_chars),
+            words: self.words,
         }
     }
 }
@@ -286,14 +328,6 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Seconds as `1h 2m 3s` (humantime).
-fn duration(seconds: i64) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(
-        seconds.max(0).unsigned_abs(),
-    ))
-    .to_string()
-}
-
 fn compact_json(value: &serde_json::Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= MAX_DATA_CHARS {
@@ -303,49 +337,47 @@ fn compact_json(value: &serde_json::Value) -> String {
     format!("{cut}…")
 }
 
-/// Build the neutral message for `event`. herald's own types whose data
-/// does not parse are shown like custom events (type + JSON data).
-pub fn summarize(event: &Event) -> Message {
+/// Build the neutral message for `event` in `locale` (no links: the
+/// caller adds the endpoint's). herald's own types whose data does not
+/// parse are shown like custom events (type + JSON data).
+pub fn summarize(event: &Event, locale: Locale) -> Message {
+    let words = Catalogue::of(locale);
     let subject = event
         .issue
         .as_ref()
         .map(|i| i.title.clone())
         .or_else(|| event.plan.as_ref().map(|p| p.title.clone()))
         .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "(untitled)".into());
+        .unwrap_or_else(|| words.untitled.into());
     let mut fields = Vec::new();
     if let Some(project) = &event.project {
         fields.push(text(
-            "Project",
+            words.project,
             format!("{} ({})", project.title, project.resource_id),
         ));
     }
     if let Some(issue) = &event.issue {
-        fields.push(text("Issue", format!("#{} {}", issue.id, issue.title)));
+        fields.push(text(words.issue, format!("#{} {}", issue.id, issue.title)));
     }
     if let Some(plan) = &event.plan {
-        fields.push(text("Plan", format!("#{} {}", plan.id, plan.title)));
+        fields.push(text(words.plan, format!("#{} {}", plan.id, plan.title)));
     }
     let mut list = None;
     let mut mentions: Vec<UserRef> = Vec::new();
-    let details = match event.known_type() {
+    let known = event.known_type();
+    let details = match known {
         Some(EventType::IssueCreated) => typed::<IssueCreatedData>(event).map(|d| {
             mentions.push(d.creator.clone());
-            (
-                format!("Issue created: {subject}"),
-                Severity::Info,
-                vec![users("Creator", vec![d.creator])],
-            )
+            (Severity::Info, vec![users(words.creator, vec![d.creator])])
         }),
         Some(EventType::IssueApprovalRequested) => typed::<ApprovalRequestedData>(event).map(|d| {
             mentions.extend(d.approvers.iter().cloned());
             (
-                format!("Approval requested: {subject}"),
                 Severity::Warning,
                 vec![
-                    text("Role", d.role),
-                    text("Approvals required", d.required_count.to_string()),
-                    users("Approvers", d.approvers),
+                    text(words.role, d.role),
+                    text(words.approvals_required, d.required_count.to_string()),
+                    users(words.approvers, d.approvers),
                 ],
             )
         }),
@@ -353,21 +385,21 @@ pub fn summarize(event: &Event) -> Message {
             mentions.push(d.creator.clone());
             // The approver is named, not mentioned: the creator is the one to act.
             let approver = text(
-                "Sent back by",
-                d.approver.map_or_else(|| "unknown".into(), |u| u.name),
+                words.sent_back_by,
+                d.approver
+                    .map_or_else(|| words.unknown_person.into(), |u| u.name),
             );
             (
-                format!("Issue sent back: {subject}"),
                 Severity::Warning,
                 vec![
                     approver,
                     text(
-                        "Reason",
+                        words.reason,
                         d.reason
                             .filter(|r| !r.trim().is_empty())
-                            .unwrap_or_else(|| "none given".into()),
+                            .unwrap_or_else(|| words.no_reason.into()),
                     ),
-                    users("Creator", vec![d.creator]),
+                    users(words.creator, vec![d.creator]),
                 ],
             )
         }),
@@ -379,54 +411,54 @@ pub fn summarize(event: &Event) -> Message {
                 .iter()
                 .take(MAX_LIST_ITEMS)
                 .map(|t| {
-                    let item = format!(
-                        "{} on {} / {}: {}",
-                        t.name,
-                        t.instance,
-                        t.database,
-                        t.error.as_deref().unwrap_or("no error message")
+                    let item = (words.failed_task)(
+                        &t.name,
+                        &t.instance,
+                        &t.database,
+                        t.error.as_deref().unwrap_or(words.no_error_message),
                     );
                     cut_chars(&item, MAX_ITEM_CHARS)
                 })
                 .collect();
             list = Some(List {
-                heading: "Failed tasks".to_string(),
+                heading: words.failed_tasks_heading.to_string(),
                 more: d.failed_tasks.len() - items.len(),
                 items,
             });
             (
-                format!("Pipeline failed: {subject}"),
                 Severity::Failure,
                 vec![
-                    text("Failed tasks", d.failed_tasks.len().to_string()),
-                    text("First failure", time(d.first_failure_at)),
+                    text(words.failed_task_count, d.failed_tasks.len().to_string()),
+                    text(words.first_failure, time(d.first_failure_at)),
                 ],
             )
         }),
         Some(EventType::PipelineCompleted) => typed::<PipelineCompletedData>(event).map(|d| {
             (
-                format!("Pipeline completed: {subject}"),
                 Severity::Success,
                 vec![
-                    text("Tasks", d.total_tasks.to_string()),
-                    text("Duration", duration(d.duration_seconds)),
-                    text("Started", time(d.started_at)),
-                    text("Completed", time(d.completed_at)),
+                    text(words.tasks, d.total_tasks.to_string()),
+                    text(words.duration, (words.duration_text)(d.duration_seconds)),
+                    text(words.started, time(d.started_at)),
+                    text(words.completed, time(d.completed_at)),
                 ],
             )
         }),
         None => None,
     };
-    let (title, severity, details) = details.unwrap_or_else(|| {
-        (
-            format!("Event {}", event.event_type),
+    let (title, severity, details) = match (known, details) {
+        (Some(known), Some((severity, details))) => {
+            (words.title(known, &subject), severity, details)
+        }
+        _ => (
+            format!("{}{}", words.custom_event, event.event_type),
             Severity::Info,
             vec![
-                text("Type", event.event_type.clone()),
-                text("Data", compact_json(&event.data)),
+                text(words.event_type, event.event_type.clone()),
+                text(words.data, compact_json(&event.data)),
             ],
-        )
-    });
+        ),
+    };
     fields.extend(details);
     let mut seen = std::collections::HashSet::new();
     mentions.retain(|u| seen.insert(u.id));
@@ -444,6 +476,8 @@ pub fn summarize(event: &Event) -> Message {
             time(event.timestamp)
         ),
         timestamp: event.timestamp,
+        links: Links::default(),
+        words,
     }
 }
 

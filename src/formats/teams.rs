@@ -102,7 +102,7 @@ pub fn body(message: &Message) -> Json {
         .fields
         .iter()
         .filter(|f| matches!(f.value, Value::Text(_)))
-        .map(|f| json!({"title": f.label, "value": f.value.render(&MARKUP)}))
+        .map(|f| json!({"title": f.label, "value": message.value(f, &MARKUP)}))
         .collect();
     if !facts.is_empty() {
         items.push(json!({"type": "FactSet", "facts": facts}));
@@ -110,11 +110,7 @@ pub fn body(message: &Message) -> Json {
     // Mentions render in TextBlocks.
     for field in &message.fields {
         if matches!(field.value, Value::Users { .. }) {
-            items.push(text_block(format!(
-                "{} {}",
-                markdown_bold(&format!("{}:", field.label)),
-                field.value.render(&MARKUP)
-            )));
+            items.push(text_block(message.field_line(field, &MARKUP)));
         }
     }
     let list = message.list_lines(&MARKUP);
@@ -125,18 +121,27 @@ pub fn body(message: &Message) -> Json {
     footer["isSubtle"] = json!(true);
     footer["size"] = json!("Small");
     items.push(footer);
+    let mut card = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "msteams": {"width": "Full", "entities": entities(message)},
+        "body": items,
+    });
+    let actions: Vec<Json> = message
+        .actions()
+        .into_iter()
+        .map(|(title, url)| json!({"type": "Action.OpenUrl", "title": title, "url": url.as_str()}))
+        .collect();
+    if !actions.is_empty() {
+        card["actions"] = json!(actions);
+    }
     json!({
         "type": "message",
         "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
             "contentUrl": null,
-            "content": {
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "type": "AdaptiveCard",
-                "version": CARD_VERSION,
-                "msteams": {"width": "Full", "entities": entities(message)},
-                "body": items,
-            }
+            "content": card,
         }]
     })
 }

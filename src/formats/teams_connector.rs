@@ -25,7 +25,7 @@ pub fn body(message: &Message) -> Json {
     let facts: Vec<_> = message
         .fields
         .iter()
-        .map(|f| json!({"name": f.label, "value": f.value.render(&MARKUP)}))
+        .map(|f| json!({"name": f.label, "value": message.value(f, &MARKUP)}))
         .collect();
     let mut section = json!({
         "activityTitle": title,
@@ -38,14 +38,30 @@ pub fn body(message: &Message) -> Json {
         // MessageCard Markdown needs blank lines between list entries' paragraphs.
         section["text"] = json!(list.join("\n\n"));
     }
-    json!({
+    let mut card = json!({
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
         "summary": title,
         "themeColor": message.severity.hex().trim_start_matches('#'),
         "title": title,
         "sections": [section],
-    })
+    });
+    // https://learn.microsoft.com/outlook/actionable-messages/message-card-reference#openuri-action
+    let actions: Vec<Json> = message
+        .actions()
+        .into_iter()
+        .map(|(name, url)| {
+            json!({
+                "@type": "OpenUri",
+                "name": name,
+                "targets": [{"os": "default", "uri": url.as_str()}],
+            })
+        })
+        .collect();
+    if !actions.is_empty() {
+        card["potentialAction"] = json!(actions);
+    }
+    card
 }
 
 pub fn check(_: &Json, bytes: usize) -> Result<(), String> {

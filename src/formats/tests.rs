@@ -1,5 +1,6 @@
-//! Golden files (`tests/golden/<platform>/<TYPE>.json`, rewritten with
-//! `UPDATE_GOLDEN=1`), platform signatures checked against values computed
+//! Golden files (`tests/golden/<platform>/<TYPE>.json`, and
+//! `tests/golden/<platform>/zh-CN/<TYPE>.json` in Chinese; rewritten with
+//! `UPDATE_GOLDEN=1`; the config's sample `links:` applied), platform signatures checked against values computed
 //! independently (Python's hmac), mentions and escaping.
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use url::Url;
 use super::*;
 use crate::endpoint::{EndpointSource, Secret};
 use crate::events::EventType;
+use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
 use crate::signing;
 
 const GENERIC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -19,6 +21,39 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 14, 10, 5, 0)
         .single()
         .expect("valid time")
+}
+
+/// The link templates of the golden files.
+fn links() -> std::sync::Arc<LinkTemplates> {
+    let base = "https://bytebase.example.com/projects/{project}";
+    let templates = [
+        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
+        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
+        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
+        (LinkKind::Project, base.to_string()),
+    ];
+    std::sync::Arc::new(LinkTemplates::new(
+        templates
+            .into_iter()
+            .map(|(kind, source)| {
+                (
+                    kind,
+                    Template::parse(kind, &source).expect("valid template"),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// The golden endpoint of `platform`, in `locale`, with [`links`].
+fn linked_endpoint(platform: Platform, locale: Locale) -> Endpoint {
+    Endpoint {
+        presentation: Presentation {
+            locale,
+            links: links(),
+        },
+        ..endpoint(platform)
+    }
 }
 
 fn endpoint(platform: Platform) -> Endpoint {
@@ -63,6 +98,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         enabled: true,
         description: None,
         ordering: crate::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     }
 }
 
@@ -83,16 +119,25 @@ fn golden_files() {
     let mut types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
     types.push("user.created");
     let mut mismatches = Vec::new();
-    for platform in Platform::ALL {
-        let endpoint = endpoint(platform);
+    let cases = Platform::ALL.into_iter().flat_map(|platform| {
+        Locale::ALL
+            .into_iter()
+            // The generic payload is the event itself, in no language.
+            .filter(move |locale| platform != Platform::Generic || *locale == Locale::En)
+            .map(move |locale| (platform, locale))
+    });
+    for (platform, locale) in cases {
+        let endpoint = linked_endpoint(platform, locale);
+        let dir = match locale {
+            Locale::En => root.join(platform.as_str()),
+            other => root.join(platform.as_str()).join(other.as_str()),
+        };
         for event_type in &types {
             let event = samples::sample(event_type);
             let rendered = render(&endpoint, &event, now()).expect("renders");
             let actual =
                 serde_json::to_string_pretty(&golden_value(&rendered)).expect("serializes") + "\n";
-            let path = root
-                .join(platform.as_str())
-                .join(format!("{event_type}.json"));
+            let path = dir.join(format!("{event_type}.json"));
             if update {
                 std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
                 std::fs::write(&path, &actual).expect("write golden");
@@ -345,7 +390,7 @@ fn directory_handles_mention_for_real_on_every_platform() {
 #[test]
 fn custom_events_show_type_and_compact_data() {
     let event = samples::sample("user.created");
-    let message = summary::summarize(&event);
+    let message = summary::summarize(&event, Locale::En);
     assert_eq!(message.title, "Event user.created");
     let data = message
         .fields
@@ -364,9 +409,105 @@ fn custom_events_show_type_and_compact_data() {
 fn known_type_with_unexpected_data_falls_back_to_custom_rendering() {
     let mut event = samples::sample("PIPELINE_FAILED");
     event.data = serde_json::json!({"unexpected": true});
-    let message = summary::summarize(&event);
+    let message = summary::summarize(&event, Locale::En);
     assert_eq!(message.title, "Event PIPELINE_FAILED");
     for platform in Platform::ALL {
         render(&endpoint(platform), &event, now()).expect("still renders");
+    }
+}
+
+/// Where each platform shows "View issue": its own action element.
+fn issue_action(platform: Platform, body: &serde_json::Value) -> Option<String> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    match platform {
+        Platform::Generic => text(&body["links"]["issue"]),
+        Platform::Slack => body["attachments"][0]["blocks"]
+            .as_array()?
+            .iter()
+            .find(|b| b["type"] == "actions")
+            .and_then(|b| text(&b["elements"][0]["url"])),
+        Platform::Discord => text(&body["embeds"][0]["url"]),
+        Platform::Teams => body["attachments"][0]["content"]["actions"]
+            .as_array()?
+            .iter()
+            .find(|a| a["type"] == "Action.OpenUrl")
+            .and_then(|a| text(&a["url"])),
+        Platform::TeamsConnector => text(&body["potentialAction"][0]["targets"][0]["uri"]),
+        Platform::Feishu | Platform::Lark => body["card"]["elements"]
+            .as_array()?
+            .iter()
+            .find(|e| e["tag"] == "action")
+            .and_then(|e| text(&e["actions"][0]["url"])),
+        Platform::Dingtalk => {
+            let markdown = body["markdown"]["text"].as_str()?;
+            let start = markdown.find("](")? + 2;
+            Some(markdown[start..start + markdown[start..].find(')')?].to_string())
+        }
+        Platform::Wecom => {
+            let markdown = body["markdown"]["content"].as_str()?;
+            let start = markdown.find("](")? + 2;
+            Some(markdown[start..start + markdown[start..].find(')')?].to_string())
+        }
+        Platform::GoogleChat => body["cardsV2"][0]["card"]["sections"]
+            .as_array()?
+            .iter()
+            .find_map(|s| {
+                text(&s["widgets"][0]["buttonList"]["buttons"][0]["onClick"]["openLink"]["url"])
+            }),
+    }
+}
+
+/// An approval request whose approvers have no handle or phone: WeCom
+/// keeps Markdown (a mention switches it to plain text).
+fn unmentioned_approval() -> Event {
+    let mut event = samples::sample("ISSUE_APPROVAL_REQUESTED");
+    for user in event.data["approvers"].as_array_mut().expect("approvers") {
+        user["handles"] = serde_json::json!({});
+        user["phone"] = serde_json::Value::Null;
+    }
+    event
+}
+
+/// With `links:`, every platform carries "View issue" as its own action;
+/// without, no platform's body has a link at all.
+#[test]
+fn links_are_each_platforms_own_action_and_absent_without_templates() {
+    let event = unmentioned_approval();
+    let expected = "https://bytebase.example.com/projects/payments/issues/7";
+    for platform in Platform::ALL {
+        let linked =
+            render(&linked_endpoint(platform, Locale::En), &event, now()).expect("renders");
+        let body: serde_json::Value = serde_json::from_slice(&linked.body).expect("json");
+        assert_eq!(
+            issue_action(platform, &body).as_deref(),
+            Some(expected),
+            "{platform}: {body}"
+        );
+        let plain = render(&endpoint(platform), &event, now()).expect("renders");
+        let text = String::from_utf8(plain.body).expect("utf-8");
+        assert!(!text.contains("bytebase.example.com"), "{platform}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(issue_action(platform, &body), None, "{platform}");
+    }
+}
+
+/// A hostile resource id stays one percent-encoded path segment: it
+/// cannot end a Markdown link early or add a mention or a host.
+#[test]
+fn a_hostile_project_id_stays_inside_its_link() {
+    let mut event = unmentioned_approval();
+    if let Some(project) = event.project.as_mut() {
+        project.resource_id = "x) [pwn](https://evil.example) <@U1> (".into();
+    }
+    let expected = "https://bytebase.example.com/projects/x%29%20%5Bpwn%5D%28https%3A%2F%2Fevil.example%29%20%3C%40U1%3E%20%28/issues/7";
+    for platform in Platform::ALL {
+        let rendered =
+            render(&linked_endpoint(platform, Locale::En), &event, now()).expect("renders");
+        let body: serde_json::Value = serde_json::from_slice(&rendered.body).expect("json");
+        assert_eq!(
+            issue_action(platform, &body).as_deref(),
+            Some(expected),
+            "{platform}"
+        );
     }
 }

@@ -46,17 +46,29 @@ pub fn body(message: &Message) -> Json {
     let title = defuse_markup(&message.title);
     let footer = defuse_markup(&message.footer);
     if !ids.is_empty() || !phones.is_empty() {
-        let content = format!("{title}\n{}\n{footer}", message.text(&PLAIN, "\n"));
+        // Text messages show no Markdown; WeCom makes the bare URL a link.
+        let links: String = message
+            .actions()
+            .iter()
+            .map(|(label, url)| format!("\n{label}{}{url}", message.words.title_colon))
+            .collect();
+        let content = format!("{title}\n{}{links}\n{footer}", message.text(&PLAIN, "\n"));
         let mut text = json!({"content": content, "mentioned_mobile_list": phones});
         if !ids.is_empty() {
             text["mentioned_list"] = json!(ids);
         }
         return json!({"msgtype": "text", "text": text});
     }
+    let links = message.markdown_links(" · ");
     let content = format!(
-        "## <font color=\"{}\">{title}</font>\n{}\n> {footer}",
+        "## <font color=\"{}\">{title}</font>\n{}{}\n> {footer}",
         colour(message.severity),
         message.text(&MARKDOWN, "\n"),
+        if links.is_empty() {
+            String::new()
+        } else {
+            format!("\n{links}")
+        },
     );
     json!({
         "msgtype": "markdown",

@@ -25,10 +25,14 @@ pub struct LeaseLost {
     pub epoch: i64,
 }
 
-/// Replace the config file's endpoints (start, SIGHUP, `POST /v1/reload`).
+/// Replace the config file's endpoints and link templates (start, SIGHUP,
+/// `POST /v1/reload`); the links also apply to project webhooks.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct SetEndpoints(pub Vec<Endpoint>);
+pub struct SetEndpoints {
+    pub endpoints: Vec<Endpoint>,
+    pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
+}
 
 /// Stop every delivery actor and give the leases back, then stop.
 #[derive(Debug, Clone, Copy, Message)]

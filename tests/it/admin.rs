@@ -830,7 +830,10 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
             1,
         )
         .expect("an HTTP sender"),
-        Vec::new(),
+        herald::messages::delivery::SetEndpoints {
+            endpoints: Vec::new(),
+            links: Default::default(),
+        },
         herald::delivery::recorder::Recorder::start(store.clone()),
     )
     .start();

@@ -156,7 +156,10 @@ async fn a_rotated_secret_applies_mid_backlog() {
     rotated.secret = Some(Secret::new(NEW_SECRET));
     daemon
         .delivery
-        .send(SetEndpoints(vec![rotated]))
+        .send(SetEndpoints {
+            endpoints: vec![rotated],
+            links: Default::default(),
+        })
         .await
         .expect("set");
     // Let the manager apply it before the held request completes.

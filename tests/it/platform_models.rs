@@ -11,8 +11,27 @@ use chrono::Utc;
 use herald::endpoint::{Endpoint, EndpointSource, Platform};
 use herald::events::{Event, UserRef};
 use herald::formats::{render, samples};
+use herald::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
+use std::sync::Arc;
 
-fn endpoint(platform: Platform) -> Endpoint {
+/// Link templates for every kind, as a config would give them.
+fn links() -> Arc<LinkTemplates> {
+    let base = "https://bytebase.example.com/projects/{project}";
+    Arc::new(LinkTemplates::new(
+        [
+            (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
+            (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
+            (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
+            (LinkKind::Project, base.to_string()),
+        ]
+        .into_iter()
+        .map(|(kind, source)| (kind, Template::parse(kind, &source).expect("template")))
+        .collect(),
+    ))
+}
+
+/// An endpoint of `platform` in `locale`, with every link template.
+fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
     Endpoint {
         id: format!("model-{platform}"),
         source: EndpointSource::Config,
@@ -24,6 +43,10 @@ fn endpoint(platform: Platform) -> Endpoint {
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
+        presentation: Presentation {
+            locale,
+            links: links(),
+        },
     }
 }
 
@@ -137,11 +160,14 @@ fn validate(dir: &Path, expected: usize) {
 fn slack_and_teams_bodies_pass_the_platforms_models() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut written = 0;
-    for platform in [Platform::Slack, Platform::Teams] {
+    let cases = [Platform::Slack, Platform::Teams]
+        .into_iter()
+        .flat_map(|p| Locale::ALL.map(|l| (p, l)));
+    for (platform, locale) in cases {
         for (n, event) in events().iter().enumerate() {
-            let rendered = render(&endpoint(platform), event, Utc::now()).expect("renders");
+            let rendered = render(&endpoint(platform, locale), event, Utc::now()).expect("renders");
             std::fs::write(
-                dir.path().join(format!("{platform}-{n}.json")),
+                dir.path().join(format!("{platform}-{locale}-{n}.json")),
                 rendered.body,
             )
             .expect("write body");
@@ -186,7 +212,7 @@ async fn generic_bodies_match_the_published_event_schema() {
     for id in ids {
         all.push(db.store.event(id).await.expect("read").expect("event"));
     }
-    let mut generic = endpoint(Platform::Generic);
+    let mut generic = endpoint(Platform::Generic, Locale::En);
     generic.secret = Some(herald::endpoint::Secret::new(crate::delivery::SECRET));
     let dir = tempfile::tempdir().expect("tempdir");
     for (n, event) in all.iter().enumerate() {

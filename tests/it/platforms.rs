@@ -26,6 +26,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     }
 }
 

@@ -116,6 +116,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ fn endpoint(url: &str) -> Endpoint {
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     }
 }
 

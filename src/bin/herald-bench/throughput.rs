@@ -30,6 +30,7 @@ fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
+        presentation: Default::default(),
     })
 }
 
