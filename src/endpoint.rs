@@ -168,6 +168,10 @@ pub struct Endpoint {
     pub ordering: Ordering,
     /// Language and links of its messages.
     pub presentation: crate::presentation::Presentation,
+    /// Send each event to the people it concerns through the platform's
+    /// app API (`url` is then the API's base, the secret the app's
+    /// credentials), one outbox row per recipient.
+    pub direct_messages: bool,
 }
 
 impl fmt::Debug for Endpoint {
@@ -184,6 +188,7 @@ impl fmt::Debug for Endpoint {
             .field("description", &self.description)
             .field("ordering", &self.ordering)
             .field("locale", &self.presentation.locale)
+            .field("direct_messages", &self.direct_messages)
             .finish()
     }
 }

@@ -21,6 +21,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
+use crate::delivery::direct::{self, DirectAttempt};
 use crate::delivery::http::{self, HttpOutcome, HttpSender};
 use crate::delivery::recorder::Recorder;
 use crate::delivery::retry::parse_retry_after;
@@ -28,7 +29,7 @@ use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History}
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::{redacted_url, Endpoint, Ordering as SendOrder};
 use crate::events::Event;
-use crate::formats;
+use crate::formats::{self, Reply};
 use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
 use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
@@ -424,23 +425,45 @@ impl Sender {
             let client = self.client.client().clone();
             let endpoint = self.endpoint.get();
             let event = event.clone();
+            let recipient = delivery.recipient.clone();
             let (timeout, limit) = (self.config.request_timeout, self.config.response_body_limit);
             async move {
+                if endpoint.direct_messages {
+                    let call = direct::Call {
+                        client: &client,
+                        timeout,
+                        limit,
+                    };
+                    return match direct::send(&call, &endpoint, &event, &recipient, started_at)
+                        .await
+                    {
+                        DirectAttempt::NotSendable(reason) => (None, Some(reason), None),
+                        DirectAttempt::Answered { outcome, reply } => (Some(*outcome), None, reply),
+                    };
+                }
                 match formats::render(&endpoint, &event, started_at) {
                     Ok(request) => {
                         let url = request.url.as_ref().unwrap_or(&endpoint.url);
                         let outcome = http::post(&client, url, &request, timeout, limit).await;
-                        (Some(outcome), None)
+                        (Some(outcome), None, None)
                     }
-                    Err(error) => (None, Some(error.to_string())),
+                    Err(error) => (None, Some(error.to_string()), None),
                 }
             }
         };
-        let (outcome, render_error) =
-            self.client.run(work).await.unwrap_or_else(|error| {
-                (None, Some(format!("rendering or sending failed: {error}")))
-            });
-        let result = attempt_result(outcome.as_ref(), render_error.as_deref(), self.now());
+        let (outcome, render_error, judged) = self.client.run(work).await.unwrap_or_else(|error| {
+            (
+                None,
+                Some(format!("rendering or sending failed: {error}")),
+                None,
+            )
+        });
+        let result = attempt_result(
+            outcome.as_ref(),
+            render_error.as_deref(),
+            judged.as_ref(),
+            self.now(),
+        );
         let history = History {
             attempts: delivery.attempts.max(0) as u32,
             throttled: delivery.throttled_attempts.max(0) as u32,
@@ -577,26 +600,36 @@ impl Sender {
 }
 
 /// What the attempt came to, for [`verdict::decide`].
+/// What an attempt came to: `judged` is an app API's verdict (direct
+/// messages), otherwise the response is judged by the platform's rules.
 fn attempt_result<'a>(
     outcome: Option<&'a HttpOutcome>,
     render_error: Option<&'a str>,
+    judged: Option<&'a Reply>,
     now: chrono::DateTime<Utc>,
 ) -> AttemptResult<'a> {
     let Some(outcome) = outcome else {
         return AttemptResult::NotRendered(render_error.unwrap_or("cannot render"));
     };
-    match (&outcome.error, outcome.status) {
-        (Some(error), _) if outcome.refused => AttemptResult::Refused(error),
-        (Some(error), _) => AttemptResult::Transport(error),
-        (None, Some(status)) => AttemptResult::Response {
+    let retry_after = || {
+        outcome
+            .retry_after
+            .as_deref()
+            .and_then(|value| parse_retry_after(value, now))
+    };
+    match (&outcome.error, outcome.status, judged) {
+        (Some(error), _, _) if outcome.refused => AttemptResult::Refused(error),
+        (Some(error), _, _) => AttemptResult::Transport(error),
+        (None, Some(_), Some(reply)) => AttemptResult::Judged {
+            reply,
+            retry_after: retry_after(),
+        },
+        (None, Some(status), None) => AttemptResult::Response {
             status,
-            retry_after: outcome
-                .retry_after
-                .as_deref()
-                .and_then(|value| parse_retry_after(value, now)),
+            retry_after: retry_after(),
             body: &outcome.body,
         },
-        (None, None) => AttemptResult::Transport("no response"),
+        (None, None, _) => AttemptResult::Transport("no response"),
     }
 }
 

@@ -69,7 +69,11 @@ pub fn render_table(deliveries: &[Value]) -> String {
                 text(&d["id"]),
                 text(&d["state"]),
                 text(&d["attempts"]),
-                text(&d["endpoint_id"]),
+                // A direct message shows its recipient: `slack-dm → user 7`.
+                match d["recipient"].as_str() {
+                    Some(user) => format!("{} → user {user}", text(&d["endpoint_id"])),
+                    None => text(&d["endpoint_id"]),
+                },
                 text(&d["event_type"]),
                 text(&d["last_http_status"]),
                 created.get(..19).unwrap_or(&created).replace('T', " "),

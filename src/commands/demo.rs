@@ -104,6 +104,7 @@ async fn play(
         description: Some("herald demo's built-in sink".into()),
         ordering: crate::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     };
     let daemon = Daemon::start(
         database.connect_options(),

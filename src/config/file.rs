@@ -129,6 +129,10 @@ pub struct FileEndpoint {
     /// The language of its messages: `en` (default) or `zh-CN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// Send approval requests to each approver and sent-back issues to
+    /// their creator through the platform's app API (Slack, Feishu, Lark).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub direct_messages: bool,
 }
 
 fn yes() -> bool {
@@ -171,6 +175,58 @@ fn valid_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The event types sent as direct messages (`herald_recipients` in SQL).
+pub const DIRECT_MESSAGE_TYPES: [&str; 2] = ["ISSUE_APPROVAL_REQUESTED", "ISSUE_SENT_BACK"];
+
+/// `direct_messages: true` needs an app platform, the app's credentials in
+/// that platform's shape, and event types that have recipients.
+fn check_direct_messages(
+    raw: &FileEndpoint,
+    platform: Option<Platform>,
+    secret: Option<&crate::endpoint::Secret>,
+    problem: &mut impl FnMut(&'static str, String),
+) {
+    match platform {
+        Some(Platform::Slack) | Some(Platform::Feishu) | Some(Platform::Lark) | None => {}
+        Some(other) => problem(
+            "direct_messages",
+            format!("type `{other}` has no direct messages; use slack, feishu or lark"),
+        ),
+    }
+    match (platform, secret.map(|s| s.expose())) {
+        (_, None) => problem(
+            "secret",
+            "direct messages need the app's credentials as a secret (Slack: the bot token xoxb-…; Feishu/Lark: app_id:app_secret)".into(),
+        ),
+        (Some(Platform::Slack), Some(token)) if !token.starts_with("xoxb-") => problem(
+            "secret",
+            "a Slack app's bot token starts with `xoxb-`".into(),
+        ),
+        (Some(Platform::Feishu | Platform::Lark), Some(credentials))
+            if !credentials
+                .split_once(':')
+                .is_some_and(|(id, secret)| !id.is_empty() && !secret.is_empty()) =>
+        {
+            problem(
+                "secret",
+                "Feishu/Lark app credentials are written `app_id:app_secret`".into(),
+            )
+        }
+        _ => {}
+    }
+    for event in &raw.events {
+        if event != "*" && !DIRECT_MESSAGE_TYPES.contains(&event.as_str()) {
+            problem(
+                "events",
+                format!(
+                    "`{event}` has no recipients; direct messages are sent for {} (or `*`)",
+                    DIRECT_MESSAGE_TYPES.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 /// A valid file: its endpoints (with notes) and link templates.
@@ -313,6 +369,14 @@ pub fn validate(
                 None
             }
         };
+        if raw.direct_messages {
+            check_direct_messages(
+                raw,
+                platform,
+                resolved.as_ref().map(|(s, _)| s),
+                &mut problem,
+            );
+        }
         let locale = match raw.locale.as_deref() {
             None => Some(Locale::En),
             Some(text) => Locale::parse(text).or_else(|| {
@@ -347,6 +411,7 @@ pub fn validate(
                         locale,
                         links: links.clone(),
                     },
+                    direct_messages: raw.direct_messages,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),

@@ -221,6 +221,7 @@ pub fn render_effective(config: &Config) -> String {
                 crate::endpoint::Ordering::Strict => None,
                 crate::endpoint::Ordering::Unordered { concurrency } => Some(concurrency),
             },
+            direct_messages: endpoint.direct_messages,
             locale: match endpoint.presentation.locale {
                 crate::presentation::Locale::En => None,
                 other => Some(other.as_str().to_string()),

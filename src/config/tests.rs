@@ -389,3 +389,65 @@ fn bad_templates_and_locales_are_problems_naming_the_field() {
         Err(ConfigError::Parse { .. })
     ));
 }
+
+#[test]
+fn direct_messages_need_an_app_platform_its_credentials_and_recipients() {
+    let secrets = secrets_with(&[
+        ("bot", "xoxb-1-2-abc"),
+        ("hook", "not-a-bot-token"),
+        ("app", "cli_a1:s3cret"),
+    ]);
+    let good = r#"
+endpoints:
+  - id: slack-dm
+    type: slack
+    url: https://slack.com/api
+    secret: bot
+    events: [ISSUE_APPROVAL_REQUESTED, ISSUE_SENT_BACK]
+    direct_messages: true
+  - id: feishu-dm
+    type: feishu
+    url: https://open.feishu.cn/open-apis
+    secret: app
+    events: ["*"]
+    direct_messages: true
+"#;
+    let config = parse(good, Path::new("test.yaml"), secrets.path()).expect("valid");
+    assert!(config.endpoints.iter().all(|e| e.direct_messages));
+    let again = parse(&render_effective(&config), Path::new("test.yaml"), secrets.path())
+        .expect("reloads");
+    assert_eq!(again.endpoints, config.endpoints);
+    let bad = r#"
+endpoints:
+  - id: teams-dm
+    type: teams
+    url: https://example.com/x
+    secret: bot
+    events: ["*"]
+    direct_messages: true
+  - id: slack-dm
+    type: slack
+    url: https://slack.com/api
+    secret: hook
+    events: [PIPELINE_FAILED]
+    direct_messages: true
+  - id: lark-dm
+    type: lark
+    url: https://open.larksuite.com/open-apis
+    events: ["*"]
+    direct_messages: true
+"#;
+    let found: Vec<(String, &str)> = problems(bad, secrets.path())
+        .into_iter()
+        .map(|p| (p.endpoint, p.field))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("teams-dm".to_string(), "direct_messages"),
+            ("slack-dm".to_string(), "secret"),
+            ("slack-dm".to_string(), "events"),
+            ("lark-dm".to_string(), "secret"),
+        ]
+    );
+}

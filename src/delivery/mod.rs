@@ -4,11 +4,13 @@
 //! - [`verdict`]: the state machine's decision after each attempt.
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
 //! - [`destination`]: where herald may send (scheme, address policy, resolver).
-//! - [`http`]: one POST with timeouts and a capped response read.
+//! - [`http`]: one POST with timeouts and a capped response read;
+//!   [`direct`]: one direct message through an IM app's API.
 //! - [`recorder`]: group commit of attempt records across endpoints.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
 pub mod destination;
+pub mod direct;
 pub mod http;
 pub mod project_webhook;
 pub mod recorder;

@@ -49,6 +49,7 @@ pub fn endpoint_from_row(
             locale: Locale::En,
             links: links.clone(),
         },
+        direct_messages: false,
     };
     // Written by host-app users: no plain-http opt-in.
     policy

@@ -31,6 +31,11 @@ pub enum AttemptResult<'a> {
     /// The host resolved only to addresses the destination policy refuses;
     /// nothing was sent.
     Refused(&'a str),
+    /// An app API's answer, already judged (`formats::direct`).
+    Judged {
+        reply: &'a Reply,
+        retry_after: Option<Duration>,
+    },
     Response {
         status: u16,
         /// `Retry-After`, parsed, when the receiver sent one.
@@ -118,6 +123,7 @@ pub fn decide(
                 reason: reason.to_owned(),
             }
         }
+        AttemptResult::Judged { reply, retry_after } => (reply.clone(), retry_after),
         AttemptResult::Response {
             status,
             retry_after,

@@ -236,6 +236,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         description: None,
         ordering: crate::endpoint::Ordering::Strict,
         presentation: Presentation { locale, links },
+        direct_messages: false,
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod catalogue;
 mod dingtalk;
+pub mod direct;
 mod discord;
 mod feishu;
 mod generic;

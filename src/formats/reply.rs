@@ -39,7 +39,7 @@ struct PlatformReply {
 
 const EXCERPT_CHARS: usize = 200;
 
-fn excerpt(body: &[u8]) -> String {
+pub(super) fn excerpt(body: &[u8]) -> String {
     super::text::cut_chars(String::from_utf8_lossy(body).trim(), EXCERPT_CHARS)
         .replace('\0', "\u{fffd}")
 }

@@ -99,6 +99,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         description: None,
         ordering: crate::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     }
 }
 

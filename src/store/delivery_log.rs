@@ -27,6 +27,9 @@ pub struct DeliverySummary {
     pub event_id: Uuid,
     pub event_type: String,
     pub endpoint_id: String,
+    /// A direct message's recipient (user id); absent otherwise.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipient: String,
     pub state: String,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -50,7 +53,7 @@ pub struct AttemptRow {
 }
 
 const SUMMARY_COLUMNS: &str =
-    "d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.state, d.attempts,
+    "d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.recipient, d.state, d.attempts,
      d.next_attempt_at, d.last_http_status, d.last_error, d.created_at, d.completed_at";
 
 fn summary_from_row(row: &PgRow) -> Result<DeliverySummary, StoreError> {
@@ -59,6 +62,7 @@ fn summary_from_row(row: &PgRow) -> Result<DeliverySummary, StoreError> {
         event_id: row.try_get("event_id")?,
         event_type: row.try_get("event_type")?,
         endpoint_id: row.try_get("endpoint_id")?,
+        recipient: row.try_get("recipient")?,
         state: row.try_get("state")?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,

@@ -67,12 +67,13 @@ impl Store {
         let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
         for endpoint in endpoints {
             sqlx::query(
-                "INSERT INTO herald_endpoint (id, node_id, project_id, event_types, enabled, expires_at)
-                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond')
+                "INSERT INTO herald_endpoint
+                        (id, node_id, project_id, event_types, enabled, expires_at, direct_messages)
+                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond', $7)
                  ON CONFLICT (id, node_id) DO UPDATE
                     SET project_id = EXCLUDED.project_id, event_types = EXCLUDED.event_types,
                         enabled = EXCLUDED.enabled, expires_at = EXCLUDED.expires_at,
-                        updated_at = now()",
+                        direct_messages = EXCLUDED.direct_messages, updated_at = now()",
             )
             .bind(&endpoint.id)
             .bind(endpoint.project_id)
@@ -80,6 +81,7 @@ impl Store {
             .bind(endpoint.enabled)
             .bind(node_id)
             .bind(millis(ttl))
+            .bind(endpoint.direct_messages)
             .execute(&mut *tx)
             .await?;
         }

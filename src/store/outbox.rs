@@ -20,6 +20,9 @@ pub struct PendingDelivery {
     pub id: i64,
     pub event_id: Uuid,
     pub event_type: String,
+    /// The person a direct message goes to (their user id); empty for
+    /// every other delivery.
+    pub recipient: String,
     /// Attempts made so far.
     pub attempts: i32,
     /// Of those, throttled ones (they spend no attempt budget).
@@ -92,6 +95,7 @@ fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
         id: row.try_get("delivery_id")?,
         event_id: row.try_get("id")?,
         event_type: row.try_get("type")?,
+        recipient: row.try_get("recipient")?,
         attempts: row.try_get("attempts")?,
         throttled_attempts: row.try_get("throttled_attempts")?,
         age: millis(row, "age_ms")?,
@@ -130,7 +134,7 @@ impl Store {
         due_only: bool,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id AS delivery_id, d.attempts, d.throttled_attempts,
+            "SELECT d.id AS delivery_id, d.recipient, d.attempts, d.throttled_attempts,
                     (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
                     (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
                     e.id, e.type, e.created_at, e.payload

@@ -27,6 +27,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod approval;
 mod delivery;
 mod demo;
+mod direct_messages;
 mod embedded;
 mod emit;
 mod faults;

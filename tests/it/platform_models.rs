@@ -47,6 +47,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
             locale,
             links: links(),
         },
+        direct_messages: false,
     }
 }
 

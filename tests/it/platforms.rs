@@ -27,6 +27,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     }
 }
 

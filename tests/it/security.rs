@@ -117,6 +117,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     }
 }
 

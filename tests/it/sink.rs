@@ -23,6 +23,7 @@ fn endpoint(url: &str) -> Endpoint {
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     }
 }
 

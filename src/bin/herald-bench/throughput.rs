@@ -31,6 +31,7 @@ fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result
         description: None,
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
+        direct_messages: false,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Shared test support: real databases, bounded waits.
 
 pub mod db;
+pub mod im_api;
 pub mod issues;
 pub mod logs;
 pub mod pipeline;

@@ -1,0 +1,257 @@
+//! Direct messages through loopback servers that answer like Slack's and
+//! Feishu's APIs (`support::im_api`): one message per recipient, exactly
+//! once across replicas; an unknown person fails alone with the
+//! platform's reason; a 429 is honoured; a revoked token fails clearly.
+
+use std::time::Duration;
+
+use herald::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use herald::presentation::Locale;
+
+use crate::delivery::{fast_delivery, start};
+use crate::support::im_api::{self, ImApi};
+use crate::support::{wait_until, TestDb};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endpoint {
+    Endpoint {
+        id: id.into(),
+        source: EndpointSource::Config,
+        platform,
+        url: base.parse().expect("url"),
+        secret: Some(Secret::new(secret)),
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: None,
+        ordering: herald::endpoint::Ordering::Strict,
+        presentation: Default::default(),
+        direct_messages: true,
+    }
+}
+
+/// Emit an approval request for `approvers` (id, name, email, handles).
+async fn approval_requested(db: &TestDb, approvers: serde_json::Value) {
+    sqlx::query(
+        "SELECT herald_emit('ISSUE_APPROVAL_REQUESTED', jsonb_build_object('data',
+                 jsonb_build_object('role', 'DBA', 'required_count', 1, 'approvers', $1::jsonb)))",
+    )
+    .bind(approvers)
+    .execute(&db.pool)
+    .await
+    .expect("emit");
+}
+
+/// (recipient, state, last error) of every delivery to `endpoint`.
+async fn deliveries(db: &TestDb, endpoint: &str) -> Vec<(String, String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT recipient, state, last_error FROM herald_delivery
+          WHERE endpoint_id = $1 ORDER BY length(recipient), recipient",
+    )
+    .bind(endpoint)
+    .fetch_all(&db.pool)
+    .await
+    .expect("deliveries")
+}
+
+async fn wait_settled(
+    db: &TestDb,
+    endpoint: &str,
+    count: usize,
+) -> Vec<(String, String, Option<String>)> {
+    wait_until(&format!("{count} settled deliveries"), DEADLINE, || async {
+        let rows = deliveries(db, endpoint).await;
+        (rows.len() == count && rows.iter().all(|(_, state, _)| state != "pending")).then_some(rows)
+    })
+    .await
+}
+
+/// Two replicas, three approvers (one in the people directory, one found
+/// by e-mail, one unknown to Slack): two messages, each sent once; the
+/// unknown one fails with Slack's `users_not_found`, the others are
+/// delivered; the first post's 429 is waited out before the retry.
+#[actix_rt::test]
+async fn slack_one_message_per_approver_exactly_once_across_two_replicas() {
+    let db = TestDb::new().await;
+    let api = ImApi::start(&[("bob@example.com", "U0BOB")]);
+    api.throttle_posts(1);
+    let endpoint = dm_endpoint(
+        "slack-dm",
+        Platform::Slack,
+        api.slack_base(),
+        im_api::SLACK_TOKEN,
+    );
+    let a = start(&db, "node-a", vec![endpoint.clone()], fast_delivery()).await;
+    let b = start(&db, "node-b", vec![endpoint], fast_delivery()).await;
+    approval_requested(
+        &db,
+        serde_json::json!([
+            {"id": 1, "name": "Alice", "email": "alice@example.com", "handles": {"slack": "U0ALICE"}},
+            {"id": 2, "name": "Bob", "email": "bob@example.com"},
+            {"id": 3, "name": "Carol", "email": "carol@example.com"},
+        ]),
+    )
+    .await;
+    let rows = wait_settled(&db, "slack-dm", 3).await;
+    assert_eq!(rows[0].0, "1");
+    assert_eq!(rows[0].1, "delivered", "{rows:?}");
+    assert_eq!(rows[1].1, "delivered", "{rows:?}");
+    assert_eq!(rows[2].1, "failed", "{rows:?}");
+    assert!(
+        rows[2]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("users_not_found")),
+        "{rows:?}"
+    );
+    let delivered = api.delivered();
+    let mut channels: Vec<&str> = delivered.iter().map(|c| c.target.as_str()).collect();
+    channels.sort();
+    assert_eq!(channels, ["U0ALICE", "U0BOB"], "each approver once");
+    for call in &delivered {
+        assert!(
+            call.body["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Approval requested")),
+            "{}",
+            call.body
+        );
+    }
+    let calls = api.calls();
+    let lookups: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.method == "users.lookupByEmail")
+        .map(|c| c.target.as_str())
+        .collect();
+    assert!(
+        !lookups.contains(&"alice@example.com"),
+        "the directory's member id is used: {lookups:?}"
+    );
+    let throttled = calls.iter().find(|c| c.status == 429).expect("one 429");
+    let retried = calls
+        .iter()
+        .find(|c| c.method == "chat.postMessage" && c.target == throttled.target && c.status == 200)
+        .expect("the throttled message is sent again");
+    assert!(
+        retried.at.duration_since(throttled.at) >= Duration::from_millis(900),
+        "Retry-After: 1 is honoured ({:?})",
+        retried.at.duration_since(throttled.at)
+    );
+    let attempts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM herald_delivery_attempt WHERE endpoint_id = 'slack-dm' AND error LIKE '%ratelimited%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempts");
+    assert_eq!(attempts, 1, "the 429 is in the attempt log");
+    a.stop().await;
+    b.stop().await;
+    api.stop().await;
+}
+
+/// Feishu: the app's token is fetched with its credentials; the message
+/// goes to the e-mail (or the directory's open_id); an unknown e-mail
+/// fails with Feishu's 230001, the other approver gets the Chinese card.
+#[actix_rt::test]
+async fn feishu_direct_messages_by_email_and_open_id_in_chinese() {
+    let db = TestDb::new().await;
+    let api = ImApi::start(&[
+        ("bob@example.com", "ou_bob"),
+        ("alice@example.com", "ou_alice"),
+    ]);
+    let mut endpoint = dm_endpoint(
+        "feishu-dm",
+        Platform::Feishu,
+        api.feishu_base(),
+        &format!("{}:{}", im_api::FEISHU_APP, im_api::FEISHU_SECRET),
+    );
+    endpoint.presentation.locale = Locale::ZhCn;
+    let daemon = start(&db, "node-a", vec![endpoint], fast_delivery()).await;
+    approval_requested(
+        &db,
+        serde_json::json!([
+            {"id": 1, "name": "Alice", "email": "alice@example.com", "handles": {"feishu": "ou_alice"}},
+            {"id": 2, "name": "Bob", "email": "bob@example.com"},
+            {"id": 3, "name": "Carol", "email": "carol@example.com"},
+        ]),
+    )
+    .await;
+    let rows = wait_settled(&db, "feishu-dm", 3).await;
+    let states: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(states, ["delivered", "delivered", "failed"], "{rows:?}");
+    assert!(
+        rows[2].2.as_deref().is_some_and(|e| e.contains("230001")),
+        "{rows:?}"
+    );
+    let mut targets: Vec<String> = api.delivered().iter().map(|c| c.target.clone()).collect();
+    targets.sort();
+    assert_eq!(targets, ["email:bob@example.com", "open_id:ou_alice"]);
+    let card: serde_json::Value = serde_json::from_str(
+        api.delivered()[0].body["content"]
+            .as_str()
+            .expect("content is a JSON string"),
+    )
+    .expect("card");
+    assert!(
+        card["header"]["title"]["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("需要审批")),
+        "{card}"
+    );
+    daemon.stop().await;
+    api.stop().await;
+}
+
+/// A revoked token fails each message with Slack's reason instead of
+/// retrying it forever, and a sent-back issue goes to its creator.
+#[actix_rt::test]
+async fn a_revoked_token_fails_clearly_and_sent_back_goes_to_the_creator() {
+    let db = TestDb::new().await;
+    let api = ImApi::start(&[("ada@example.com", "U0ADA")]);
+    let endpoint = dm_endpoint(
+        "slack-dm",
+        Platform::Slack,
+        api.slack_base(),
+        im_api::SLACK_TOKEN,
+    );
+    let daemon = start(&db, "node-a", vec![endpoint], fast_delivery()).await;
+    let sent_back = |creator: serde_json::Value| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query(
+                "SELECT herald_emit('ISSUE_SENT_BACK', jsonb_build_object('data',
+                         jsonb_build_object('reason', 'later', 'creator', $1::jsonb)))",
+            )
+            .bind(creator)
+            .execute(&pool)
+            .await
+            .expect("emit");
+        }
+    };
+    sent_back(serde_json::json!({"id": 9, "name": "Ada", "email": "ada@example.com"})).await;
+    let rows = wait_settled(&db, "slack-dm", 1).await;
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("9", "delivered"));
+    assert_eq!(api.delivered()[0].target, "U0ADA");
+    api.revoke();
+    sent_back(serde_json::json!({"id": 10, "name": "Ada", "email": "ada@example.com"})).await;
+    let rows = wait_settled(&db, "slack-dm", 2).await;
+    assert_eq!(rows[1].1, "failed", "{rows:?}");
+    assert!(
+        rows[1]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("token_revoked")),
+        "{rows:?}"
+    );
+    let tries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM herald_delivery_attempt a JOIN herald_delivery d ON d.id = a.delivery_id
+          WHERE d.recipient = '10'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempts");
+    assert_eq!(tries, 1, "no retry storm");
+    daemon.stop().await;
+    api.stop().await;
+}

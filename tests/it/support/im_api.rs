@@ -1,0 +1,261 @@
+//! Loopback servers that answer like the IM apps' APIs herald sends direct
+//! messages through, as their documentation describes them:
+//!
+//! - Slack Web API (`/api/users.lookupByEmail`, `/api/chat.postMessage`):
+//!   HTTP 200 with `{"ok": true, …}` or `{"ok": false, "error": "…"}`;
+//!   `users_not_found` for an unknown e-mail, `invalid_auth` /
+//!   `token_revoked` for a bad token, HTTP 429 + `Retry-After` with
+//!   `ratelimited` — https://api.slack.com/methods/users.lookupByEmail,
+//!   https://api.slack.com/methods/chat.postMessage,
+//!   https://api.slack.com/apis/rate-limits
+//! - Feishu Open API (`/open-apis/auth/v3/tenant_access_token/internal`,
+//!   `/open-apis/im/v1/messages?receive_id_type=…`): `{"code": 0, …}`;
+//!   HTTP 400 with code 230001 "invalid receive_id" for an unknown
+//!   receiver; 99991663 for a bad token.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+pub const SLACK_TOKEN: &str = "xoxb-test-token";
+pub const FEISHU_APP: &str = "cli_test";
+pub const FEISHU_SECRET: &str = "feishu-app-secret";
+const FEISHU_TOKEN: &str = "t-test-tenant-token";
+
+/// One call the server answered.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `users.lookupByEmail`, `chat.postMessage`, `token`, `messages`.
+    pub method: String,
+    /// The e-mail looked up, the channel or receive id posted to.
+    pub target: String,
+    pub body: Value,
+    pub status: u16,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    /// E-mail → Slack member id / Feishu user.
+    people: HashMap<String, String>,
+    calls: Vec<Call>,
+    /// Answer the next this-many message posts with 429.
+    throttle_posts: usize,
+    revoked: bool,
+}
+
+pub struct ImApi {
+    state: Arc<Mutex<State>>,
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl ImApi {
+    /// Start with a directory of `people` (e-mail → member id).
+    pub fn start(people: &[(&str, &str)]) -> ImApi {
+        let state = Arc::new(Mutex::new(State {
+            people: people
+                .iter()
+                .map(|(email, id)| (email.to_string(), id.to_string()))
+                .collect(),
+            ..State::default()
+        }));
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(handle))
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind("127.0.0.1:0")
+        .expect("api binds");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        ImApi {
+            state,
+            addr,
+            handle,
+        }
+    }
+
+    /// The Slack Web API base (`url:` of a Slack direct-message endpoint).
+    pub fn slack_base(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    /// The Feishu Open API base.
+    pub fn feishu_base(&self) -> String {
+        format!("http://{}/open-apis", self.addr)
+    }
+
+    /// Answer the next `n` message posts with 429, `Retry-After: 1`.
+    pub fn throttle_posts(&self, n: usize) {
+        self.state.lock().expect("lock").throttle_posts = n;
+    }
+
+    /// From now on every token is revoked.
+    pub fn revoke(&self) {
+        self.state.lock().expect("lock").revoked = true;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().expect("lock").calls.clone()
+    }
+
+    /// The messages that were accepted: (target, body).
+    pub fn delivered(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                matches!(c.method.as_str(), "chat.postMessage" | "messages") && c.status == 200
+            })
+            .collect()
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status")).json(body)
+}
+
+fn bearer(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn handle(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
+    let path = request.path().to_owned();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut state = state.lock().expect("lock");
+    let (method, target, status, reply) = match path.as_str() {
+        "/api/users.lookupByEmail" => {
+            let email = url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "email")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let reply = if state.revoked {
+                json!({"ok": false, "error": "token_revoked"})
+            } else if bearer(&request) != SLACK_TOKEN {
+                json!({"ok": false, "error": "invalid_auth"})
+            } else {
+                match state.people.get(&email) {
+                    Some(id) => json!({"ok": true, "user": {"id": id, "name": email}}),
+                    None => json!({"ok": false, "error": "users_not_found"}),
+                }
+            };
+            ("users.lookupByEmail", email, 200, reply)
+        }
+        "/api/chat.postMessage" => {
+            let channel = json["channel"].as_str().unwrap_or_default().to_owned();
+            if state.throttle_posts > 0 {
+                state.throttle_posts -= 1;
+                state.calls.push(Call {
+                    method: "chat.postMessage".into(),
+                    target: channel,
+                    body: json,
+                    status: 429,
+                    at: Instant::now(),
+                });
+                return HttpResponse::TooManyRequests()
+                    .insert_header(("Retry-After", "1"))
+                    .json(json!({"ok": false, "error": "ratelimited"}));
+            }
+            let reply = if state.revoked {
+                json!({"ok": false, "error": "token_revoked"})
+            } else if bearer(&request) != SLACK_TOKEN {
+                json!({"ok": false, "error": "invalid_auth"})
+            } else if !channel.starts_with('U') {
+                json!({"ok": false, "error": "channel_not_found"})
+            } else {
+                json!({"ok": true, "channel": format!("D{channel}"), "ts": "1700000000.000100"})
+            };
+            ("chat.postMessage", channel, 200, reply)
+        }
+        "/open-apis/auth/v3/tenant_access_token/internal" => {
+            let good = json["app_id"] == FEISHU_APP && json["app_secret"] == FEISHU_SECRET;
+            let reply = if good && !state.revoked {
+                json!({"code": 0, "msg": "ok", "tenant_access_token": FEISHU_TOKEN, "expire": 7200})
+            } else {
+                json!({"code": 10014, "msg": "app secret invalid"})
+            };
+            (
+                "token",
+                json["app_id"].as_str().unwrap_or_default().to_owned(),
+                200,
+                reply,
+            )
+        }
+        "/open-apis/im/v1/messages" => {
+            let id_type = request
+                .query_string()
+                .split('&')
+                .find_map(|p| p.strip_prefix("receive_id_type="))
+                .unwrap_or_default()
+                .to_owned();
+            let receiver = json["receive_id"].as_str().unwrap_or_default().to_owned();
+            let known = match id_type.as_str() {
+                "email" => state.people.contains_key(&receiver),
+                "open_id" => state.people.values().any(|id| *id == receiver),
+                _ => false,
+            };
+            let (status, reply) = if state.throttle_posts > 0 {
+                state.throttle_posts -= 1;
+                (
+                    429,
+                    json!({"code": 99991400, "msg": "request trigger frequency limit"}),
+                )
+            } else if bearer(&request) != FEISHU_TOKEN {
+                (
+                    400,
+                    json!({"code": 99991663, "msg": "Invalid access token for authorization."}),
+                )
+            } else if !known {
+                (
+                    400,
+                    json!({"code": 230001, "msg": "Your request contains an invalid request parameter, ext=invalid receive_id."}),
+                )
+            } else {
+                (
+                    200,
+                    json!({"code": 0, "msg": "success", "data": {"message_id": "om_1"}}),
+                )
+            };
+            ("messages", format!("{id_type}:{receiver}"), status, reply)
+        }
+        _ => (
+            "unknown",
+            path.clone(),
+            404,
+            json!({"error": "no such method"}),
+        ),
+    };
+    state.calls.push(Call {
+        method: method.into(),
+        target,
+        body: json,
+        status,
+        at: Instant::now(),
+    });
+    answer(status, reply)
+}
