@@ -19,8 +19,10 @@ use crate::daemon::{Daemon, DaemonConfig};
 use crate::database::Database;
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
+use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
 use crate::store::host_app::SeededPipeline;
 use crate::store::Store;
+use std::sync::Arc;
 
 const STEP_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -92,20 +94,13 @@ async fn play(
         sink.local_addr
     );
 
-    let endpoint = Endpoint {
-        id: "demo-sink".into(),
-        source: EndpointSource::Config,
-        platform: Platform::Generic,
-        url: format!("http://{}/", sink.local_addr).parse()?,
-        secret: Some(secret),
-        event_types: vec!["*".into()],
-        project_id: None,
-        enabled: true,
-        description: Some("herald demo's built-in sink".into()),
-        ordering: crate::endpoint::Ordering::Strict,
-        presentation: Default::default(),
-        direct_messages: false,
-    };
+    let mut endpoint = demo_endpoint(
+        "demo-sink",
+        Platform::Generic,
+        format!("http://{}/", sink.local_addr).parse()?,
+    )?;
+    endpoint.secret = Some(secret);
+    endpoint.description = Some("herald demo's built-in sink".into());
     let daemon = Daemon::start(
         database.connect_options(),
         DaemonConfig {
@@ -166,12 +161,105 @@ async fn expect(
             .with_context(|| format!("no {expected} webhook within {STEP_DEADLINE:?}"))?
             .context("the sink stopped")?;
         let got = webhook.event_type.clone().unwrap_or_default();
+        show_links_and_mentions(&webhook);
         received.push(webhook);
         if got != *expected {
             bail!("expected a {expected} webhook, got {got}");
         }
     }
     Ok(())
+}
+
+/// Where the demo's messages link to: the host app it plays.
+fn demo_links() -> anyhow::Result<Arc<LinkTemplates>> {
+    let base = "https://bytebase.example.com/projects/{project}";
+    let templates = [
+        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
+        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
+        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
+    ];
+    let mut parsed = Vec::new();
+    for (kind, source) in templates {
+        parsed.push((
+            kind,
+            Template::parse(kind, &source).map_err(anyhow::Error::msg)?,
+        ));
+    }
+    Ok(Arc::new(LinkTemplates::new(parsed)))
+}
+
+/// Under a webhook: its links, and for an approval request how Slack
+/// would show the approvers (a real mention for a person in the people
+/// directory, name and e-mail for the others) and its button.
+fn show_links_and_mentions(webhook: &ReceivedWebhook) {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&webhook.body) else {
+        return;
+    };
+    // The most specific link (the generic payload has them all).
+    let link = ["rollout", "issue", "plan"]
+        .into_iter()
+        .find_map(|kind| Some((kind, body["links"][kind].as_str()?)));
+    if let Some((kind, url)) = link {
+        println!("      link to the {kind}: {url}");
+    }
+    if webhook.event_type.as_deref() != Some("ISSUE_APPROVAL_REQUESTED") {
+        return;
+    }
+    let Ok(event) = serde_json::from_value::<crate::events::Event>(body) else {
+        return;
+    };
+    let Ok(url) = url::Url::parse("https://hooks.slack.com/services/T0/B0/demo") else {
+        return;
+    };
+    let Ok(slack) = demo_endpoint("demo-slack-preview", Platform::Slack, url) else {
+        return;
+    };
+    let Ok(rendered) = crate::formats::render(&slack, &event, chrono::Utc::now()) else {
+        return;
+    };
+    let Ok(slack) = serde_json::from_slice::<serde_json::Value>(&rendered.body) else {
+        return;
+    };
+    let blocks = slack["attachments"][0]["blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let approvers = blocks
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str())
+        .flat_map(str::lines)
+        .find(|line| line.starts_with("*Approvers:*"));
+    let button = blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .and_then(|b| b["elements"][0]["text"]["text"].as_str());
+    if let Some(line) = approvers {
+        println!("      on Slack {line}   (<@U0GRACE01> is a real mention)");
+    }
+    if let Some(label) = button {
+        println!("      on Slack a \"{label}\" button to the link above");
+    }
+}
+
+/// An endpoint of the demo (every event, the demo's links, no secret).
+fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint {
+        id: id.into(),
+        source: EndpointSource::Config,
+        platform,
+        url,
+        secret: None,
+        event_types: vec!["*".into()],
+        project_id: None,
+        enabled: true,
+        description: None,
+        ordering: crate::endpoint::Ordering::Strict,
+        presentation: Presentation {
+            locale: Locale::En,
+            links: demo_links()?,
+        },
+        direct_messages: false,
+    })
 }
 
 async fn scenario(

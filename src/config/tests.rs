@@ -414,8 +414,12 @@ endpoints:
 "#;
     let config = parse(good, Path::new("test.yaml"), secrets.path()).expect("valid");
     assert!(config.endpoints.iter().all(|e| e.direct_messages));
-    let again = parse(&render_effective(&config), Path::new("test.yaml"), secrets.path())
-        .expect("reloads");
+    let again = parse(
+        &render_effective(&config),
+        Path::new("test.yaml"),
+        secrets.path(),
+    )
+    .expect("reloads");
     assert_eq!(again.endpoints, config.endpoints);
     let bad = r#"
 endpoints:

@@ -55,6 +55,12 @@ impl Store {
             .await?;
             people.push(id);
         }
+        // The people directory: Grace's Slack member id, so messages can
+        // mention her for real.
+        sqlx::query("INSERT INTO app_user_handle (user_id, platform, handle) VALUES ($1, 'slack', 'U0GRACE01')")
+            .bind(people[1])
+            .execute(&mut *tx)
+            .await?;
         for approver in &people[1..] {
             sqlx::query(
                 "INSERT INTO project_member (project_id, user_id, role) VALUES ($1, $2, $3)",

@@ -46,5 +46,16 @@ async fn demo_prints_six_verified_webhooks_in_order_and_cleans_up() {
         );
     }
     assert!(stdout.contains("6 with a valid signature"), "{stdout}");
+    // A link back to the host app, and a real mention of the approver in
+    // the people directory.
+    assert!(
+        stdout
+            .contains("link to the issue: https://bytebase.example.com/projects/payments/issues/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("on Slack *Approvers:* <@U0GRACE01>, Linus (linus@payments.example)"),
+        "{stdout}"
+    );
     assert!(!dir.exists(), "the demo removed {}", dir.display());
 }

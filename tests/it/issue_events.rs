@@ -208,6 +208,16 @@ async fn each_transition_is_emitted_once_with_its_people() {
         assert_eq!(event_id.as_ref(), Some(event), "the claim names its event");
     }
     assert_eq!(seed.event_count().await, 4);
+    // A host app's event given only the issue id gets the same snapshot,
+    // handles included (herald_emit fills it in).
+    let custom: uuid::Uuid =
+        sqlx::query_scalar("SELECT herald_emit('issue.commented', '{}', p_issue_id => $1)")
+            .bind(issue)
+            .fetch_one(&db.pool)
+            .await
+            .expect("emit");
+    let custom = db.store.event(custom).await.expect("read").expect("event");
+    assert_eq!(custom.issue.map(|i| i.creator), Some(ada.clone()));
     herald.stop().await;
 }
 
