@@ -1,12 +1,15 @@
 //! Every word herald writes in a message, per [`Locale`]: titles, labels,
-//! counts, "… and K more", link labels. Platform modules never spell a
-//! word themselves; they take it from the message's catalogue.
+//! counts, "… and K more", link labels, times. Platform modules never
+//! spell a word themselves; they take it from the message's catalogue.
 //!
 //! The Chinese follows the host application's own vocabulary (工单 for an
 //! issue, 流水线 for the pipeline, 发布 for a rollout) and the titles of the
-//! plans herald was specified from (创建工单, 需要审批, 工单被退回,
-//! 流水线失败, 流水线完成). Full-width punctuation (：，（）……) as Chinese
-//! text uses it.
+//! plans herald was specified from (需要审批, 工单被退回, 流水线失败,
+//! 流水线完成), reviewed by a Chinese reader: full-width punctuation
+//! (：、（）……) in Chinese text, half-width parentheses around Latin text,
+//! times as `2025-03-14 09:00:00 UTC`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::events::EventType;
 use crate::presentation::{LinkKind, Locale};
@@ -58,8 +61,12 @@ pub struct Catalogue {
     /// `label` followed by what separates it from its value, with `bold`
     /// applied to the part that should be bold.
     pub label: fn(bold: Bold, label: &str) -> String,
-    /// "… and K more" after a cut list of people.
+    /// "… and K more" after a cut list of people, with what separates it
+    /// from the last person shown.
     pub more_people: fn(usize) -> String,
+    pub more_people_separator: &'static str,
+    /// A point in time (the footer keeps RFC 3339 in every language).
+    pub time: fn(DateTime<Utc>) -> String,
     /// The line that replaces list entries left out.
     pub more_entries: fn(usize) -> String,
     /// One failed task: name, instance, database, error.
@@ -131,6 +138,8 @@ pub const EN: Catalogue = Catalogue {
     list_separator: ", ",
     label: |bold, label| format!("{} ", bold(&format!("{label}:"))),
     more_people: |more| format!("… and {more} more"),
+    more_people_separator: ", ",
+    time: |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
     more_entries: |more| format!("… and {more} more (see the full list in the event)"),
     failed_task: |name, instance, database, error| {
         format!("{name} on {instance} / {database}: {error}")
@@ -150,7 +159,9 @@ pub const EN: Catalogue = Catalogue {
 };
 
 pub const ZH_CN: Catalogue = Catalogue {
-    issue_created: "创建工单",
+    // A notification, not a command: 工单已创建 rather than the plans'
+    // 创建工单 (which reads like a button).
+    issue_created: "工单已创建",
     approval_requested: "需要审批",
     sent_back: "工单被退回",
     pipeline_failed: "流水线失败",
@@ -167,7 +178,7 @@ pub const ZH_CN: Catalogue = Catalogue {
     sent_back_by: "退回人",
     reason: "退回原因",
     failed_task_count: "失败任务数",
-    failed_tasks_heading: "失败的任务",
+    failed_tasks_heading: "失败任务",
     first_failure: "首次失败时间",
     tasks: "任务数",
     duration: "耗时",
@@ -184,10 +195,14 @@ pub const ZH_CN: Catalogue = Catalogue {
     // follows punctuation and precedes a CJK character.
     list_separator: "、",
     label: |bold, label| format!("{}：", bold(label)),
-    more_people: |more| format!("……另有 {more} 人"),
-    more_entries: |more| format!("……另有 {more} 项（完整列表见事件数据）"),
+    // "甲、乙 及其他 3 人": no enumeration comma before the count.
+    more_people: |more| format!("及其他 {more} 人"),
+    more_people_separator: " ",
+    time: |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    more_entries: |more| format!("……另有 {more} 项（完整列表请在发布页面查看）"),
+    // Half-width parentheses around Latin text (instance and database).
     failed_task: |name, instance, database, error| {
-        format!("{name}（{instance} / {database}）：{error}")
+        format!("{name} ({instance} / {database})：{error}")
     },
     duration_text: zh_duration,
     view: |kind| match kind {
@@ -279,6 +294,8 @@ mod tests {
             .chars()
             .any(|c| c.is_ascii_alphabetic()));
         assert_eq!((zh.label)(|t| format!("**{t}**"), "项目"), "**项目**：");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2025, 3, 14, 9, 0, 0).single();
+        assert_eq!(at.map(zh.time).as_deref(), Some("2025-03-14 09:00:00 UTC"));
         assert_eq!(
             (EN.label)(|t| format!("**{t}**"), "Project"),
             "**Project:** "

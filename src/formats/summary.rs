@@ -132,11 +132,19 @@ impl Value {
             Value::Text(text) => (markup.escape)(text),
             Value::Users { users, more: 0 } if users.is_empty() => words.nobody.into(),
             Value::Users { users, more } => {
-                let mut shown: Vec<String> = users.iter().map(markup.mention).collect();
-                if *more > 0 {
-                    shown.push((words.more_people)(*more));
+                let shown: Vec<String> = users.iter().map(markup.mention).collect();
+                let shown = shown.join(words.list_separator);
+                match (*more, shown.is_empty()) {
+                    (0, _) => shown,
+                    (more, true) => (words.more_people)(more),
+                    (more, false) => {
+                        format!(
+                            "{shown}{}{}",
+                            words.more_people_separator,
+                            (words.more_people)(more)
+                        )
+                    }
                 }
-                shown.join(words.list_separator)
             }
         }
     }
@@ -429,7 +437,7 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
                 Severity::Failure,
                 vec![
                     text(words.failed_task_count, d.failed_tasks.len().to_string()),
-                    text(words.first_failure, time(d.first_failure_at)),
+                    text(words.first_failure, (words.time)(d.first_failure_at)),
                 ],
             )
         }),
@@ -439,8 +447,8 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
                 vec![
                     text(words.tasks, d.total_tasks.to_string()),
                     text(words.duration, (words.duration_text)(d.duration_seconds)),
-                    text(words.started, time(d.started_at)),
-                    text(words.completed, time(d.completed_at)),
+                    text(words.started, (words.time)(d.started_at)),
+                    text(words.completed, (words.time)(d.completed_at)),
                 ],
             )
         }),
@@ -484,6 +492,36 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// People cut to a budget end in "… and K more"; in Chinese without
+    /// an enumeration comma before the count (`甲、乙 及其他 3 人`).
+    #[test]
+    fn more_people_in_each_language() {
+        let user = |id: i64| UserRef {
+            id,
+            name: format!("P{id}"),
+            email: String::new(),
+            phone: None,
+            handles: Default::default(),
+        };
+        let value = Value::Users {
+            users: vec![user(1), user(2)],
+            more: 3,
+        };
+        let markup = Markup {
+            bold: markdown_bold,
+            escape: str::to_owned,
+            mention: |u| u.name.clone(),
+        };
+        use crate::formats::catalogue::{EN, ZH_CN};
+        assert_eq!(value.render(&markup, &EN), "P1, P2, … and 3 more");
+        assert_eq!(value.render(&markup, &ZH_CN), "P1、P2 及其他 3 人");
+        let nobody = Value::Users {
+            users: vec![],
+            more: 2,
+        };
+        assert_eq!(nobody.render(&markup, &ZH_CN), "及其他 2 人");
+    }
 
     /// The neutral message keeps at least what any platform's starting
     /// budget can show.
