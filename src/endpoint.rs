@@ -8,7 +8,7 @@ use url::Url;
 
 /// The receiving platform: decides the body format, signing and how a
 /// response is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Generic,
@@ -121,7 +121,7 @@ impl Ordering {
 }
 
 /// Where an endpoint was defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointSource {
     /// The YAML config file (`--config`).

@@ -78,7 +78,7 @@ pub struct UserRef {
     pub handles: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProjectRef {
     pub id: i64,
     pub resource_id: String,

@@ -3,9 +3,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::store::StoreError;
+
+/// Every error answer: `{"error": "<message>"}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -49,7 +55,35 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             response.insert_header(("www-authenticate", "Bearer"));
         }
-        response.json(json!({ "error": self.to_string() }))
+        response.json(ErrorBody {
+            error: self.to_string(),
+        })
+    }
+}
+
+/// `Err` when `text` holds a NUL character, which PostgreSQL text and
+/// jsonb cannot store: a client error, not a database failure.
+pub fn refuse_nul(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "{field} contains a NUL character (\\u0000), which cannot be stored"
+        )));
+    }
+    Ok(())
+}
+
+/// [`refuse_nul`] for every key and string in a JSON value.
+pub fn refuse_nul_in_json(field: &str, value: &serde_json::Value) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(text) => refuse_nul(field, text),
+        serde_json::Value::Array(items) => {
+            items.iter().try_for_each(|v| refuse_nul_in_json(field, v))
+        }
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, v)| {
+            refuse_nul(field, key)?;
+            refuse_nul_in_json(field, v)
+        }),
+        _ => Ok(()),
     }
 }
 

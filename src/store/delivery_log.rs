@@ -21,7 +21,7 @@ pub struct DeliveryFilter {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliverySummary {
     pub id: i64,
     pub event_id: Uuid,
@@ -39,7 +39,7 @@ pub struct DeliverySummary {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRow {
     pub attempt: i32,
     pub status: String,

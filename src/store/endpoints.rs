@@ -43,6 +43,14 @@ impl std::fmt::Debug for ProjectWebhookRow {
     }
 }
 
+/// An endpoint's lease and queue right now.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointActivity {
+    pub lease_holder: Option<String>,
+    pub lease_epoch: Option<i64>,
+    pub pending: i64,
+}
+
 /// An endpoint's health as recorded (for listings).
 #[derive(Debug, Clone)]
 pub struct EndpointHealthRow {
@@ -145,6 +153,36 @@ impl Store {
     }
 
     /// Health rows of every endpoint that has one.
+    /// Who holds each live lease, with its epoch, and each endpoint's
+    /// pending deliveries: endpoint id → (holder, epoch, pending).
+    pub async fn endpoint_activity(
+        &self,
+    ) -> Result<std::collections::HashMap<String, EndpointActivity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT coalesce(l.endpoint_id, p.endpoint_id) AS endpoint_id,
+                    l.owner, l.epoch, coalesce(p.pending, 0) AS pending
+               FROM (SELECT endpoint_id, owner, epoch FROM herald_endpoint_lease
+                      WHERE expires_at > now()) l
+               FULL JOIN (SELECT endpoint_id, count(*) AS pending FROM herald_delivery
+                           WHERE state = 'pending' GROUP BY endpoint_id) p
+                 ON p.endpoint_id = l.endpoint_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("endpoint_id")?,
+                    EndpointActivity {
+                        lease_holder: row.try_get("owner")?,
+                        lease_epoch: row.try_get("epoch")?,
+                        pending: row.try_get("pending")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     pub async fn endpoint_health(&self) -> Result<Vec<EndpointHealthRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT endpoint_id, consecutive_failures, disabled_reason, disabled_at

@@ -871,3 +871,35 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
     assert!(text.contains("herald_"), "{text}");
     server.stop().await;
 }
+
+/// Found by the API fuzz run (`api_contract`): a NUL character, which
+/// PostgreSQL cannot store, in an event's data or in a delivery-log filter
+/// was a 500 "database error"; it is the client's 400.
+#[actix_rt::test]
+async fn nul_characters_are_a_bad_request_not_a_server_error() {
+    let admin = Admin::start(None).await;
+    let response = admin
+        .http
+        .post(admin.url("/v1/events"))
+        .json(&serde_json::json!({"type": "user.created", "data": {"a\u{0}": [{"b": "c\u{0}"}]}}))
+        .send()
+        .await
+        .expect("post");
+    let (status, body) = json(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("NUL")),
+        "{body}"
+    );
+    for filter in ["event_type", "endpoint"] {
+        let response = admin
+            .http
+            .get(admin.url(&format!("/v1/deliveries?{filter}=x%00y")))
+            .send()
+            .await
+            .expect("get");
+        let (status, body) = json(response).await;
+        assert_eq!(status, 400, "{filter}: {body}");
+    }
+    admin.stop().await;
+}

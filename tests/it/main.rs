@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod api_contract;
 mod approval;
 mod delivery;
 mod demo;

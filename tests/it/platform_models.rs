@@ -98,37 +98,7 @@ fn events() -> Vec<Event> {
 
 /// `target/py-models`, with the pinned requirements installed.
 fn python_models() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let requirements = root.join("tests/models/requirements.txt");
-    let target = root.join("target/py-models");
-    let wanted = std::fs::read_to_string(&requirements).expect("requirements");
-    let stamp = target.join(".requirements");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return target;
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--upgrade",
-            "--target",
-        ])
-        .arg(&target)
-        .arg("-r")
-        .arg(&requirements)
-        .status()
-        .expect("python3 -m pip runs");
-    assert!(
-        status.success(),
-        "could not install {} into {}",
-        requirements.display(),
-        target.display()
-    );
-    std::fs::write(&stamp, wanted).expect("stamp");
-    target
+    crate::support::python::packages("tests/models/requirements.txt", "py-models")
 }
 
 /// Run `tests/models/validate.py` on `dir`; panics with its report unless

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
+use crate::admin::error::ErrorBody;
 use crate::admin::{AdminState, ApiError};
 use crate::endpoint::{redacted_url, Endpoint, EndpointSource, Platform};
 use crate::messages::delivery::{GetEndpoints, GetInvalidEndpoints};
@@ -14,9 +15,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config.service(list).service(enable).service(disable);
 }
 
-/// An endpoint as listed: never its secret.
-#[derive(Debug, Serialize)]
-struct EndpointView {
+/// An endpoint as listed: never its secret; its URL with tokens redacted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
     id: String,
     source: EndpointSource,
     #[serde(rename = "type")]
@@ -27,8 +28,38 @@ struct EndpointView {
     project_id: Option<i64>,
     enabled: bool,
     description: Option<String>,
+    /// Why herald disabled it (too many failures, 410 Gone, a refused
+    /// destination); null when it did not.
     disabled_by_herald: Option<String>,
     consecutive_failures: i32,
+    /// Sends each event to its recipients through the platform's app API.
+    direct_messages: bool,
+    /// The replica delivering it now and its lease epoch (null: nobody).
+    lease_holder: Option<String>,
+    lease_epoch: Option<i64>,
+    /// Deliveries waiting in its queue.
+    pending: i64,
+}
+
+/// An endpoint herald cannot use, with why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvalidEndpoint {
+    id: String,
+    reason: String,
+}
+
+/// Every endpoint herald knows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    endpoints: Vec<EndpointView>,
+    invalid: Vec<InvalidEndpoint>,
+}
+
+/// An endpoint's new state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnabledState {
+    id: String,
+    enabled: bool,
 }
 
 async fn known_endpoints(state: &AdminState) -> Result<Vec<Endpoint>, ApiError> {
@@ -39,8 +70,19 @@ async fn known_endpoints(state: &AdminState) -> Result<Vec<Endpoint>, ApiError> 
         .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))
 }
 
+/// Every endpoint (config file and project webhooks) with its health.
+#[utoipa::path(
+    tag = "endpoints",
+    responses(
+        (status = 200, body = EndpointList),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 503, body = ErrorBody, description = "delivery is not running"),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/v1/endpoints")]
-async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let endpoints = known_endpoints(&state).await?;
     let health: HashMap<String, _> = state
         .store
@@ -49,11 +91,17 @@ async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
         .into_iter()
         .map(|h| (h.endpoint_id.clone(), h))
         .collect();
+    let activity = state.store.endpoint_activity().await?;
     let views: Vec<EndpointView> = endpoints
         .into_iter()
         .map(|e| {
             let h = health.get(&e.id);
+            let now = activity.get(&e.id).cloned().unwrap_or_default();
             EndpointView {
+                direct_messages: e.direct_messages,
+                lease_holder: now.lease_holder,
+                lease_epoch: now.lease_epoch,
+                pending: now.pending,
                 url: redacted_url(&e.url),
                 signed: e.secret.is_some(),
                 disabled_by_herald: h
@@ -76,9 +124,12 @@ async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?
         .into_iter()
-        .map(|(id, reason)| json!({"id": id, "reason": reason}))
+        .map(|(id, reason)| InvalidEndpoint { id, reason })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "endpoints": views, "invalid": invalid })))
+    Ok(HttpResponse::Ok().json(EndpointList {
+        endpoints: views,
+        invalid,
+    }))
 }
 
 async fn set_enabled(
@@ -92,19 +143,52 @@ async fn set_enabled(
     }
     state.store.set_endpoint_enabled(id, enabled).await?;
     tracing::info!(event = if enabled { "endpoint.enabled" } else { "endpoint.disabled_by_operator" }, endpoint_id = %id);
-    Ok(HttpResponse::Ok().json(json!({ "id": id, "enabled": enabled })))
+    Ok(HttpResponse::Ok().json(EnabledState {
+        id: id.to_owned(),
+        enabled,
+    }))
 }
 
+/// Enable an endpoint (its pending deliveries resume).
+#[utoipa::path(
+    request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
+    tag = "endpoints",
+    params(("id" = String, Path, description = "the endpoint's id")),
+    responses(
+        (status = 200, body = EnabledState),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "delivery is not running"),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/v1/endpoints/{id}/enable")]
-async fn enable(
+pub async fn enable(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     set_enabled(&state, &id, true).await
 }
 
+/// Disable an endpoint (its deliveries wait until it is enabled).
+#[utoipa::path(
+    request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
+    tag = "endpoints",
+    params(("id" = String, Path, description = "the endpoint's id")),
+    responses(
+        (status = 200, body = EnabledState),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "delivery is not running"),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/v1/endpoints/{id}/disable")]
-async fn disable(
+pub async fn disable(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

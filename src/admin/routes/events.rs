@@ -2,19 +2,23 @@
 //! `POST /v1/reload`: reload the config file.
 
 use actix_web::{post, web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::admin::error::{refuse_nul, refuse_nul_in_json, ErrorBody};
 use crate::admin::{AdminState, ApiError};
 use crate::events::{is_valid_type_name, NewEvent, ProjectRef, RelatedIds};
 
-#[derive(Debug, Deserialize)]
+/// A custom event to emit (docs/events.md).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EmitRequest {
+pub struct EmitRequest {
     /// A dotted name such as `user.created`.
     #[serde(rename = "type")]
     event_type: String,
+    /// Any JSON value.
     #[serde(default)]
+    #[schema(value_type = Object)]
     data: serde_json::Value,
     /// Restricts fan-out to endpoints of this project (and global ones).
     project: Option<ProjectRef>,
@@ -31,15 +35,46 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// Reload the config file; a bad file keeps the old config (400 says why).
+/// The config file was read again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reloaded {
+    reloaded: bool,
+    /// Global endpoints now configured.
+    endpoints: usize,
+}
+
+/// The event was written with its outbox rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Emitted {
+    id: uuid::Uuid,
+    /// Outbox rows written (one per subscribed endpoint and recipient).
+    deliveries: u64,
+}
+
+/// Read the config file again (like SIGHUP); a bad file changes nothing.
+#[utoipa::path(
+    request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
+    tag = "operations",
+    responses(
+        (status = 200, body = Reloaded),
+        (status = 400, body = ErrorBody, description = "the file is not valid, or there is none"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/v1/reload")]
-async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+pub async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let source = state.config_source.as_ref().ok_or_else(|| {
         ApiError::BadRequest("this herald was started without a config file source".into())
     })?;
     match crate::reload::reload(source, &state.delivery, "admin").await {
-        Ok(endpoints) => {
-            Ok(HttpResponse::Ok().json(json!({ "reloaded": true, "endpoints": endpoints })))
-        }
+        Ok(endpoints) => Ok(HttpResponse::Ok().json(Reloaded {
+            reloaded: true,
+            endpoints,
+        })),
         Err(crate::reload::ReloadError::Invalid(e)) => Err(ApiError::BadRequest(format!(
             "config not reloaded, the previous one stays in effect: {e}"
         ))),
@@ -47,8 +82,22 @@ async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
     }
 }
 
+/// Emit a custom event (fanned out like herald's own).
+#[utoipa::path(
+    tag = "events",
+    request_body = EmitRequest,
+    responses(
+        (status = 202, body = Emitted),
+        (status = 400, body = ErrorBody, description = "not a valid event"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/v1/events")]
-async fn emit(
+pub async fn emit(
     state: web::Data<AdminState>,
     request: web::Json<EmitRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -58,6 +107,11 @@ async fn emit(
             "event type {:?} is not a dotted name like user.created",
             request.event_type
         )));
+    }
+    refuse_nul_in_json("data", &request.data)?;
+    if let Some(project) = &request.project {
+        refuse_nul("project.resource_id", &project.resource_id)?;
+        refuse_nul("project.title", &project.title)?;
     }
     let mut event = NewEvent::new(request.event_type, request.data);
     event.project = request.project;
@@ -69,5 +123,8 @@ async fn emit(
     };
     let deliveries = state.store.emit(&event).await?;
     tracing::info!(event = "admin.event_emitted", event_id = %event.id, event_type = %event.event_type, deliveries);
-    Ok(HttpResponse::Accepted().json(json!({ "id": event.id, "deliveries": deliveries })))
+    Ok(HttpResponse::Accepted().json(Emitted {
+        id: event.id,
+        deliveries,
+    }))
 }

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use actix_web::{get, web, HttpResponse};
 use prometheus::{Encoder, TextEncoder};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::admin::error::ErrorBody;
 use crate::admin::{AdminState, ApiError};
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -13,9 +15,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving HTTP.
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    status: String,
+}
+
+/// Alive (no token needed).
+#[utoipa::path(tag = "operations", responses((status = 200, body = Status)))]
 #[get("/healthz")]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Status {
+        status: "ok".into(),
+    })
 }
 
 /// How long `/readyz` and `/metrics` wait for the database.
@@ -23,8 +35,16 @@ const DATABASE_WAIT: Duration = Duration::from_millis(800);
 
 /// Ready to do work: the database answers (within a second) and the
 /// listener is connected.
+/// Ready: the database answers and the listener is connected (no token).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, body = Status),
+        (status = 503, body = ErrorBody, description = "not ready, and why"),
+    )
+)]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(DATABASE_WAIT, state.store.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(ApiError::Unavailable(format!("database unreachable: {e}"))),
@@ -39,14 +59,27 @@ async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
             "the notification listener is not connected".into(),
         ));
     }
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(Status {
+        status: "ready".into(),
+    }))
 }
 
 /// Prometheus text exposition of every herald metric. The event counts
 /// come from the database; while it is down they keep their last values
 /// and herald's own metrics are served anyway.
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, body = String, content_type = "text/plain"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/metrics")]
-async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(DATABASE_WAIT, state.store.event_counts()).await {
         Ok(Ok(counts)) => {
             for (event_type, count) in counts {

@@ -4,6 +4,7 @@ mod deliveries;
 mod endpoints;
 mod events;
 mod health;
+pub mod openapi;
 
 use actix_web::web;
 
@@ -12,4 +13,5 @@ pub fn configure(config: &mut web::ServiceConfig) {
     events::configure(config);
     endpoints::configure(config);
     deliveries::configure(config);
+    config.service(openapi::document);
 }

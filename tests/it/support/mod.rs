@@ -5,6 +5,7 @@ pub mod im_api;
 pub mod issues;
 pub mod logs;
 pub mod pipeline;
+pub mod python;
 pub mod receiver;
 pub mod recorder;
 pub mod wait;
