@@ -79,6 +79,11 @@ pub struct DemoArgs {
     /// Directory holding initdb, pg_ctl and postgres (default: PATH, then /usr/lib/postgresql/*/bin).
     #[arg(long, env = "HERALD_PG_BIN_DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+
+    /// After the scenario, keep herald running with its console open
+    /// (the URL and a one-time token are printed) until Ctrl-C.
+    #[arg(long)]
+    pub keep_open: bool,
 }
 
 /// `herald deliveries`.

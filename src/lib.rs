@@ -21,7 +21,8 @@
 //! - [`config`]: global endpoints from the YAML config file; [`formats`]:
 //!   platform message formats; [`presentation`]: their language and links
 //!   back to the host app; [`signing`]: Standard Webhooks sign/verify.
-//! - [`metrics`], [`logging`], [`shutdown`], [`node`]: operating concerns.
+//! - [`metrics`], [`logging`] (and its in-memory [`decision_log`]),
+//!   [`shutdown`], [`node`]: operating concerns.
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
 
@@ -32,6 +33,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod database;
+pub mod decision_log;
 pub mod delivery;
 pub mod embedded_postgres;
 pub mod endpoint;

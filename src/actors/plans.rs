@@ -8,7 +8,7 @@
 //!   outcome due or a failure window open and feeds each to its supervisor as
 //!   [`EvaluatePlan`]), [`EvaluatePlan`], [`PlanIdle`] (evicts a supervisor
 //!   that has seen every message forwarded to it), [`GetPlanStatus`],
-//!   [`StopActor`].
+//!   [`GetOpenWindows`], [`StopActor`].
 //! - Every few seconds, and whenever it forwards, it replaces supervisors
 //!   that died (a panic that escaped their own guard) with fresh ones, which
 //!   rebuild from the database.
@@ -27,8 +27,8 @@ pub use super::plan_shared::{Origin, PlanConfig, PlanShared, MAX_CONCURRENT_READ
 use super::plan_supervisor::PlanSupervisor;
 use crate::messages::StopActor;
 use crate::messages::{
-    EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, Reconcile, ShutdownPlan,
-    TaskRunChanged,
+    EvaluatePlan, GetOpenWindows, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, Reconcile,
+    ShutdownPlan, TaskRunChanged,
 };
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -210,6 +210,28 @@ impl Handler<GetPlanStatus> for PlanRegistry {
                 Some(addr) => addr.send(request).await.ok().flatten(),
                 None => None,
             }
+        })
+    }
+}
+
+impl Handler<GetOpenWindows> for PlanRegistry {
+    type Result = ResponseFuture<Vec<PlanStatus>>;
+
+    fn handle(&mut self, _: GetOpenWindows, _ctx: &mut Self::Context) -> Self::Result {
+        let asks: Vec<_> = self
+            .plans
+            .iter()
+            .map(|(plan_id, entry)| entry.addr.send(GetPlanStatus { plan_id: *plan_id }))
+            .collect();
+        Box::pin(async move {
+            let mut open: Vec<PlanStatus> = futures_util::future::join_all(asks)
+                .await
+                .into_iter()
+                .filter_map(|answer| answer.ok().flatten())
+                .filter(|status| status.window_deadline.is_some())
+                .collect();
+            open.sort_by_key(|status| status.window_deadline);
+            open
         })
     }
 }

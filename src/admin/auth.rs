@@ -1,5 +1,6 @@
 //! The admin API's request checks, in one middleware:
-//! - a bearer token on every route but `/healthz`, `/readyz` and `/openapi.json` (the
+//! - a bearer token on every route but `/healthz`, `/readyz`, `/openapi.json`
+//!   and the console's page, script and style (the
 //!   scheme is case-insensitive, RFC 7235; compared in constant time);
 //! - `Host` must name the admin API itself (its bind address, `localhost`
 //!   on its port, or a configured name), so a browser tricked by DNS
@@ -59,7 +60,10 @@ pub async fn require_token(
     let expected = request
         .app_data::<web::Data<Token>>()
         .and_then(|token| token.0.clone());
-    let open = matches!(request.path(), "/healthz" | "/readyz" | "/openapi.json");
+    let open = matches!(
+        request.path(),
+        "/healthz" | "/readyz" | "/openapi.json" | "/" | "/console.js" | "/console.css"
+    );
     if let (Some(expected), false) = (expected, open) {
         let given = header(&request, "authorization")
             .and_then(bearer)

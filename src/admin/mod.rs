@@ -73,6 +73,8 @@ pub struct AdminState {
     pub delivery: Addr<EndpointLeases>,
     /// Where `POST /v1/reload` reads the config from (None: nothing to reload).
     pub config_source: Option<crate::config::Source>,
+    /// The plan registry, for open failure windows (None: not here).
+    pub plans: Option<Addr<crate::actors::PlanRegistry>>,
 }
 
 impl AdminState {
@@ -83,6 +85,7 @@ impl AdminState {
             metrics: daemon.metrics.clone(),
             delivery: daemon.delivery.clone(),
             config_source: None,
+            plans: Some(daemon.plans.clone()),
         }
     }
 }

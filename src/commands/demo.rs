@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::sink::{self, ReceivedWebhook, Verification};
 use crate::actors::PlanConfig;
+use crate::admin::{AdminConfig, AdminServer, AdminState};
 use crate::cli::{DatabaseArgs, DemoArgs};
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::database::Database;
@@ -52,13 +53,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await
     .context("the demo needs the PostgreSQL binaries (see README)")?;
-    let result = play(&database, &args).await;
+    let result = play(&database, &args, started).await;
     database
         .close()
         .await
         .context("stopping the demo's PostgreSQL")?;
     remove_dir(&dir);
     let (received, deliveries) = result?;
+    if args.keep_open {
+        // Printed before the console opened; only the verdict is left.
+        return verdict(&received);
+    }
     summary(&received, &deliveries, started.elapsed())
 }
 
@@ -71,6 +76,7 @@ fn remove_dir(dir: &PathBuf) {
 async fn play(
     database: &Database,
     args: &DemoArgs,
+    started: Instant,
 ) -> anyhow::Result<(Vec<ReceivedWebhook>, Vec<(String, String, i32)>)> {
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
@@ -144,9 +150,47 @@ async fn play(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    if let (true, Ok(received), Ok(rows)) = (args.keep_open, &outcome, &deliveries) {
+        summary(received, rows, started.elapsed())?;
+        keep_open(&daemon).await?;
+    }
     daemon.stop().await;
     sink.stop().await;
     Ok((outcome?, deliveries?))
+}
+
+/// `--keep-open`: the console on a free loopback port with a one-time
+/// token, until Ctrl-C (or SIGTERM).
+async fn keep_open(daemon: &Daemon) -> anyhow::Result<()> {
+    let token = crate::signing::generate_secret()
+        .expose()
+        .trim_start_matches("whsec_")
+        .to_owned();
+    let server = AdminServer::start(
+        &AdminConfig {
+            addr: "127.0.0.1:0".parse()?,
+            token: Some(Secret::new(token.clone())),
+            names: Vec::new(),
+        },
+        AdminState::of(daemon),
+    )
+    .context("starting the console")?;
+    println!(
+        "
+the demo stays open: herald is still running on its database"
+    );
+    println!("  console   http://{}/", server.local_addr);
+    println!("  token     {token}");
+    println!("  API       http://{}/openapi.json", server.local_addr);
+    println!("press Ctrl-C to end the demo (its database and files are then removed)");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    server.stop().await;
+    Ok(())
 }
 
 /// Wait for the next webhooks, which must be of `types`, in order.
@@ -338,6 +382,15 @@ fn summary(
         "  time                {:.1}s; the demo's database and files are removed",
         elapsed.as_secs_f64()
     );
+    verdict(received)
+}
+
+/// The demo passed when every expected webhook arrived verified.
+fn verdict(received: &[ReceivedWebhook]) -> anyhow::Result<()> {
+    let verified = received
+        .iter()
+        .filter(|w| w.verification == Verification::Verified)
+        .count();
     if verified != EXPECTED.len() {
         bail!("{} of {} webhooks verified", verified, EXPECTED.len());
     }

@@ -21,6 +21,8 @@ pub use change::{
     ChangeOp, DbChange, IssueChanged, MalformedNotification, OutboxChanged, PlanCheckRunChanged,
     TaskRunChanged,
 };
-pub use plan::{EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan};
+pub use plan::{
+    EvaluatePlan, GetOpenWindows, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan,
+};
 pub use reconcile::{Reconcile, ReconcileReason};
 pub use stop::StopActor;

@@ -34,6 +34,12 @@ pub struct GetPlanStatus {
     pub plan_id: i64,
 }
 
+/// Every live supervisor's view whose failure window is open, on this
+/// replica, soonest deadline first (the console).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "Vec<PlanStatus>")]
+pub struct GetOpenWindows;
+
 /// A plan supervisor's view of its plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanStatus {

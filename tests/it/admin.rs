@@ -842,6 +842,7 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
         metrics,
         delivery,
         config_source: None,
+        plans: None,
     };
     let config = AdminConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),

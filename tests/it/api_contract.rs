@@ -18,33 +18,47 @@ use crate::support::TestDb;
 
 const TOKEN: &str = "contract-test-token";
 
-/// An admin API over a herald with a delivered and a failed delivery.
-async fn seeded() -> (TestDb, Daemon, AdminServer, Receiver) {
+/// A herald delivering to one endpoint (`id`, at `receiver`'s `/c`) that
+/// gives up after one attempt, with `count` events emitted and
+/// `failed` of their deliveries failed, and its admin API behind `token`.
+pub async fn with_failed_deliveries(
+    id: &str,
+    receiver: &Receiver,
+    count: i64,
+    failed: i64,
+    token: &str,
+) -> (TestDb, Daemon, AdminServer) {
     let db = TestDb::new().await;
-    let receiver = Receiver::start(|n, _| Reply::Status(if n == 0 { 204 } else { 400 }));
     let mut delivery = fast_delivery();
     delivery.retry.max_attempts = 1;
     let daemon = Daemon::start(
         db.options.clone(),
         DaemonConfig {
-            endpoints: vec![endpoint("contract", receiver.url("/c"))],
+            endpoints: vec![endpoint(id, receiver.url("/c"))],
             delivery,
             ..DaemonConfig::default()
         },
     )
     .await
     .expect("daemon starts");
-    emit_ticks(&db, 2).await;
-    wait_state(&db, "contract", "failed", 1).await;
+    emit_ticks(&db, count).await;
+    wait_state(&db, id, "failed", failed).await;
     let server = AdminServer::start(
         &AdminConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
-            token: Some(Secret::new(TOKEN)),
+            token: Some(Secret::new(token)),
             names: Vec::new(),
         },
         AdminState::of(&daemon),
     )
     .expect("admin starts");
+    (db, daemon, server)
+}
+
+/// An admin API over a herald with a delivered and a failed delivery.
+async fn seeded() -> (TestDb, Daemon, AdminServer, Receiver) {
+    let receiver = Receiver::start(|n, _| Reply::Status(if n == 0 { 204 } else { 400 }));
+    let (db, daemon, server) = with_failed_deliveries("contract", &receiver, 2, 1, TOKEN).await;
     (db, daemon, server, receiver)
 }
 
@@ -78,6 +92,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
             "/healthz",
             "/metrics",
             "/readyz",
+            "/v1/decisions",
             "/v1/deliveries",
             "/v1/deliveries/{id}",
             "/v1/deliveries/{id}/replay",
@@ -86,6 +101,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
             "/v1/endpoints/{id}/enable",
             "/v1/events",
             "/v1/reload",
+            "/v1/windows",
         ]
     );
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());

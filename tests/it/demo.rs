@@ -59,3 +59,74 @@ async fn demo_prints_six_verified_webhooks_in_order_and_cleans_up() {
     );
     assert!(!dir.exists(), "the demo removed {}", dir.display());
 }
+
+/// `herald demo --keep-open`: after the scenario the console is served
+/// with a one-time token, showing what just happened, until Ctrl-C; then
+/// the demo ends and cleans up as usual.
+#[actix_rt::test]
+async fn demo_keep_open_serves_the_console_until_interrupted() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["demo", "--keep-open"])
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("herald starts");
+    let pid = child.id().expect("pid");
+    let dir = std::env::temp_dir().join(format!("herald-demo-{pid}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut console, mut token) = (None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            let line = line.trim().to_owned();
+            if let Some(url) = line.strip_prefix("console") {
+                console = Some(url.trim().to_owned());
+            }
+            if let Some(value) = line.strip_prefix("token") {
+                token = Some(value.trim().to_owned());
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the console is announced within two minutes");
+    let (console, token) = (console.expect("a console URL"), token.expect("a token"));
+    let page = reqwest::get(&console)
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("herald console"), "{page}");
+    let deliveries: serde_json::Value = reqwest::Client::new()
+        .get(format!("{console}v1/deliveries"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("deliveries")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        deliveries["deliveries"].as_array().map(Vec::len),
+        Some(6),
+        "{deliveries}"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the demo ends after Ctrl-C")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(!dir.exists(), "the demo removed {}", dir.display());
+}

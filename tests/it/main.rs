@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod api_contract;
 mod approval;
+mod console;
 mod delivery;
 mod demo;
 mod direct_messages;

@@ -1,5 +1,6 @@
 //! The admin API's routes, one file per resource.
 
+mod console;
 mod deliveries;
 mod endpoints;
 mod events;
@@ -10,6 +11,7 @@ use actix_web::web;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     health::configure(config);
+    console::configure(config);
     events::configure(config);
     endpoints::configure(config);
     deliveries::configure(config);

@@ -7,7 +7,7 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, endpoints, events, health};
+use super::{console, deliveries, endpoints, events, health};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,8 @@ use super::{deliveries, endpoints, events, health};
         deliveries::replay,
         events::emit,
         events::reload,
+        console::windows,
+        console::decisions,
     ),
     modifiers(&BearerToken),
     tags(

@@ -1,0 +1,217 @@
+//! The operator console in a real browser: Debian's headless Chromium
+//! driven over WebDriver (chromedriver + fantoccini). A seeded failed
+//! delivery is seen, its attempts opened, Replay pressed, and the page
+//! shows it delivered. A screenshot goes to `target/console.png`.
+//! Chromium and chromedriver come from Debian's `chromium` and
+//! `chromium-driver` packages; `.ci/run` installs them, and so does this
+//! test (apt-get) when they are missing.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::support::receiver::{Receiver, Reply};
+
+const TOKEN: &str = "console-test-token";
+const DEADLINE: Duration = Duration::from_secs(30);
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver and chromium, installed from Debian's packages if absent.
+fn browser_installed() {
+    if Path::new(CHROMEDRIVER).exists() && Path::new("/usr/bin/chromium").exists() {
+        return;
+    }
+    let status = std::process::Command::new("apt-get")
+        .args(["install", "-y", "-q", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .expect("apt-get runs");
+    assert!(
+        status.success() && Path::new(CHROMEDRIVER).exists(),
+        "the console test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+    );
+}
+
+/// Wait until `find` gives `Some`, polling; panics with `what` at the deadline.
+async fn until<T, F, Fut>(what: &str, mut find: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(found) = find().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the state cell of delivery `id` in the page's table.
+async fn state_of(client: &Client, id: i64) -> Option<String> {
+    let cell = client
+        .find(Locator::Css(&format!(
+            "tr[data-delivery-id='{id}'] td.state"
+        )))
+        .await
+        .ok()?;
+    cell.text().await.ok()
+}
+
+#[actix_rt::test]
+async fn a_failed_delivery_is_replayed_from_the_console_in_chromium() {
+    browser_installed();
+    // The receiver refuses until the operator has fixed it.
+    let fixed = Arc::new(AtomicBool::new(false));
+    let receiver = Receiver::start({
+        let fixed = fixed.clone();
+        move |_, _| {
+            Reply::Status(if fixed.load(Ordering::SeqCst) {
+                204
+            } else {
+                400
+            })
+        }
+    });
+    let (db, daemon, server) =
+        crate::api_contract::with_failed_deliveries("orders-hook", &receiver, 1, 1, TOKEN).await;
+    let failed: i64 = sqlx::query_scalar("SELECT id FROM herald_delivery WHERE state = 'failed'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("the failed delivery");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let capabilities: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    }))
+    .expect("capabilities");
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let client = until("chromedriver to answer", || {
+        let capabilities = capabilities.clone();
+        let webdriver = webdriver.clone();
+        async move {
+            // Plain HTTP to chromedriver on loopback: no TLS stack needed.
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&webdriver)
+                .await
+                .ok()
+        }
+    })
+    .await;
+
+    client
+        .goto(&format!("http://{}/", server.local_addr))
+        .await
+        .expect("the console loads");
+    // The token prompt, then the console.
+    let input = client
+        .find(Locator::Id("token"))
+        .await
+        .expect("a token prompt");
+    input.send_keys(TOKEN).await.expect("type the token");
+    client
+        .find(Locator::Css("#token-form button[type=submit]"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+    let state = until("the failed delivery in the table", || {
+        state_of(&client, failed)
+    })
+    .await;
+    assert_eq!(state, "failed");
+    let endpoint_row = client
+        .find(Locator::Css("tr[data-endpoint-id='orders-hook']"))
+        .await
+        .expect("the endpoint is listed")
+        .text()
+        .await
+        .expect("text");
+    assert!(endpoint_row.contains("generic"), "{endpoint_row}");
+
+    client
+        .find(Locator::Id(&format!("details-{failed}")))
+        .await
+        .expect("a details button")
+        .click()
+        .await
+        .expect("click");
+    let attempts = until("the attempts drill-down", || async {
+        let text = client
+            .find(Locator::Id("attempts"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("400").then_some(text)
+    })
+    .await;
+    assert!(attempts.contains("failed"), "{attempts}");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&shots).expect("target/");
+    std::fs::write(
+        shots.join("console-failed.png"),
+        client.screenshot().await.expect("screenshot"),
+    )
+    .expect("write the screenshot");
+
+    fixed.store(true, Ordering::SeqCst);
+    client
+        .find(Locator::Id("replay"))
+        .await
+        .expect("a replay button for a failed delivery")
+        .click()
+        .await
+        .expect("click");
+    until("the page to show it delivered", || async {
+        (state_of(&client, failed).await.as_deref() == Some("delivered")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        receiver.accepted("/c").len(),
+        1,
+        "delivered once, after the replay"
+    );
+    std::fs::write(
+        shots.join("console.png"),
+        client.screenshot().await.expect("screenshot"),
+    )
+    .expect("write the screenshot");
+
+    client.close().await.expect("close the browser");
+    let _ = driver.kill().await;
+    server.stop().await;
+    daemon.stop().await;
+    receiver.stop().await;
+}
