@@ -52,9 +52,10 @@ impl DecisionLog {
     }
 
     fn push(&self, mut decision: Decision) {
-        let Ok(mut records) = self.records.lock() else {
-            return;
-        };
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         records.next += 1;
         decision.seq = records.next;
         if records.kept.len() == CAPACITY {
@@ -65,15 +66,23 @@ impl DecisionLog {
 
     /// Records after `after` (all kept ones for 0), oldest first.
     pub fn since(&self, after: u64) -> Vec<Decision> {
-        match self.records.lock() {
-            Ok(records) => records
-                .kept
-                .iter()
-                .filter(|d| d.seq > after)
-                .cloned()
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kept
+            .iter()
+            .filter(|d| d.seq > after)
+            .cloned()
+            .collect()
+    }
+
+    /// The newest `seq` given out (0: none yet). A client whose `after`
+    /// is larger is talking to a restarted herald.
+    pub fn latest(&self) -> u64 {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next
     }
 }
 

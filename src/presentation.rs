@@ -116,11 +116,13 @@ impl Placeholder {
     /// The value for `event`, `None` when the event has no such thing.
     fn value(self, event: &Event) -> Option<String> {
         match self {
+            // `.` and `..` would be dot segments, which URL parsing
+            // resolves (even percent-encoded): no link rather than another path.
             Placeholder::Project => event
                 .project
                 .as_ref()
-                .map(|p| utf8_percent_encode(&p.resource_id, COMPONENT).to_string())
-                .filter(|v| !v.is_empty()),
+                .filter(|p| !matches!(p.resource_id.as_str(), "" | "." | ".."))
+                .map(|p| utf8_percent_encode(&p.resource_id, COMPONENT).to_string()),
             Placeholder::ProjectId => event.project.as_ref().map(|p| p.id.to_string()),
             Placeholder::IssueId => event.issue.as_ref().map(|i| i.id.to_string()),
             Placeholder::PlanId => event.plan.as_ref().map(|p| p.id.to_string()),
@@ -128,11 +130,14 @@ impl Placeholder {
         }
     }
 
-    /// A worst-case value used to check a template at load.
-    fn sample(self) -> &'static str {
-        match self {
-            Placeholder::Project => "project-%E2%9C%93",
-            _ => "9223372036854775807",
+    /// Worst-case values used to check a template at load; two differ, so
+    /// a placeholder that would choose the host is caught.
+    fn sample(self, which: usize) -> &'static str {
+        match (self, which) {
+            (Placeholder::Project, 0) => "project-%E2%9C%93",
+            (Placeholder::Project, _) => "other-project",
+            (_, 0) => "9223372036854775807",
+            _ => "1",
         }
     }
 }
@@ -217,18 +222,26 @@ impl Template {
             source: source.to_string(),
             pieces,
         };
-        let sample = template.fill(|p| Some(p.sample().to_string()));
-        let url = sample
-            .as_deref()
-            .map(Url::parse)
-            .transpose()
-            .map_err(|error| format!("is not an absolute URL once filled in: {error}"))?;
-        match url {
-            Some(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {}
-            _ => return Err("must be an http(s) URL with a host".into()),
-        }
-        if sample.is_some_and(|s| s.chars().count() > MAX_LINK_CHARS) {
-            return Err(format!("is longer than {MAX_LINK_CHARS} characters"));
+        let filled = |which| {
+            let text = template
+                .fill(|p| Some(p.sample(which).to_string()))
+                .unwrap_or_default();
+            let url = Url::parse(&text)
+                .map_err(|error| format!("is not an absolute URL once filled in: {error}"))?;
+            if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+                return Err("must be an http(s) URL with a host".to_string());
+            }
+            if text.chars().count() > MAX_LINK_CHARS {
+                return Err(format!("is longer than {MAX_LINK_CHARS} characters"));
+            }
+            Ok(url)
+        };
+        let (one, other) = (filled(0)?, filled(1)?);
+        if one.origin() != other.origin() {
+            return Err(
+                "has a placeholder in its scheme, host or port; ids may only fill the path or query"
+                    .into(),
+            );
         }
         Ok(template)
     }
@@ -407,6 +420,12 @@ mod tests {
                 "ftp://x/{issue_id}",
                 "http(s) URL with a host",
             ),
+            (
+                LinkKind::Issue,
+                "https://{project}.corp.example/i/{issue_id}",
+                "host or port",
+            ),
+            (LinkKind::Issue, "https://x:{issue_id}/", "invalid port"),
         ];
         for (kind, source, expected) in bad {
             let error = template(kind, source).expect_err(source);
@@ -441,6 +460,15 @@ mod tests {
                 .contains("..%2F..%2Fevil.example%2F%3Fx%3D1%23frag%20%40user"),
             "{url}"
         );
+        for dots in [".", ".."] {
+            if let Some(project) = event.project.as_mut() {
+                project.resource_id = dots.into();
+            }
+            assert!(
+                links.expand(&event).is_empty(),
+                "{dots:?} would change the path"
+            );
+        }
     }
 
     #[test]

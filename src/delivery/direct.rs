@@ -155,7 +155,12 @@ async fn attempt(
                         reply: Some(Reply::Failed(
                             "Slack: users.lookupByEmail answered without a member id".into(),
                         )),
-                        outcome: Box::new(outcome),
+                        // The answer is a user's profile: not kept in the log.
+                        outcome: Box::new(HttpOutcome {
+                            body: Vec::new(),
+                            body_excerpt: None,
+                            ..outcome
+                        }),
                     })?
                 }
             };

@@ -199,6 +199,12 @@ function plot(depth) {
 async function refreshDecisions() {
   const data = await api(`/v1/decisions?after=${lastDecision}`);
   const list = $("decisions");
+  if (data.latest < lastDecision) {
+    // herald restarted: its numbering starts again.
+    lastDecision = 0;
+    list.replaceChildren();
+    return;
+  }
   for (const d of data.decisions) {
     lastDecision = Math.max(lastDecision, d.seq);
     const li = document.createElement("li");

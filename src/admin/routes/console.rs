@@ -123,6 +123,9 @@ pub struct DecisionsQuery {
 pub struct Decisions {
     /// Oldest first; at most the last 500 are kept.
     decisions: Vec<Decision>,
+    /// The newest `seq` given out: smaller than a client's `after` when
+    /// herald restarted (start again from 0).
+    latest: u64,
 }
 
 /// herald's recent decisions (log records with an `event` field).
@@ -140,7 +143,9 @@ pub struct Decisions {
 #[get("/v1/decisions")]
 pub async fn decisions(query: web::Query<DecisionsQuery>) -> HttpResponse {
     let after = query.after.unwrap_or(0);
+    let log = DecisionLog::global();
     HttpResponse::Ok().json(Decisions {
-        decisions: DecisionLog::global().since(after),
+        decisions: log.since(after),
+        latest: log.latest(),
     })
 }
