@@ -80,8 +80,9 @@ BEGIN
             (SELECT jsonb_build_object('id', i.id, 'title', i.title, 'creator',
                         jsonb_build_object('id', u.id, 'name', u.name, 'email', u.email,
                                            'phone', u.phone)
-                        || CASE WHEN herald_user_handles(u.id) = '{}'::jsonb THEN '{}'::jsonb
-                                ELSE jsonb_build_object('handles', herald_user_handles(u.id)) END)
+                        || (SELECT CASE WHEN h = '{}'::jsonb THEN h
+                                        ELSE jsonb_build_object('handles', h) END
+                              FROM herald_user_handles(u.id) AS h))
                FROM issue i JOIN app_user u ON u.id = i.creator_id
               WHERE i.id = p_issue_id));
     END IF;

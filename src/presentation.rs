@@ -286,6 +286,24 @@ impl LinkTemplates {
         self.templates.is_empty()
     }
 
+    /// Every kind under one project page `base` (e.g.
+    /// `https://bb.example.com/projects/{project}`), in the host
+    /// application's layout: `base/issues/{issue_id}`,
+    /// `base/plans/{plan_id}`, `base/rollouts/{rollout_id}`, and `base`.
+    pub fn under(base: &str) -> Result<LinkTemplates, String> {
+        let sources = [
+            (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
+            (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
+            (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
+            (LinkKind::Project, base.to_string()),
+        ];
+        let mut templates = Vec::new();
+        for (kind, source) in sources {
+            templates.push((kind, Template::parse(kind, &source)?));
+        }
+        Ok(LinkTemplates::new(templates))
+    }
+
     pub fn get(&self, kind: LinkKind) -> Option<&Template> {
         self.templates
             .iter()

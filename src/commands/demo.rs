@@ -20,7 +20,7 @@ use crate::daemon::{Daemon, DaemonConfig};
 use crate::database::Database;
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::endpoint::{Endpoint, EndpointSource, Platform, Secret};
-use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
+use crate::presentation::{LinkTemplates, Locale, Presentation};
 use crate::store::host_app::SeededPipeline;
 use crate::store::Store;
 use std::sync::Arc;
@@ -216,20 +216,9 @@ async fn expect(
 
 /// Where the demo's messages link to: the host app it plays.
 fn demo_links() -> anyhow::Result<Arc<LinkTemplates>> {
-    let base = "https://bytebase.example.com/projects/{project}";
-    let templates = [
-        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
-        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
-        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
-    ];
-    let mut parsed = Vec::new();
-    for (kind, source) in templates {
-        parsed.push((
-            kind,
-            Template::parse(kind, &source).map_err(anyhow::Error::msg)?,
-        ));
-    }
-    Ok(Arc::new(LinkTemplates::new(parsed)))
+    let templates = LinkTemplates::under("https://bytebase.example.com/projects/{project}")
+        .map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(templates))
 }
 
 /// Under a webhook: its links, and for an approval request how Slack

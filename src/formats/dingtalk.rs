@@ -89,6 +89,8 @@ pub fn body(message: &Message) -> serde_json::Value {
     let (ids, phones) = mention_targets(message, "dingtalk");
     let title = defuse_markup(&message.title);
     let mut text = format!("### {title}\n\n{}", message.text(&MARKUP, "\n\n"));
+    // Markdown messages take `[text](url)` links
+    // (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages).
     let links = message.markdown_links(" · ");
     if !links.is_empty() {
         text.push_str(&format!("\n\n{links}"));

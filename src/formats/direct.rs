@@ -240,7 +240,9 @@ pub fn check_api_response(
                 // — https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control
                 Some(99991400) => Reply::Throttled(message()),
                 // 230xxx: the message or its receiver is wrong (230001
-                // invalid receive_id, 230013 the bot cannot reach the user).
+                // invalid receive_id, 230013 the bot cannot reach the user)
+                // — https://open.feishu.cn/document/server-docs/im-v1/message/create
+                // (error codes), https://open.larkoffice.com/document/uAjLw4CM/ugTN1YjL4UTN24CO1UjN/trouble-shooting/how-to-resolve-error-230001
                 Some(230_000..=230_999) => Reply::Rejected(message()),
                 Some(_) => Reply::Failed(message()),
                 None => Reply::Failed(format!("{platform}: unexpected answer {}", excerpt(body))),

@@ -55,7 +55,9 @@ pub fn body(message: &Message) -> Json {
         embed["description"] = json!(list.join("\n"));
     }
     // The title links to the first action (issue, else plan, rollout):
-    // a webhook not owned by an application cannot carry buttons.
+    // a webhook not owned by an application cannot carry buttons
+    // ("components: requires an application-owned webhook",
+    // https://discord.com/developers/docs/resources/webhook#execute-webhook).
     if let Some((_, url)) = message.actions().first() {
         embed["url"] = json!(url.as_str());
     }

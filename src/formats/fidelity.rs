@@ -18,7 +18,7 @@ use crate::events::{
     ApprovalRequestedData, EventType, FailedTask, IssueCreatedData, IssueRef, PipelineFailedData,
     PlanRef, ProjectRef, SentBackData, UserRef,
 };
-use crate::presentation::{LinkKind, LinkTemplates, Links, Locale, Presentation, Template};
+use crate::presentation::{LinkTemplates, Links, Locale, Presentation};
 
 const FRAGMENTS: &[&str] = &[
     "@everyone",
@@ -243,18 +243,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
 /// Templates using every placeholder, so hostile project ids reach links.
 fn every_link() -> Arc<LinkTemplates> {
     let base = "https://bb.example.com/projects/{project}/{project_id}";
-    let kinds = [
-        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
-        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
-        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
-        (LinkKind::Project, base.to_string()),
-    ];
-    Arc::new(LinkTemplates::new(
-        kinds
-            .into_iter()
-            .filter_map(|(kind, source)| Some((kind, Template::parse(kind, &source).ok()?)))
-            .collect(),
-    ))
+    Arc::new(LinkTemplates::under(base).unwrap_or_default())
 }
 
 /// Every string in `value`, with the path of keys leading to it.

@@ -3,7 +3,7 @@
 //! people to mention and a footer. Built once per event from its typed
 //! data; each platform module only decides layout and mention syntax.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::catalogue::Catalogue;
@@ -332,10 +332,6 @@ fn users(label: &'static str, users: Vec<UserRef>) -> Field {
     }
 }
 
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 fn compact_json(value: &serde_json::Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= MAX_DATA_CHARS {
@@ -481,7 +477,8 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
             "herald · {} · {} · {}",
             event.event_type,
             event.id,
-            time(event.timestamp)
+            // RFC 3339 in every language: the footer is for machines too.
+            (super::catalogue::EN.time)(event.timestamp)
         ),
         timestamp: event.timestamp,
         links: Links::default(),

@@ -128,6 +128,7 @@ pub fn body(message: &Message) -> Json {
         "msteams": {"width": "Full", "entities": entities(message)},
         "body": items,
     });
+    // https://adaptivecards.io/explorer/Action.OpenUrl.html
     let actions: Vec<Json> = message
         .actions()
         .into_iter()

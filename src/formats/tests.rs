@@ -11,7 +11,7 @@ use url::Url;
 use super::*;
 use crate::endpoint::{EndpointSource, Secret};
 use crate::events::EventType;
-use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
+use crate::presentation::{LinkTemplates, Locale, Presentation};
 use crate::signing;
 
 const GENERIC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -26,23 +26,7 @@ fn now() -> DateTime<Utc> {
 /// The link templates of the golden files.
 fn links() -> std::sync::Arc<LinkTemplates> {
     let base = "https://bytebase.example.com/projects/{project}";
-    let templates = [
-        (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
-        (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
-        (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
-        (LinkKind::Project, base.to_string()),
-    ];
-    std::sync::Arc::new(LinkTemplates::new(
-        templates
-            .into_iter()
-            .map(|(kind, source)| {
-                (
-                    kind,
-                    Template::parse(kind, &source).expect("valid template"),
-                )
-            })
-            .collect(),
-    ))
+    std::sync::Arc::new(LinkTemplates::under(base).expect("valid templates"))
 }
 
 /// The golden endpoint of `platform`, in `locale`, with [`links`].

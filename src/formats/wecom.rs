@@ -59,6 +59,8 @@ pub fn body(message: &Message) -> Json {
         }
         return json!({"msgtype": "text", "text": text});
     }
+    // markdown takes `[text](url)` links; text messages show the bare
+    // URL (https://developer.work.weixin.qq.com/document/path/91770).
     let links = message.markdown_links(" · ");
     let content = format!(
         "## <font color=\"{}\">{title}</font>\n{}{}\n> {footer}",

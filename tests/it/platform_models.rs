@@ -11,23 +11,13 @@ use chrono::Utc;
 use herald::endpoint::{Endpoint, EndpointSource, Platform};
 use herald::events::{Event, UserRef};
 use herald::formats::{render, samples};
-use herald::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
+use herald::presentation::{LinkTemplates, Locale, Presentation};
 use std::sync::Arc;
 
 /// Link templates for every kind, as a config would give them.
 fn links() -> Arc<LinkTemplates> {
     let base = "https://bytebase.example.com/projects/{project}";
-    Arc::new(LinkTemplates::new(
-        [
-            (LinkKind::Issue, format!("{base}/issues/{{issue_id}}")),
-            (LinkKind::Plan, format!("{base}/plans/{{plan_id}}")),
-            (LinkKind::Rollout, format!("{base}/rollouts/{{rollout_id}}")),
-            (LinkKind::Project, base.to_string()),
-        ]
-        .into_iter()
-        .map(|(kind, source)| (kind, Template::parse(kind, &source).expect("template")))
-        .collect(),
-    ))
+    Arc::new(LinkTemplates::under(base).expect("templates"))
 }
 
 /// An endpoint of `platform` in `locale`, with every link template.
