@@ -4,9 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 /// `target/<name>` with `requirements` (relative to the crate) installed.
+/// One install at a time: tests running in parallel that need the same
+/// packages must not see a half-installed directory.
 pub fn packages(requirements: &str, name: &str) -> PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let requirements = root.join(requirements);
     let target = root.join("target").join(name);
