@@ -71,6 +71,8 @@ pub struct Daemon {
     pub issue_events: Addr<IssueEvents>,
     /// The plan registry (one supervisor per active plan).
     pub plans: Addr<PlanRegistry>,
+    /// The attempt recorder's own connections.
+    recorder_store: Store,
 }
 
 impl Daemon {
@@ -108,6 +110,16 @@ impl Daemon {
         // crash of herald or of PostgreSQL can then resend only the one
         // message in flight per endpoint (whose 2xx was not yet recorded).
         let delivery_store = store.clone();
+        // The recorder's own connections: a record never queues behind
+        // the shared pool (plans, sweeps, the API).
+        let recorder_store = Store::connect(
+            connect_options.clone(),
+            &PoolConfig {
+                max_connections: 2,
+                ..config.pool.clone()
+            },
+        )
+        .await?;
         let delivery = EndpointLeases::new(
             delivery_store,
             config.node_id.clone(),
@@ -118,7 +130,7 @@ impl Daemon {
                 endpoints: config.endpoints.clone(),
                 links: config.links.clone(),
             },
-            crate::delivery::recorder::Recorder::start(store.clone()),
+            crate::delivery::recorder::Recorder::start(recorder_store.clone()),
         )
         .start();
         let mut targets = RouterTargets::default();
@@ -174,6 +186,7 @@ impl Daemon {
             approval,
             issue_events,
             plans,
+            recorder_store,
         })
     }
 
@@ -187,6 +200,7 @@ impl Daemon {
         let _ = self.issue_events.send(StopActor).await;
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
+        self.recorder_store.pool().close().await;
         info!(event = "daemon.stopped");
     }
 }

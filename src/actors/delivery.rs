@@ -33,6 +33,7 @@ use crate::formats::{self, Reply};
 use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
 use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
+use crate::store::text::RecordText;
 use crate::store::{Store, StoreError};
 
 /// Until when this replica may send for an endpoint, by its own clock: set
@@ -384,16 +385,12 @@ impl Sender {
             succeeded: false,
             throttled: false,
             http_status: None,
-            error: Some(error.clone()),
+            error: Some(RecordText::error(&error)),
             latency_ms: 0,
             response_excerpt: None,
             started_at: self.now(),
         };
-        match self
-            .recorder
-            .record(&self.owner, self.lease.epoch(), record, NextStep::Failed)
-            .await?
-        {
+        match self.record(record, NextStep::Failed).await {
             Recorded::Yes => {
                 self.metrics.deliveries.with_label_values(&["failed"]).inc();
                 warn!(event = "delivery.undecodable", endpoint_id = %endpoint.id, delivery_id = delivery.id, event_id = %delivery.event_id, error = %error, "failed without sending; the endpoint's queue moves on. Fix the event row, then replay the delivery");
@@ -401,6 +398,45 @@ impl Sender {
             }
             Recorded::LeaseLost => Ok(Some(DrainEnd::LeaseLost)),
             Recorded::NotPending => Ok(None),
+        }
+    }
+
+    /// Write an attempt's record, again and again until it is written or
+    /// provably cannot be (the lease is gone): a message whose record
+    /// failed is never sent again for that. From the third failure the
+    /// record drops the receiver's text (a fallback should that text be
+    /// what cannot be written); the outcome itself is always kept.
+    async fn record(&self, mut record: AttemptRecord, next: NextStep) -> Recorded {
+        let mut delay = Duration::from_millis(50);
+        let mut failures = 0u32;
+        loop {
+            match self
+                .recorder
+                .record(&self.owner, self.lease.epoch(), record.clone(), next)
+                .await
+            {
+                Ok(recorded) => {
+                    if failures > 0 {
+                        info!(event = "delivery.record_written", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, failures, "the attempt's record is written after failing; nothing is sent again");
+                    }
+                    return recorded;
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures == 1 {
+                        warn!(event = "delivery.record_retry", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, error = %error, "the attempt's record is written again (the message is not resent)");
+                    }
+                    if failures == 3 {
+                        record.response_excerpt = None;
+                        record.error = record
+                            .error
+                            .as_ref()
+                            .map(|_| RecordText::error("the error text could not be recorded"));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
         }
     }
 
@@ -486,16 +522,12 @@ impl Sender {
             succeeded: decision == Decision::Delivered,
             throttled: decision.throttled(),
             http_status: outcome.as_ref().and_then(|o| o.status),
-            error: decision.error().map(str::to_owned),
+            error: decision.error().map(RecordText::error),
             latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
             response_excerpt: outcome.as_ref().and_then(|o| o.body_excerpt.clone()),
             started_at,
         };
-        match self
-            .recorder
-            .record(&self.owner, self.lease.epoch(), record.clone(), next)
-            .await?
-        {
+        match self.record(record.clone(), next).await {
             Recorded::Yes => {}
             Recorded::LeaseLost => return Ok(Some(DrainEnd::LeaseLost)),
             // Another replica recorded it after a takeover: ours is not news.
@@ -508,13 +540,18 @@ impl Sender {
             Decision::Failed {
                 kind: FailKind::Gone,
                 ..
-            } => (false, Some("the endpoint answered 410 Gone".to_owned())),
+            } => (
+                false,
+                Some(RecordText::error("the endpoint answered 410 Gone")),
+            ),
             Decision::Failed {
                 kind: FailKind::Refused,
                 reason,
             } => (
                 false,
-                Some(format!("destination refused by policy: {reason}")),
+                Some(RecordText::error(&format!(
+                    "destination refused by policy: {reason}"
+                ))),
             ),
             Decision::Failed { .. } => (false, None),
         };
@@ -528,7 +565,7 @@ impl Sender {
                 &endpoint.id,
                 delivered,
                 self.config.disable_after,
-                gone.as_deref(),
+                gone.as_ref(),
             )
             .await?;
         self.health.store(
@@ -544,7 +581,7 @@ impl Sender {
                 event = "endpoint.disabled",
                 endpoint_id = %endpoint.id,
                 consecutive_failures = health.consecutive_failures,
-                reason = gone.as_deref().unwrap_or("too many consecutive failed deliveries"),
+                reason = gone.as_ref().map_or("too many consecutive failed deliveries", RecordText::as_str),
                 "re-enable with POST /v1/endpoints/{}/enable once the receiver is fixed; its deliveries wait",
                 endpoint.id
             );
@@ -562,7 +599,7 @@ impl Sender {
         };
         m.delivery_attempts.with_label_values(&[result]).inc();
         m.delivery_latency.observe(latency.as_secs_f64());
-        let error = record.error.as_deref().unwrap_or("");
+        let error = record.error.as_ref().map_or("", RecordText::as_str);
         match decision {
             Decision::Delivered => {
                 m.deliveries.with_label_values(&["delivered"]).inc();

@@ -10,13 +10,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::destination::{DestinationRefused, NetworkPolicy, PolicyResolver};
 use crate::formats::RenderedRequest;
+use crate::store::text::RecordText;
 
 /// What one attempt came to.
 #[derive(Debug, Clone)]
 pub struct HttpOutcome {
     pub status: Option<u16>,
-    /// The kept start of the response body (lossy UTF-8).
-    pub body_excerpt: Option<String>,
+    /// The kept start of the response body (lossy UTF-8, recordable).
+    pub body_excerpt: Option<RecordText>,
     pub body: Vec<u8>,
     /// `Retry-After` as sent, if any.
     pub retry_after: Option<String>,
@@ -176,11 +177,8 @@ pub async fn post(
     }
     HttpOutcome {
         status: Some(status),
-        // PostgreSQL text cannot hold NUL: a hostile body must not be
-        // able to make the attempt unrecordable.
-        body_excerpt: (!body.is_empty()).then(|| {
-            String::from_utf8_lossy(&body[..body.len().min(1024)]).replace('\0', "\u{fffd}")
-        }),
+        // A hostile body must not be able to make the attempt unrecordable.
+        body_excerpt: (!body.is_empty()).then(|| RecordText::excerpt(&body)),
         body,
         retry_after,
         error: None,

@@ -8,6 +8,11 @@
 //! Each delivery actor waits for its own answer before its next send, so
 //! the crash bound stays "at most the one message in flight per endpoint",
 //! with synchronous records.
+//!
+//! A batch that fails is written again record by record, so one record
+//! that cannot be written fails alone. The recorder has its own
+//! connections (the `Store` it is started with), so it never waits behind
+//! the shared pool.
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -80,7 +85,7 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
         }
         let (batch, replies): (Vec<FencedRecord>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.reply)).unzip();
-        let answers = match store.record_attempts(&batch).await {
+        let failure = match store.record_attempts(&batch).await {
             Ok(answers) if answers.len() == replies.len() => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
@@ -90,10 +95,20 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
             Ok(answers) => format!("{} answers for {} records", answers.len(), batch.len()),
             Err(error) => error.to_string(),
         };
-        // Each actor retries its own record after a second (store error).
-        warn!(event = "delivery.record_failed", records = batch.len(), error = %answers);
-        for reply in replies {
-            let _ = reply.send(Err(answers.clone()));
+        // One bad record must not fail the others: each is written alone,
+        // and only the ones that fail alone are answered with an error
+        // (their actors write them again; they never resend for it).
+        warn!(event = "delivery.record_failed", records = batch.len(), error = %failure, "writing the batch's records one by one");
+        for (record, reply) in batch.into_iter().zip(replies) {
+            let answer = match store.record_attempts(std::slice::from_ref(&record)).await {
+                Ok(mut answers) if answers.len() == 1 => answers.pop().ok_or_else(String::new),
+                Ok(answers) => Err(format!("{} answers for 1 record", answers.len())),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = &answer {
+                warn!(event = "delivery.record_failed", records = 1, delivery_id = record.record.delivery_id, endpoint_id = %record.record.endpoint_id, error = %error, "its delivery actor writes it again");
+            }
+            let _ = reply.send(answer);
         }
     }
 }

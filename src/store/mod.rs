@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod plans;
 pub mod records;
 pub mod retention;
+pub mod text;
 
 use std::time::Duration;
 

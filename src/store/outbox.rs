@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::text::RecordText;
 use super::{Store, StoreError};
 use crate::events::Event;
 
@@ -51,9 +52,9 @@ pub struct AttemptRecord {
     /// The receiver asked herald to slow down: not counted against the budget.
     pub throttled: bool,
     pub http_status: Option<u16>,
-    pub error: Option<String>,
+    pub error: Option<RecordText>,
     pub latency_ms: i32,
-    pub response_excerpt: Option<String>,
+    pub response_excerpt: Option<RecordText>,
     pub started_at: DateTime<Utc>,
 }
 
@@ -195,7 +196,7 @@ impl Store {
         endpoint_id: &str,
         delivered: bool,
         disable_after: u32,
-        disable_now: Option<&str>,
+        disable_now: Option<&RecordText>,
     ) -> Result<EndpointHealth, StoreError> {
         let row = sqlx::query(
             "INSERT INTO herald_endpoint_health AS h (endpoint_id, consecutive_failures, failing_since)
@@ -213,7 +214,7 @@ impl Store {
         let failures: i32 = row.try_get("consecutive_failures")?;
         let threshold_hit = disable_after > 0 && failures >= disable_after as i32;
         let reason = match (disable_now, threshold_hit) {
-            (Some(reason), _) => Some(reason.to_owned()),
+            (Some(reason), _) => Some(reason.as_str().to_owned()),
             (None, true) => Some(format!("{failures} consecutive failed deliveries")),
             (None, false) => None,
         };

@@ -4,6 +4,7 @@
 //! (`delivery::recorder`) runs.
 
 use super::outbox::{AttemptRecord, NextStep, Recorded};
+use super::text::RecordText;
 use super::{Store, StoreError};
 
 /// One attempt to record, with the lease it was made under.
@@ -111,7 +112,7 @@ impl Store {
             .bind(
                 batch
                     .iter()
-                    .map(|r| r.record.error.clone())
+                    .map(|r| r.record.error.as_ref().map(RecordText::as_str))
                     .collect::<Vec<_>>(),
             )
             .bind(
@@ -123,7 +124,7 @@ impl Store {
             .bind(
                 batch
                     .iter()
-                    .map(|r| r.record.response_excerpt.clone())
+                    .map(|r| r.record.response_excerpt.as_ref().map(RecordText::as_str))
                     .collect::<Vec<_>>(),
             )
             .bind(

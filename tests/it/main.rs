@@ -12,6 +12,7 @@ mod demo;
 mod direct_messages;
 mod embedded;
 mod emit;
+mod exactly_once;
 mod faults;
 mod issue_events;
 mod listener;
