@@ -275,16 +275,20 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Whole-request timeout per attempt.
-    #[arg(long, env = "HERALD_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    /// Longest one attempt may take, whole (a direct message's API calls together).
+    /// A graceful stop waits for the attempts in flight: at most this plus a quarter,
+    /// plus 1 s for their records.
+    #[arg(long, env = "HERALD_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
     /// Disable an endpoint after this many consecutive failed deliveries (0: never).
     #[arg(long, env = "HERALD_DISABLE_AFTER", default_value_t = 20)]
     pub disable_after: u32,
 
-    /// How long a replica owns an endpoint without renewing (takeover time after a crash).
-    #[arg(long, env = "HERALD_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    /// How long a replica owns an endpoint without renewing (takeover time after a crash
+    /// or a hang); renewed every third. Must leave room for an attempt: two thirds of it
+    /// at least the request timeout plus a quarter (checked at start).
+    #[arg(long, env = "HERALD_LEASE_TTL", default_value = "20s", value_parser = humantime::parse_duration)]
     pub lease_ttl: Duration,
 
     /// Address ranges herald may send to besides public addresses, comma-separated

@@ -81,6 +81,12 @@ impl Daemon {
         connect_options: PgConnectOptions,
         config: DaemonConfig,
     ) -> Result<Daemon, StoreError> {
+        // Leases, renewal and the attempt timeout must fit together.
+        config
+            .delivery
+            .lease_timing()
+            .check()
+            .map_err(StoreError::Setup)?;
         let store = Store::connect(connect_options.clone(), &config.pool).await?;
         if config.migrate {
             let applied = store

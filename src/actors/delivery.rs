@@ -3,9 +3,15 @@
 //! - Owns: the endpoint's queue — the pending outbox rows, sent one at a
 //!   time in outbox order (a single drain loop; [`Wake`]s while it runs only
 //!   set a flag, so sends never overlap).
-//! - Takes: [`Wake`] (new rows, a replay, a re-enable), [`UpdateEndpoint`].
+//! - Takes: [`Wake`] (new rows, a replay, a re-enable), [`UpdateEndpoint`],
+//!   [`Drain`] (start no new attempt; once the one in flight is recorded,
+//!   answer [`Drained`] and stop).
 //! - Emits: [`LeaseLost`] to the manager when recording shows another
-//!   replica took the endpoint over; then it stops.
+//!   replica took the endpoint over; then it stops. [`Drained`].
+//! - An attempt starts only while the lease has room for it and its record
+//!   ([`LeaseTiming::may_start`]); the attempt as a whole is bounded by the
+//!   request timeout. Each step marks [`Progress`], which the manager's
+//!   watchdog reads before renewing the lease.
 //! - Strict order: while the head delivery waits for its retry, the rest of
 //!   the endpoint's queue waits too. A delivery the platform rejects for
 //!   good fails at once; after the last attempt (or past the age limit) it
@@ -23,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::delivery::direct::{self, DirectAttempt};
 use crate::delivery::http::{self, HttpOutcome, HttpSender};
+use crate::delivery::ownership::LeaseTiming;
 use crate::delivery::recorder::Recorder;
 use crate::delivery::retry::parse_retry_after;
 use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
@@ -30,7 +37,7 @@ use crate::delivery::DeliveryConfig;
 use crate::endpoint::{redacted_url, Endpoint, Ordering as SendOrder};
 use crate::events::Event;
 use crate::formats::{self, Reply};
-use crate::messages::delivery::{LeaseLost, UpdateEndpoint, Wake};
+use crate::messages::delivery::{Drain, Drained, LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
 use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
 use crate::store::text::RecordText;
@@ -70,6 +77,63 @@ impl LeaseClock {
     pub fn is_valid(&self) -> bool {
         (self.origin.elapsed().as_millis() as u64) < self.deadline_ms.load(Ordering::Acquire)
     }
+
+    /// How much of the lease is left, by this replica's clock.
+    pub fn left(&self) -> Duration {
+        let deadline = self.deadline_ms.load(Ordering::Acquire);
+        Duration::from_millis(deadline.saturating_sub(self.origin.elapsed().as_millis() as u64))
+    }
+}
+
+/// Whether a delivery actor is making progress: when the step it is in
+/// (an outbox read, an attempt and its record) began. The manager renews
+/// the actor's lease only while no step has lasted longer than
+/// [`LeaseTiming::stall_limit`], so an actor stuck on a hung call lets its
+/// lease lapse and another replica takes the endpoint over.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    origin: Instant,
+    /// Milliseconds since `origin` + 1 when the current step began; 0: idle.
+    step_began: Arc<AtomicU64>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            origin: Instant::now(),
+            step_began: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Progress {
+    fn begin(&self) {
+        let now = self.origin.elapsed().as_millis() as u64 + 1;
+        self.step_began.store(now, Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.step_began.store(0, Ordering::Release);
+    }
+
+    /// How long the current step has lasted (zero when idle).
+    pub fn stuck_for(&self) -> Duration {
+        match self.step_began.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            began => {
+                let now = self.origin.elapsed().as_millis() as u64 + 1;
+                Duration::from_millis(now.saturating_sub(began))
+            }
+        }
+    }
+
+    /// Run `step`, marked as one step.
+    async fn step<T>(&self, step: impl std::future::Future<Output = T>) -> T {
+        self.begin();
+        let out = step.await;
+        self.end();
+        out
+    }
 }
 
 /// Why a drain loop ended.
@@ -79,6 +143,8 @@ enum DrainEnd {
     /// The head delivery is not due for this long (database clock).
     Wait(Duration),
     LeaseLost,
+    /// Asked to drain: no attempt is in flight any more.
+    Drained,
     /// The endpoint is disabled; pending rows wait for a re-enable.
     Disabled(String),
     Store(StoreError),
@@ -132,11 +198,45 @@ struct Sender {
     config: Arc<DeliveryConfig>,
     metrics: Arc<Metrics>,
     lease: LeaseClock,
+    timing: LeaseTiming,
+    progress: Progress,
+    /// Set by [`Drain`]: start no new attempt.
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sender {
+    fn drain_requested(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether the next attempt may start; `Some` ends the drain loop
+    /// instead (drained, the lease gone, or not enough of it left yet:
+    /// wait for the next renewal).
+    fn before_attempt(&self) -> Option<DrainEnd> {
+        if self.drain_requested() {
+            return Some(DrainEnd::Drained);
+        }
+        if !self.lease.is_valid() {
+            return Some(DrainEnd::LeaseLost);
+        }
+        if !self.timing.may_start(self.lease.left()) {
+            debug!(event = "delivery.lease_short", endpoint_id = %self.endpoint_id, left_ms = self.lease.left().as_millis() as u64);
+            return Some(DrainEnd::Wait(self.timing.renew_every / 4));
+        }
+        None
+    }
+}
+
+/// The manager's addresses a delivery actor answers to.
+#[derive(Clone)]
+pub struct ManagerRecipients {
+    pub lease_lost: Recipient<LeaseLost>,
+    pub drained: Recipient<Drained>,
 }
 
 pub struct DeliveryActor {
     sender: Sender,
-    manager: Recipient<LeaseLost>,
+    manager: ManagerRecipients,
     draining: bool,
     woken: bool,
     timer: Option<SpawnHandle>,
@@ -155,9 +255,11 @@ impl DeliveryActor {
         config: Arc<DeliveryConfig>,
         metrics: Arc<Metrics>,
         lease: LeaseClock,
-        manager: Recipient<LeaseLost>,
+        progress: Progress,
+        manager: ManagerRecipients,
         recorder: Recorder,
     ) -> Self {
+        let timing = config.lease_timing();
         DeliveryActor {
             sender: Sender {
                 recorder,
@@ -170,6 +272,9 @@ impl DeliveryActor {
                 config,
                 metrics,
                 lease,
+                timing,
+                progress,
+                draining: Default::default(),
             },
             manager,
             draining: false,
@@ -197,9 +302,21 @@ impl DeliveryActor {
         );
     }
 
+    /// Asked to drain and nothing in flight: answer and stop.
+    fn finish_drain(&mut self, ctx: &mut Context<Self>) {
+        self.manager.drained.do_send(Drained {
+            endpoint_id: self.sender.endpoint_id.to_string(),
+            epoch: self.sender.lease.epoch(),
+        });
+        ctx.stop();
+    }
+
     fn drained(&mut self, end: DrainEnd, ctx: &mut Context<Self>) {
         self.draining = false;
         let endpoint_id = self.sender.endpoint_id.to_string();
+        if self.sender.drain_requested() && !matches!(end, DrainEnd::LeaseLost) {
+            return self.finish_drain(ctx);
+        }
         if !matches!(end, DrainEnd::Disabled(_)) {
             self.paused_logged = false;
         }
@@ -218,12 +335,14 @@ impl DeliveryActor {
             }
             DrainEnd::LeaseLost => {
                 warn!(event = "lease.lost", endpoint_id = %endpoint_id, "another replica owns this endpoint now; stopping its delivery here");
-                self.manager.do_send(LeaseLost {
+                self.manager.lease_lost.do_send(LeaseLost {
                     endpoint_id,
                     epoch: self.sender.lease.epoch(),
                 });
                 ctx.stop();
             }
+            // Only while asked to drain (handled above).
+            DrainEnd::Drained => self.finish_drain(ctx),
             DrainEnd::Disabled(reason) => {
                 if !self.paused_logged {
                     self.paused_logged = true;
@@ -257,7 +376,25 @@ impl Actor for DeliveryActor {
 impl Handler<Wake> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        if self.sender.drain_requested() {
+            return;
+        }
         self.start_drain(ctx);
+    }
+}
+
+impl Handler<Drain> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        self.sender.draining.store(true, Ordering::Release);
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        // A running drain loop stops before its next attempt and answers
+        // from `drained`; an idle actor answers now.
+        if !self.draining {
+            self.finish_drain(ctx);
+        }
     }
 }
 
@@ -265,7 +402,9 @@ impl Handler<UpdateEndpoint> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, update: UpdateEndpoint, ctx: &mut Self::Context) {
         self.sender.endpoint.set(update.0);
-        self.start_drain(ctx);
+        if !self.sender.drain_requested() {
+            self.start_drain(ctx);
+        }
     }
 }
 
@@ -283,12 +422,16 @@ impl Sender {
         use futures_util::StreamExt as _;
         let id = &*self.endpoint_id;
         loop {
-            match self.store.endpoint_disabled(id).await {
+            if self.drain_requested() {
+                return DrainEnd::Drained;
+            }
+            match self.progress.step(self.store.endpoint_disabled(id)).await {
                 Ok(Some(reason)) => return DrainEnd::Disabled(reason),
                 Ok(None) => {}
                 Err(e) => return DrainEnd::Store(e),
             }
-            let batch = match self.store.due_deliveries(id, self.config.batch_size).await {
+            let due = self.store.due_deliveries(id, self.config.batch_size);
+            let batch = match self.progress.step(due).await {
                 Ok(batch) => batch,
                 Err(e) => return DrainEnd::Store(e),
             };
@@ -302,8 +445,8 @@ impl Sender {
             let sender = &self;
             let ends: Vec<Result<Option<DrainEnd>, StoreError>> = futures_util::stream::iter(batch)
                 .map(|delivery| async move {
-                    if !sender.lease.is_valid() {
-                        return Ok(Some(DrainEnd::LeaseLost));
+                    if let Some(end) = sender.before_attempt() {
+                        return Ok(Some(end));
                     }
                     match &delivery.event {
                         Ok(event) => sender.attempt(&delivery, event).await,
@@ -317,6 +460,8 @@ impl Sender {
                 match end {
                     // A retry waits on its own row's due time.
                     Ok(None | Some(DrainEnd::Wait(_))) => {}
+                    // The rest of the batch was still sent (and recorded).
+                    Ok(Some(DrainEnd::Drained)) => return DrainEnd::Drained,
                     Ok(Some(end)) => return end,
                     Err(e) => return DrainEnd::Store(e),
                 }
@@ -327,17 +472,17 @@ impl Sender {
     async fn drain_in_order(self) -> DrainEnd {
         let id = &*self.endpoint_id;
         loop {
-            match self.store.endpoint_disabled(id).await {
+            if self.drain_requested() {
+                return DrainEnd::Drained;
+            }
+            match self.progress.step(self.store.endpoint_disabled(id)).await {
                 Ok(Some(reason)) => return DrainEnd::Disabled(reason),
                 Ok(None) => {}
                 Err(e) => return DrainEnd::Store(e),
             }
             let read_at = Instant::now();
-            let batch = match self
-                .store
-                .pending_deliveries(id, self.config.batch_size)
-                .await
-            {
+            let pending = self.store.pending_deliveries(id, self.config.batch_size);
+            let batch = match self.progress.step(pending).await {
                 Ok(batch) => batch,
                 Err(e) => return DrainEnd::Store(e),
             };
@@ -350,13 +495,18 @@ impl Sender {
                 if delivery.due_in > elapsed {
                     return DrainEnd::Wait(delivery.due_in - elapsed);
                 }
-                if !self.lease.is_valid() {
-                    return DrainEnd::LeaseLost;
+                if let Some(end) = self.before_attempt() {
+                    return end;
                 }
-                let step = match &delivery.event {
-                    Ok(event) => self.attempt(&delivery, event).await,
-                    Err(reason) => self.fail_undecodable(&delivery, reason).await,
-                };
+                let step = self
+                    .progress
+                    .step(async {
+                        match &delivery.event {
+                            Ok(event) => self.attempt(&delivery, event).await,
+                            Err(reason) => self.fail_undecodable(&delivery, reason).await,
+                        }
+                    })
+                    .await;
                 match step {
                     Ok(None) => {}
                     Ok(Some(end)) => return end,
@@ -463,7 +613,7 @@ impl Sender {
             let event = event.clone();
             let recipient = delivery.recipient.clone();
             let (timeout, limit) = (self.config.request_timeout, self.config.response_body_limit);
-            async move {
+            let conversation = async move {
                 if endpoint.direct_messages {
                     let call = direct::Call {
                         client: &client,
@@ -484,6 +634,26 @@ impl Sender {
                         (Some(outcome), None, None)
                     }
                     Err(error) => (None, Some(error.to_string()), None),
+                }
+            };
+            // The attempt as a whole (a direct message's calls together)
+            // ends within the request timeout: the lease was checked to
+            // have room for exactly that.
+            async move {
+                let began = Instant::now();
+                match tokio::time::timeout(timeout, conversation).await {
+                    Ok(answered) => answered,
+                    Err(_) => (
+                        Some(HttpOutcome::transport_error(
+                            format!(
+                                "timed out after {} (the attempt as a whole)",
+                                humantime::format_duration(timeout)
+                            ),
+                            began.elapsed(),
+                        )),
+                        None,
+                        None,
+                    ),
                 }
             }
         };

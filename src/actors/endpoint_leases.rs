@@ -9,26 +9,32 @@
 //!   third of the lease TTL, [`SetEndpoints`] (config reload), [`LeaseLost`],
 //!   [`ShutdownDelivery`].
 //! - Invariant: a delivery actor runs only while this replica holds its
-//!   endpoint's lease; a lease that fails to renew stops the actor.
+//!   endpoint's lease; a lease that fails to renew stops the actor. Each
+//!   held endpoint is in one [`Ownership`] state; every planned way out
+//!   (shutdown, shedding for balance, removal) goes through Draining, so
+//!   the attempt in flight is recorded before the lease is given back.
+//! - Watchdog: a lease is renewed only while its actor makes progress
+//!   ([`Progress`]); renewal and release are fenced by epoch.
 //! - Restart: rebuilds everything from the database (the outbox is the
 //!   queue, the lease table says who owns what).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tracing::{debug, info, warn};
 
-use super::delivery::{DeliveryActor, LeaseClock};
+use super::delivery::{DeliveryActor, LeaseClock, ManagerRecipients, Progress};
 use crate::delivery::http::HttpSender;
+use crate::delivery::ownership::{self, DrainReason, Ownership, Transition};
 use crate::delivery::project_webhook::endpoint_from_row;
 use crate::delivery::recorder::Recorder;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::{
-    GetEndpoints, GetInvalidEndpoints, LeaseLost, SetEndpoints, ShutdownDelivery, UpdateEndpoint,
-    Wake,
+    Drain, Drained, GetEndpoints, GetInvalidEndpoints, LeaseLost, SetEndpoints, ShutdownDelivery,
+    UpdateEndpoint, Wake,
 };
 use crate::messages::{OutboxChanged, Reconcile};
 use crate::metrics::Metrics;
@@ -38,6 +44,34 @@ use crate::store::{Store, StoreError};
 struct Held {
     actor: Addr<DeliveryActor>,
     lease: LeaseClock,
+    progress: Progress,
+    /// Active or Draining (Acquiring is `acquiring`; Released is gone).
+    state: Ownership,
+    /// `lease.stalled` was logged for this actor.
+    stall_logged: bool,
+}
+
+impl Held {
+    /// Move to the state after `transition`; a transition the state
+    /// machine refuses is logged and changes nothing.
+    fn apply(&mut self, endpoint_id: &str, transition: Transition) {
+        match self.state.apply(transition) {
+            Ok(next) => self.state = next,
+            Err(error) => {
+                warn!(event = "lease.invalid_transition", endpoint_id = %endpoint_id, error = %error)
+            }
+        }
+    }
+}
+
+/// Why the manager looks at an endpoint.
+#[derive(Debug, Clone, Copy)]
+enum Hint {
+    /// A NOTIFY said it has new work.
+    Notified,
+    /// A sweep found pending work; `unowned_for` is how long nobody has
+    /// held its lease (`None`: a replica holds it).
+    Swept { unowned_for: Option<Duration> },
 }
 
 pub struct EndpointLeases {
@@ -71,6 +105,9 @@ pub struct EndpointLeases {
     busy_until: HashMap<String, Instant>,
     /// Leases being acquired right now (they count toward the share).
     acquiring: HashSet<String>,
+    /// Set by [`ShutdownDelivery`]: take nothing new; answered once every
+    /// held endpoint has drained.
+    stopping: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl EndpointLeases {
@@ -102,11 +139,15 @@ impl EndpointLeases {
             acquiring: HashSet::new(),
             busy_until: HashMap::new(),
             invalid: HashMap::new(),
+            stopping: None,
         }
     }
 
     /// Reload endpoints, then take every endpoint with pending work.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping.is_some() {
+            return;
+        }
         if self.sweeping {
             self.sweep_again = true;
             return;
@@ -137,12 +178,12 @@ impl EndpointLeases {
                         manager.metrics.outbox_pending.set(depth);
                         manager.live_replicas = live.max(1);
                         manager.metrics.replicas_live.set(manager.live_replicas);
-                        manager.rebuild_endpoints(webhooks, ctx);
+                        manager.rebuild_endpoints(webhooks);
                         manager.fail_orphaned(ctx);
                         let busy: HashSet<&String> = pending.iter().map(|(id, _)| id).collect();
-                        manager.shed_idle_extra(&busy, ctx);
-                        for (endpoint_id, waited) in pending {
-                            manager.take_or_wake(endpoint_id, Some(waited), ctx);
+                        manager.shed_extra(&busy);
+                        for (endpoint_id, unowned_for) in pending {
+                            manager.take_or_wake(endpoint_id, Hint::Swept { unowned_for }, ctx);
                         }
                     }
                     Err(error) => {
@@ -156,11 +197,7 @@ impl EndpointLeases {
         );
     }
 
-    fn rebuild_endpoints(
-        &mut self,
-        webhooks: Vec<crate::store::endpoints::ProjectWebhookRow>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn rebuild_endpoints(&mut self, webhooks: Vec<crate::store::endpoints::ProjectWebhookRow>) {
         let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
         let mut invalid = HashMap::new();
         for endpoint in self.config_endpoints.iter().filter(|e| e.enabled) {
@@ -204,7 +241,7 @@ impl EndpointLeases {
             .cloned()
             .collect();
         for id in gone {
-            self.release(&id, ctx);
+            self.drain(&id, DrainReason::Removed);
         }
         for (id, held) in &self.held {
             if let Some(endpoint) = endpoints.get(id) {
@@ -253,55 +290,71 @@ impl EndpointLeases {
         self.endpoints.len().div_ceil(live).max(1)
     }
 
-    /// While other replicas live, give back idle leases beyond the fair
-    /// share (idle: no pending delivery, so nothing is in flight), so that
-    /// a replica that started first does not keep every endpoint.
-    fn shed_idle_extra(&mut self, busy: &HashSet<&String>, ctx: &mut Context<Self>) {
+    /// Endpoints held and still counting toward the share (Active).
+    fn active(&self) -> usize {
+        self.held
+            .values()
+            .filter(|h| h.state.counts_toward_share())
+            .count()
+    }
+
+    /// While other replicas live, give back leases beyond the fair share —
+    /// idle ones first, then busy ones, each through Draining so the
+    /// handover resends nothing — so that the fleet converges to the fair
+    /// share under load too.
+    fn shed_extra(&mut self, busy: &HashSet<&String>) {
         if self.live_replicas <= 1 {
             return;
         }
         let share = self.fair_share();
-        let extra = self.held.len().saturating_sub(share);
-        let idle: Vec<String> = self
+        let active: Vec<(&str, bool)> = self
             .held
-            .keys()
-            .filter(|id| !busy.contains(id))
-            .take(extra)
-            .cloned()
+            .iter()
+            .filter(|(_, h)| h.state.counts_toward_share())
+            .map(|(id, _)| (id.as_str(), busy.contains(id)))
             .collect();
-        for id in idle {
-            info!(event = "lease.shed", endpoint_id = %id, fair_share = share, live_replicas = self.live_replicas, "over this replica's fair share: lease given back");
-            self.release(&id, ctx);
+        let shed: Vec<String> = ownership::to_shed(&active, share)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for id in shed {
+            info!(event = "lease.shed", endpoint_id = %id, fair_share = share, live_replicas = self.live_replicas, busy = busy.contains(&id), "over this replica's fair share: draining, then giving the lease back");
+            self.drain(&id, DrainReason::Rebalance);
         }
     }
 
     /// Wake the endpoint's actor, or try to take its lease and start one.
     /// Beyond its fair share a replica leaves new endpoints to the others,
-    /// unless the endpoint's oldest pending delivery (`waited`, known at a
-    /// sweep) has waited a lease TTL: then nobody else is taking it.
-    fn take_or_wake(
-        &mut self,
-        endpoint_id: String,
-        waited: Option<std::time::Duration>,
-        ctx: &mut Context<Self>,
-    ) {
+    /// unless a sweep found that nobody has held the endpoint's lease for
+    /// a lease TTL while it had work.
+    fn take_or_wake(&mut self, endpoint_id: String, hint: Hint, ctx: &mut Context<Self>) {
         if let Some(held) = self.held.get(&endpoint_id) {
-            held.actor.do_send(Wake);
+            if held.state.may_start_attempts() {
+                held.actor.do_send(Wake);
+            }
             return;
         }
-        if self.acquiring.contains(&endpoint_id) {
+        if self.stopping.is_some() || self.acquiring.contains(&endpoint_id) {
             return;
         }
-        if waited.is_none()
-            && self
-                .busy_until
-                .get(&endpoint_id)
-                .is_some_and(|until| Instant::now() < *until)
-        {
-            return;
-        }
-        let neglected = waited.is_some_and(|w| w >= self.config.lease_ttl);
-        let taken = self.held.len() + self.acquiring.len();
+        let neglected = match hint {
+            Hint::Notified => {
+                if self
+                    .busy_until
+                    .get(&endpoint_id)
+                    .is_some_and(|until| Instant::now() < *until)
+                {
+                    return;
+                }
+                false
+            }
+            // Another replica holds it.
+            Hint::Swept { unowned_for: None } => return,
+            Hint::Swept {
+                unowned_for: Some(unowned),
+            } => unowned >= self.config.lease_ttl,
+        };
+        let taken = self.active() + self.acquiring.len();
         if self.live_replicas > 1 && taken >= self.fair_share() && !neglected {
             debug!(event = "lease.over_share", endpoint_id = %endpoint_id, fair_share = self.fair_share());
             return;
@@ -333,6 +386,11 @@ impl EndpointLeases {
                         if manager.held.contains_key(&endpoint.id) {
                             return;
                         }
+                        if manager.stopping.is_some() {
+                            // Stopping: give it straight back.
+                            manager.give_back(vec![(endpoint.id, acquired.epoch)], ctx);
+                            return;
+                        }
                         let epoch = acquired.epoch;
                         match acquired.previous_owner {
                             Some(previous) => info!(event = "lease.taken_over", endpoint_id = %endpoint.id, previous_owner = %previous, epoch, node_id = %manager.node_id),
@@ -341,6 +399,11 @@ impl EndpointLeases {
                         // The lease's clock starts before the acquire request.
                         let lease = LeaseClock::new(epoch);
                         lease.extend_from(started, ttl);
+                        let progress = Progress::default();
+                        let recipients = ManagerRecipients {
+                            lease_lost: ctx.address().recipient(),
+                            drained: ctx.address().recipient(),
+                        };
                         let actor = DeliveryActor::new(
                             endpoint.clone(),
                             manager.node_id.clone(),
@@ -349,11 +412,19 @@ impl EndpointLeases {
                             manager.config.clone(),
                             manager.metrics.clone(),
                             lease.clone(),
-                            ctx.address().recipient(),
+                            progress.clone(),
+                            recipients,
                             manager.recorder.clone(),
                         )
                         .start();
-                        manager.held.insert(endpoint.id, Held { actor, lease });
+                        let mut state = Ownership::Acquiring;
+                        if let Ok(active) = state.apply(Transition::Acquired { epoch }) {
+                            state = active;
+                        }
+                        manager.held.insert(
+                            endpoint.id,
+                            Held { actor, lease, progress, state, stall_logged: false },
+                        );
                         manager.metrics.leases_held.set(manager.held.len() as i64);
                     }
                     Ok((endpoint, None, busy_for)) => {
@@ -369,24 +440,53 @@ impl EndpointLeases {
         );
     }
 
-    /// Stop the endpoint's actor here and give its lease back.
-    fn release(&mut self, endpoint_id: &str, ctx: &mut Context<Self>) {
-        let Some(held) = self.held.remove(endpoint_id) else {
+    /// Start giving the endpoint up: its actor starts no new attempt,
+    /// records the one in flight and answers [`Drained`]; the lease is given
+    /// back then.
+    fn drain(&mut self, endpoint_id: &str, reason: DrainReason) {
+        let Some(held) = self.held.get_mut(endpoint_id) else {
             return;
         };
-        held.actor.do_send(crate::messages::StopActor);
-        self.metrics.leases_held.set(self.held.len() as i64);
+        held.apply(endpoint_id, Transition::Drain(reason));
+        debug!(event = "lease.draining", endpoint_id = %endpoint_id, reason = reason.as_str());
+        held.actor.do_send(Drain);
+    }
+
+    /// Give leases back (fenced by epoch) so another replica takes over at
+    /// once.
+    fn give_back(&mut self, leases: Vec<(String, i64)>, ctx: &mut Context<Self>) {
+        if leases.is_empty() {
+            return;
+        }
         let store = self.store.clone();
         let owner = self.node_id.clone();
-        let ids = vec![endpoint_id.to_owned()];
         ctx.spawn(
             async move {
-                if let Err(error) = store.release_leases(&owner, &ids).await {
-                    warn!(event = "lease.release_failed", error = %error);
+                if let Err(error) = store.release_leases(&owner, &leases).await {
+                    warn!(event = "lease.release_failed", error = %error, "the leases lapse by themselves within a lease TTL");
                 }
             }
             .into_actor(self),
         );
+    }
+
+    /// The endpoint is no longer held here (lost or drained).
+    fn forget(&mut self, endpoint_id: &str) -> Option<Held> {
+        let held = self.held.remove(endpoint_id);
+        self.metrics.leases_held.set(self.held.len() as i64);
+        self.answer_stop_when_idle();
+        held
+    }
+
+    /// While stopping, answer once nothing is held any more.
+    fn answer_stop_when_idle(&mut self) {
+        if self.held.is_empty() {
+            if let Some(waiting) = self.stopping.as_mut() {
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        }
     }
 
     fn renew(&mut self, ctx: &mut Context<Self>) {
@@ -401,18 +501,55 @@ impl EndpointLeases {
             .collect();
         for id in dead {
             warn!(event = "delivery.actor_died", endpoint_id = %id, "the endpoint's delivery actor stopped unexpectedly; its lease is released and the endpoint is taken again");
-            self.release(&id, ctx);
+            if let Some(mut held) = self.forget(&id) {
+                held.apply(&id, Transition::Lost);
+                let epoch = held.lease.epoch();
+                self.give_back(vec![(id, epoch)], ctx);
+            }
         }
-        if self.held.is_empty() {
+        // The watchdog: an actor inside one step for longer than the stall
+        // limit is stuck (a hung call); its lease is not renewed, so it
+        // lapses and another replica takes the endpoint over.
+        let stall_limit = self.config.lease_timing().stall_limit();
+        let mut lapsed = Vec::new();
+        for (id, held) in self.held.iter_mut() {
+            let stuck_for = held.progress.stuck_for();
+            if stuck_for <= stall_limit {
+                held.stall_logged = false;
+                continue;
+            }
+            if !held.stall_logged {
+                held.stall_logged = true;
+                warn!(event = "lease.stalled", endpoint_id = %id, stuck_for_ms = stuck_for.as_millis() as u64, "the endpoint's delivery is stuck in one step; its lease is no longer renewed and another replica takes it over");
+            }
+            if !held.lease.is_valid() {
+                lapsed.push(id.clone());
+            }
+        }
+        for id in lapsed {
+            if let Some(mut held) = self.forget(&id) {
+                held.apply(&id, Transition::Lost);
+                held.actor.do_send(crate::messages::StopActor);
+            }
+        }
+        let leases: Vec<(String, i64)> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.state.renews() && h.progress.stuck_for() <= stall_limit)
+            .map(|(id, h)| (id.clone(), h.lease.epoch()))
+            .collect();
+        if leases.is_empty() {
             return;
         }
-        let ids: Vec<String> = self.held.keys().cloned().collect();
         let store = self.store.clone();
         let owner = self.node_id.clone();
         let ttl = self.config.lease_ttl;
         let started = Instant::now();
         ctx.spawn(
-            async move { store.renew_leases(&owner, &ids, ttl).await.map(|r| (ids, r)) }
+            async move {
+                let asked: Vec<String> = leases.iter().map(|(id, _)| id.clone()).collect();
+                store.renew_leases(&owner, &leases, ttl).await.map(|r| (asked, r))
+            }
                 .into_actor(self)
                 .map(move |result, manager, _ctx| match result {
                     Ok((asked, renewed)) => {
@@ -422,12 +559,12 @@ impl EndpointLeases {
                                 if let Some(held) = manager.held.get(&id) {
                                     held.lease.extend_from(started, ttl);
                                 }
-                            } else if let Some(held) = manager.held.remove(&id) {
-                                warn!(event = "lease.lost", endpoint_id = %id, "the lease was not renewed in time and another replica took it");
+                            } else if let Some(mut held) = manager.forget(&id) {
+                                warn!(event = "lease.lost", endpoint_id = %id, "the lease was not renewed in time (it expired, or another replica took it)");
+                                held.apply(&id, Transition::Lost);
                                 held.actor.do_send(crate::messages::StopActor);
                             }
                         }
-                        manager.metrics.leases_held.set(manager.held.len() as i64);
                     }
                     Err(error) => {
                         // The leases lapse by themselves if this persists;
@@ -465,7 +602,7 @@ impl Actor for EndpointLeases {
                 );
             });
         }
-        let renew_every = (self.config.lease_ttl / 3).max(std::time::Duration::from_millis(10));
+        let renew_every = self.config.lease_timing().renew_every;
         ctx.run_interval(renew_every, |manager, ctx| manager.renew(ctx));
     }
 }
@@ -476,7 +613,7 @@ impl Handler<OutboxChanged> for EndpointLeases {
         if self.held.contains_key(&change.endpoint_id)
             || self.endpoints.contains_key(&change.endpoint_id)
         {
-            self.take_or_wake(change.endpoint_id, None, ctx);
+            self.take_or_wake(change.endpoint_id, Hint::Notified, ctx);
         } else {
             // A project webhook created since the last sweep: reload.
             self.sweep(ctx);
@@ -499,8 +636,31 @@ impl Handler<LeaseLost> for EndpointLeases {
             .get(&lost.endpoint_id)
             .is_some_and(|held| held.lease.epoch() == lost.epoch);
         if current {
-            self.held.remove(&lost.endpoint_id);
-            self.metrics.leases_held.set(self.held.len() as i64);
+            if let Some(mut held) = self.forget(&lost.endpoint_id) {
+                held.apply(&lost.endpoint_id, Transition::Lost);
+            }
+        }
+    }
+}
+
+impl Handler<Drained> for EndpointLeases {
+    type Result = ();
+    fn handle(&mut self, drained: Drained, ctx: &mut Self::Context) {
+        let current = self
+            .held
+            .get(&drained.endpoint_id)
+            .is_some_and(|held| held.lease.epoch() == drained.epoch);
+        if !current {
+            return;
+        }
+        if let Some(mut held) = self.forget(&drained.endpoint_id) {
+            let reason = match held.state {
+                Ownership::Draining { reason, .. } => reason.as_str(),
+                _ => "unknown",
+            };
+            held.apply(&drained.endpoint_id, Transition::Drained);
+            info!(event = "lease.released", endpoint_id = %drained.endpoint_id, epoch = drained.epoch, reason, "drained: the attempt in flight is recorded; the lease is given back");
+            self.give_back(vec![(drained.endpoint_id, drained.epoch)], ctx);
         }
     }
 }
@@ -544,23 +704,56 @@ impl Handler<SetEndpoints> for EndpointLeases {
 impl Handler<ShutdownDelivery> for EndpointLeases {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: ShutdownDelivery, _ctx: &mut Self::Context) -> Self::Result {
+        let (done, drained) = tokio::sync::oneshot::channel();
+        let waiting = self.stopping.get_or_insert_with(Vec::new);
+        waiting.push(done);
         let ids: Vec<String> = self.held.keys().cloned().collect();
-        for (_, held) in self.held.drain() {
-            held.actor.do_send(crate::messages::StopActor);
+        for id in &ids {
+            self.drain(id, DrainReason::Shutdown);
         }
-        self.metrics.leases_held.set(0);
-        let store = self.store.clone();
-        let owner = self.node_id.clone();
+        self.answer_stop_when_idle();
+        let bound = self.config.drain_timeout();
+        let started = Instant::now();
         Box::pin(
             async move {
-                if let Err(error) = store.release_leases(&owner, &ids).await {
-                    warn!(event = "lease.release_failed", error = %error);
-                }
-                if let Err(error) = store.leave_replicas(&owner).await {
-                    warn!(event = "lease.release_failed", error = %error);
-                }
+                let _ = tokio::time::timeout(bound, drained).await;
             }
             .into_actor(self)
+            .then(move |_, manager, _ctx| {
+                // Past the bound: whatever still drains is given back as it
+                // is (at most its one message in flight is sent again).
+                let left: Vec<(String, i64)> = manager
+                    .held
+                    .drain()
+                    .map(|(id, held)| {
+                        held.actor.do_send(crate::messages::StopActor);
+                        let epoch = held.lease.epoch();
+                        (id, epoch)
+                    })
+                    .collect();
+                manager.metrics.leases_held.set(0);
+                info!(
+                    event = "delivery.drained",
+                    endpoints = ids.len(),
+                    undrained = left.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "delivery stopped"
+                );
+                if !left.is_empty() {
+                    warn!(event = "delivery.drain_timeout", endpoints = left.len(), bound_ms = bound.as_millis() as u64, "attempts still in flight after the drain bound; their leases are given back now");
+                }
+                let store = manager.store.clone();
+                let owner = manager.node_id.clone();
+                async move {
+                    if let Err(error) = store.release_leases(&owner, &left).await {
+                        warn!(event = "lease.release_failed", error = %error);
+                    }
+                    if let Err(error) = store.leave_replicas(&owner).await {
+                        warn!(event = "lease.release_failed", error = %error);
+                    }
+                }
+                .into_actor(manager)
+            })
             .map(|_, _, ctx| ctx.stop()),
         )
     }

@@ -29,6 +29,21 @@ pub struct HttpOutcome {
     pub latency: Duration,
 }
 
+impl HttpOutcome {
+    /// An attempt that got no answer.
+    pub fn transport_error(error: String, latency: Duration) -> HttpOutcome {
+        HttpOutcome {
+            status: None,
+            body_excerpt: None,
+            body: Vec::new(),
+            retry_after: None,
+            error: Some(error),
+            refused: false,
+            latency,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot build the HTTP client: {0}")]
@@ -112,6 +127,9 @@ pub fn client(
         .dns_resolver(std::sync::Arc::new(PolicyResolver::new(policy)))
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // HTTPS_PROXY and friends would send every request through a proxy
+        // the destination policy never sees: herald connects directly.
+        .no_proxy()
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?)

@@ -6,12 +6,15 @@
 //! - [`destination`]: where herald may send (scheme, address policy, resolver).
 //! - [`http`]: one POST with timeouts and a capped response read;
 //!   [`direct`]: one direct message through an IM app's API.
+//! - [`ownership`]: an endpoint's ownership states (Acquiring → Active →
+//!   Draining → Released) and how the lease and one attempt fit together.
 //! - [`recorder`]: group commit of attempt records across endpoints.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
 pub mod destination;
 pub mod direct;
 pub mod http;
+pub mod ownership;
 pub mod project_webhook;
 pub mod recorder;
 pub mod retry;
@@ -30,7 +33,8 @@ pub struct DeliveryConfig {
     /// Safety-net scan of the outbox (NOTIFY wakes actors sooner).
     pub sweep_interval: Duration,
     pub connect_timeout: Duration,
-    /// Whole request, including reading the (capped) response.
+    /// Whole attempt, including reading the (capped) response; a direct
+    /// message's API calls share it.
     pub request_timeout: Duration,
     /// Bytes of a response kept for the attempt log; the rest is not read.
     pub response_body_limit: usize,
@@ -57,10 +61,10 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             retry: RetryPolicy::default(),
-            lease_ttl: Duration::from_secs(15),
+            lease_ttl: Duration::from_secs(20),
             sweep_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(10),
             response_body_limit: 64 * 1024,
             disable_after: 20,
             batch_size: 200,
@@ -75,6 +79,18 @@ impl Default for DeliveryConfig {
 impl DeliveryConfig {
     /// How long this replica's config endpoints stay subscribed in the
     /// database without being renewed (every outbox sweep renews them).
+    /// How the lease, its renewal and one attempt fit together.
+    pub fn lease_timing(&self) -> ownership::LeaseTiming {
+        ownership::LeaseTiming::new(self.lease_ttl, self.request_timeout)
+    }
+
+    /// How long a graceful stop waits for the attempts in flight to end and
+    /// be recorded: the request timeout plus its margin, plus a second for
+    /// the records.
+    pub fn drain_timeout(&self) -> Duration {
+        self.lease_timing().attempt_room() + Duration::from_secs(1)
+    }
+
     pub fn config_ttl(&self) -> Duration {
         (self.sweep_interval * 6).max(Duration::from_secs(30))
     }

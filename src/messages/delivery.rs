@@ -25,6 +25,21 @@ pub struct LeaseLost {
     pub epoch: i64,
 }
 
+/// Stop taking new work, finish and record the attempt in flight, then
+/// answer [`Drained`] and stop.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// A delivery actor asked to [`Drain`] has nothing in flight any more (its
+/// last attempt is recorded); its lease of `epoch` may be given back.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Drained {
+    pub endpoint_id: String,
+    pub epoch: i64,
+}
+
 /// Replace the config file's endpoints and link templates (start, SIGHUP,
 /// `POST /v1/reload`); the links also apply to project webhooks.
 #[derive(Debug, Clone, Message)]
@@ -34,7 +49,8 @@ pub struct SetEndpoints {
     pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
 }
 
-/// Stop every delivery actor and give the leases back, then stop.
+/// Drain every delivery actor (bounded by `DeliveryConfig::drain_timeout`),
+/// give the leases back, then stop.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct ShutdownDelivery;

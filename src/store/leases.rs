@@ -59,40 +59,57 @@ impl Store {
         }))
     }
 
-    /// Extend every lease `owner` still holds among `endpoint_ids`; returns
-    /// the ones renewed (a lease taken over by another replica is not).
+    /// Extend the leases `owner` holds among `leases` (endpoint id, epoch);
+    /// returns the ones renewed. Fenced: a lease is renewed only under the
+    /// same owner **and** epoch and only while unexpired, so a renewal that
+    /// lands after a release or a takeover revives nothing.
     pub async fn renew_leases(
         &self,
         owner: &str,
-        endpoint_ids: &[String],
+        leases: &[(String, i64)],
         ttl: Duration,
     ) -> Result<Vec<String>, StoreError> {
+        let (ids, epochs): (Vec<&str>, Vec<i64>) = leases
+            .iter()
+            .map(|(id, epoch)| (id.as_str(), *epoch))
+            .unzip();
         Ok(sqlx::query_scalar(
-            "UPDATE herald_endpoint_lease
-                SET expires_at = now() + make_interval(secs => $3)
-              WHERE owner = $1 AND endpoint_id = ANY($2)
-              RETURNING endpoint_id",
+            "UPDATE herald_endpoint_lease l
+                SET expires_at = now() + make_interval(secs => $4)
+               FROM unnest($2::text[], $3::bigint[]) AS held(endpoint_id, epoch)
+              WHERE l.owner = $1 AND l.endpoint_id = held.endpoint_id
+                AND l.epoch = held.epoch AND l.expires_at > now()
+              RETURNING l.endpoint_id",
         )
         .bind(owner)
-        .bind(endpoint_ids)
+        .bind(ids)
+        .bind(epochs)
         .bind(interval(ttl))
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// Give up leases (clean shutdown), so another replica takes over at
-    /// once. The rows stay, expired, so the next owner's epoch is higher.
+    /// Give up leases (endpoint id, epoch), so another replica takes over
+    /// at once; fenced like renewal. The rows stay, expired, so the next
+    /// owner's epoch is higher.
     pub async fn release_leases(
         &self,
         owner: &str,
-        endpoint_ids: &[String],
+        leases: &[(String, i64)],
     ) -> Result<u64, StoreError> {
+        let (ids, epochs): (Vec<&str>, Vec<i64>) = leases
+            .iter()
+            .map(|(id, epoch)| (id.as_str(), *epoch))
+            .unzip();
         Ok(sqlx::query(
-            "UPDATE herald_endpoint_lease SET expires_at = now() - interval '1 millisecond'
-              WHERE owner = $1 AND endpoint_id = ANY($2) AND expires_at > now()",
+            "UPDATE herald_endpoint_lease l SET expires_at = now() - interval '1 millisecond'
+               FROM unnest($2::text[], $3::bigint[]) AS held(endpoint_id, epoch)
+              WHERE l.owner = $1 AND l.endpoint_id = held.endpoint_id
+                AND l.epoch = held.epoch AND l.expires_at > now()",
         )
         .bind(owner)
-        .bind(endpoint_ids)
+        .bind(ids)
+        .bind(epochs)
         .execute(self.pool())
         .await?
         .rows_affected())

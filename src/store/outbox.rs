@@ -310,17 +310,33 @@ impl Store {
     }
 
     /// Endpoints with pending deliveries (the sweep's work list), each with
-    /// how long its oldest pending delivery has waited.
-    pub async fn endpoints_with_pending(&self) -> Result<Vec<(String, Duration)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT endpoint_id, (extract(epoch FROM now() - min(updated_at)) * 1000)::bigint
-               FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id",
+    /// how long it has had pending work and no live lease (`None`: a
+    /// replica holds its lease): since its lease ended or its oldest
+    /// pending delivery was queued, whichever is later.
+    pub async fn endpoints_with_pending(
+        &self,
+    ) -> Result<Vec<(String, Option<Duration>)>, StoreError> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "WITH pending AS (
+                 SELECT endpoint_id, min(updated_at) AS oldest
+                   FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id
+             )
+             SELECT p.endpoint_id,
+                    CASE WHEN l.expires_at > now() THEN NULL
+                         ELSE (extract(epoch FROM now() - GREATEST(p.oldest, l.expires_at)) * 1000)::bigint
+                    END
+               FROM pending p LEFT JOIN herald_endpoint_lease l USING (endpoint_id)",
         )
         .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, ms)| (id, Duration::from_millis(ms.max(0).unsigned_abs())))
+            .map(|(id, ms)| {
+                (
+                    id,
+                    ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())),
+                )
+            })
             .collect())
     }
 

@@ -172,6 +172,7 @@ async fn failure_modes_end_right_without_blocking_others() {
     let mut config = fast_delivery();
     config.retry.max_attempts = 2;
     config.request_timeout = Duration::from_millis(800);
+    config.lease_ttl = Duration::from_secs(2);
     let endpoints = vec![
         endpoint("healthy", receiver.url("/healthy")),
         endpoint("retry-after", receiver.url("/retry-after")),

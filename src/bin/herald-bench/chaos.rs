@@ -71,6 +71,11 @@ pub fn spawn_replicas(
                     "--lease-ttl",
                     &humantime::format_duration(lease_ttl).to_string(),
                 ])
+                // Two fifths of the lease: the room an attempt needs.
+                .args([
+                    "--request-timeout",
+                    &humantime::format_duration(lease_ttl * 2 / 5).to_string(),
+                ])
                 .args(["--sweep-interval", "500ms", "--retry-base", "100ms"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
