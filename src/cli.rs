@@ -203,6 +203,17 @@ pub struct DatabaseArgs {
     /// Maximum pooled database connections.
     #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// Longest one statement of herald's may run (PostgreSQL's statement_timeout;
+    /// migrations are exempt). herald also stops waiting for an answer 2 s after it
+    /// and retries with backoff, so a connection that hangs cannot stall it.
+    #[arg(long, env = "HERALD_DB_STATEMENT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub db_statement_timeout: Duration,
+
+    /// Longest herald waits for a row lock (PostgreSQL's lock_timeout), e.g. on a
+    /// task row a host transaction holds; the claim is retried later.
+    #[arg(long, env = "HERALD_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_lock_timeout: Duration,
 }
 
 /// `herald run`.

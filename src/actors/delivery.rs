@@ -243,6 +243,8 @@ pub struct DeliveryActor {
     /// `delivery.paused` was logged and no drain has got past the check
     /// since: log a state change once, not once per event.
     paused_logged: bool,
+    /// Drains in a row that ended on a store error (the retry backs off).
+    store_failures: u32,
 }
 
 impl DeliveryActor {
@@ -281,6 +283,7 @@ impl DeliveryActor {
             woken: false,
             timer: None,
             paused_logged: false,
+            store_failures: 0,
         }
     }
 
@@ -320,6 +323,9 @@ impl DeliveryActor {
         if !matches!(end, DrainEnd::Disabled(_)) {
             self.paused_logged = false;
         }
+        if !matches!(end, DrainEnd::Store(_)) {
+            self.store_failures = 0;
+        }
         match end {
             DrainEnd::Idle => {
                 if self.woken {
@@ -350,8 +356,12 @@ impl DeliveryActor {
                 }
             }
             DrainEnd::Store(error) => {
-                warn!(event = "delivery.store_error", endpoint_id = %endpoint_id, error = %error, "retrying in 1s");
-                self.timer = Some(ctx.run_later(Duration::from_secs(1), |actor, ctx| {
+                let delay = Duration::from_millis(500)
+                    .saturating_mul(2u32.saturating_pow(self.store_failures.min(6)))
+                    .min(Duration::from_secs(30));
+                self.store_failures = self.store_failures.saturating_add(1);
+                warn!(event = "delivery.store_error", endpoint_id = %endpoint_id, error = %error, retry_in_ms = delay.as_millis() as u64, "retrying with backoff");
+                self.timer = Some(ctx.run_later(delay, |actor, ctx| {
                     actor.timer = None;
                     actor.start_drain(ctx);
                 }));
@@ -416,27 +426,49 @@ impl Sender {
         }
     }
 
+    /// Before each outbox read: `Some` ends the drain loop (asked to
+    /// drain, the endpoint disabled, a store error).
+    async fn stop_or_disabled(&self) -> Option<DrainEnd> {
+        if self.drain_requested() {
+            return Some(DrainEnd::Drained);
+        }
+        let disabled = self.store.bounded(
+            "checking whether the endpoint is disabled",
+            self.store.endpoint_disabled(&self.endpoint_id),
+        );
+        match self.progress.step(disabled).await {
+            Ok(Some(reason)) => Some(DrainEnd::Disabled(reason)),
+            Ok(None) => None,
+            Err(e) => Some(DrainEnd::Store(e)),
+        }
+    }
+
     /// `ordering: none`: the due deliveries, up to `concurrency` at once;
     /// a delivery waiting for its retry holds up no other.
     async fn drain_unordered(self, concurrency: usize) -> DrainEnd {
         use futures_util::StreamExt as _;
         let id = &*self.endpoint_id;
         loop {
-            if self.drain_requested() {
-                return DrainEnd::Drained;
+            if let Some(end) = self.stop_or_disabled().await {
+                return end;
             }
-            match self.progress.step(self.store.endpoint_disabled(id)).await {
-                Ok(Some(reason)) => return DrainEnd::Disabled(reason),
-                Ok(None) => {}
-                Err(e) => return DrainEnd::Store(e),
-            }
-            let due = self.store.due_deliveries(id, self.config.batch_size);
+            let due = self.store.bounded(
+                "reading due deliveries",
+                self.store.due_deliveries(id, self.config.batch_size),
+            );
             let batch = match self.progress.step(due).await {
                 Ok(batch) => batch,
                 Err(e) => return DrainEnd::Store(e),
             };
             if batch.is_empty() {
-                return match self.store.next_due_in(id).await {
+                return match self
+                    .store
+                    .bounded(
+                        "reading when the next delivery is due",
+                        self.store.next_due_in(id),
+                    )
+                    .await
+                {
                     Ok(Some(wait)) => DrainEnd::Wait(wait),
                     Ok(None) => DrainEnd::Idle,
                     Err(e) => DrainEnd::Store(e),
@@ -472,16 +504,14 @@ impl Sender {
     async fn drain_in_order(self) -> DrainEnd {
         let id = &*self.endpoint_id;
         loop {
-            if self.drain_requested() {
-                return DrainEnd::Drained;
-            }
-            match self.progress.step(self.store.endpoint_disabled(id)).await {
-                Ok(Some(reason)) => return DrainEnd::Disabled(reason),
-                Ok(None) => {}
-                Err(e) => return DrainEnd::Store(e),
+            if let Some(end) = self.stop_or_disabled().await {
+                return end;
             }
             let read_at = Instant::now();
-            let pending = self.store.pending_deliveries(id, self.config.batch_size);
+            let pending = self.store.bounded(
+                "reading pending deliveries",
+                self.store.pending_deliveries(id, self.config.batch_size),
+            );
             let batch = match self.progress.step(pending).await {
                 Ok(batch) => batch,
                 Err(e) => return DrainEnd::Store(e),
@@ -731,11 +761,14 @@ impl Sender {
         }
         let health = self
             .store
-            .update_endpoint_health(
-                &endpoint.id,
-                delivered,
-                self.config.disable_after,
-                gone.as_ref(),
+            .bounded(
+                "updating the endpoint's health",
+                self.store.update_endpoint_health(
+                    &endpoint.id,
+                    delivered,
+                    self.config.disable_after,
+                    gone.as_ref(),
+                ),
             )
             .await?;
         self.health.store(

@@ -161,13 +161,13 @@ impl EndpointLeases {
         ctx.spawn(
             async move {
                 // This replica's config stays subscribed while it runs.
-                store.renew_config_endpoints(&node_id, config_ttl).await?;
+                store.bounded("renewing this replica's config endpoints", store.renew_config_endpoints(&node_id, config_ttl)).await?;
                 // Alive as long as a lease: a dead replica stops counting
                 // when its leases expire, so takeover is not held back.
-                let live = store.heartbeat_replica(&node_id, lease_ttl).await?;
-                let webhooks = store.project_webhooks().await?;
-                let pending = store.endpoints_with_pending().await?;
-                let depth = store.outbox_depth().await?;
+                let live = store.bounded("renewing this replica's heartbeat", store.heartbeat_replica(&node_id, lease_ttl)).await?;
+                let webhooks = store.bounded("reading project webhooks", store.project_webhooks()).await?;
+                let pending = store.bounded("reading endpoints with pending deliveries", store.endpoints_with_pending()).await?;
+                let depth = store.bounded("reading the outbox depth", store.outbox_depth()).await?;
                 Ok::<_, StoreError>((live, webhooks, pending, depth))
             }
             .into_actor(self)
@@ -370,10 +370,10 @@ impl EndpointLeases {
         self.acquiring.insert(endpoint_id.clone());
         ctx.spawn(
             async move {
-                let acquired = store.acquire_lease(&endpoint.id, &owner, ttl).await?;
+                let acquired = store.bounded("acquiring a lease", store.acquire_lease(&endpoint.id, &owner, ttl)).await?;
                 let busy_for = match acquired {
                     Some(_) => None,
-                    None => store.lease_expires_in(&endpoint.id).await?,
+                    None => store.bounded("reading a lease's expiry", store.lease_expires_in(&endpoint.id)).await?,
                 };
                 Ok::<_, StoreError>((endpoint, acquired, busy_for))
             }
@@ -462,7 +462,7 @@ impl EndpointLeases {
         let owner = self.node_id.clone();
         ctx.spawn(
             async move {
-                if let Err(error) = store.release_leases(&owner, &leases).await {
+                if let Err(error) = store.bounded("giving leases back", store.release_leases(&owner, &leases)).await {
                     warn!(event = "lease.release_failed", error = %error, "the leases lapse by themselves within a lease TTL");
                 }
             }
@@ -548,7 +548,7 @@ impl EndpointLeases {
         ctx.spawn(
             async move {
                 let asked: Vec<String> = leases.iter().map(|(id, _)| id.clone()).collect();
-                store.renew_leases(&owner, &leases, ttl).await.map(|r| (asked, r))
+                store.bounded("renewing leases", store.renew_leases(&owner, &leases, ttl)).await.map(|r| (asked, r))
             }
                 .into_actor(self)
                 .map(move |result, manager, _ctx| match result {

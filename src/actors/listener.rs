@@ -10,7 +10,10 @@
 //! - Malformed payloads are logged with their raw text (`notification.malformed`)
 //!   and skipped.
 //! - On connection loss it reconnects with exponential backoff. A restart of
-//!   the actor is the same as a reconnect.
+//!   the actor is the same as a reconnect. After `liveness_interval` without
+//!   a notification it checks the connection with `SELECT 1` (bounded by
+//!   `liveness_timeout`); a connection that hangs without closing is
+//!   dropped and replaced.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +35,12 @@ pub struct ListenerConfig {
     pub reconnect_initial: Duration,
     /// Upper bound of the reconnect delay.
     pub reconnect_max: Duration,
+    /// After this long without a notification, check that the connection
+    /// still answers (`SELECT 1`); a connection that hangs without closing
+    /// would otherwise deliver nothing, silently, forever.
+    pub liveness_interval: Duration,
+    /// How long the check may take before the connection counts as dead.
+    pub liveness_timeout: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -39,6 +48,8 @@ impl Default for ListenerConfig {
         ListenerConfig {
             reconnect_initial: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
+            liveness_interval: Duration::from_secs(30),
+            liveness_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -189,7 +200,27 @@ impl ReceiveLoop {
             return;
         };
         loop {
-            match listener.try_recv().await {
+            let received = tokio::time::timeout(self.config.liveness_interval, listener.try_recv());
+            let Ok(received) = received.await else {
+                // Quiet for a while: does the connection still answer?
+                let check = sqlx::query("SELECT 1").execute(&mut *listener);
+                match tokio::time::timeout(self.config.liveness_timeout, check).await {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(error)) => {
+                        warn!(event = "listener.disconnected", error = %error, "the liveness check failed");
+                    }
+                    Err(_) => {
+                        warn!(
+                            event = "listener.disconnected",
+                            error = "no answer",
+                            timeout_ms = self.config.liveness_timeout.as_millis() as u64,
+                            "the connection stopped answering; reconnecting"
+                        );
+                    }
+                }
+                return;
+            };
+            match received {
                 Ok(Some(notification)) => self.dispatch(notification.payload()).await,
                 Ok(None) => {
                     warn!(event = "listener.disconnected", error = "connection lost");
@@ -274,6 +305,7 @@ mod tests {
         let config = ListenerConfig {
             reconnect_initial: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(1),
+            ..ListenerConfig::default()
         };
         let delays: Vec<u128> = (0..6).map(|n| config.backoff(n).as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);

@@ -50,6 +50,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         data_dir: dir.join("pg"),
         pg_bin_dir: args.pg_bin_dir.clone(),
         db_max_connections: 8,
+        db_statement_timeout: std::time::Duration::from_secs(10),
+        db_lock_timeout: std::time::Duration::from_secs(5),
     })
     .await
     .context("the demo needs the PostgreSQL binaries (see README)")?;

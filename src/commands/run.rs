@@ -42,11 +42,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         migrate: !args.no_migrate,
         pool: PoolConfig {
             max_connections: args.database.db_max_connections,
+            statement_timeout: args.database.db_statement_timeout,
+            lock_timeout: args.database.db_lock_timeout,
             ..PoolConfig::default()
         },
         listener: ListenerConfig {
             reconnect_initial: args.listener.reconnect_initial,
             reconnect_max: args.listener.reconnect_max,
+            ..ListenerConfig::default()
         },
         reconcile_interval: args.listener.reconcile_interval,
         endpoints: file_config.endpoints,

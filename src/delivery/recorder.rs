@@ -85,7 +85,10 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
         }
         let (batch, replies): (Vec<FencedRecord>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.reply)).unzip();
-        let failure = match store.record_attempts(&batch).await {
+        let failure = match store
+            .bounded("recording attempts", store.record_attempts(&batch))
+            .await
+        {
             Ok(answers) if answers.len() == replies.len() => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
@@ -100,7 +103,13 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
         // (their actors write them again; they never resend for it).
         warn!(event = "delivery.record_failed", records = batch.len(), error = %failure, "writing the batch's records one by one");
         for (record, reply) in batch.into_iter().zip(replies) {
-            let answer = match store.record_attempts(std::slice::from_ref(&record)).await {
+            let answer = match store
+                .bounded(
+                    "recording an attempt",
+                    store.record_attempts(std::slice::from_ref(&record)),
+                )
+                .await
+            {
                 Ok(mut answers) if answers.len() == 1 => answers.pop().ok_or_else(String::new),
                 Ok(answers) => Err(format!("{} answers for 1 record", answers.len())),
                 Err(error) => Err(error.to_string()),

@@ -28,6 +28,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No answer in time (see [`Store::bounded`]).
+    #[error("{what}: no answer from PostgreSQL within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
     /// Something the store depends on could not be set up.
     #[error("setup failed: {0}")]
     Setup(String),
@@ -47,21 +50,46 @@ pub struct PoolConfig {
     pub max_connections: u32,
     /// How long to wait for a free connection before failing an operation.
     pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection (migrations
+    /// are exempt). herald stops waiting for an answer
+    /// [`CALL_GRACE`] after it ([`Store::bounded`]).
+    pub statement_timeout: Duration,
+    /// PostgreSQL's `lock_timeout`: how long a statement waits for a lock.
+    pub lock_timeout: Duration,
+    /// PostgreSQL's `idle_in_transaction_session_timeout`: a session of
+    /// herald's whose client stopped talking mid-transaction is ended by
+    /// the server, so its locks (on host rows too) do not outlive it.
+    pub idle_in_transaction_timeout: Duration,
 }
+
+/// How much longer than the statement timeout herald waits for an answer
+/// before it gives up on the call (the server's own timeout answers first
+/// when the connection works).
+pub const CALL_GRACE: Duration = Duration::from_secs(2);
 
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// PostgreSQL's duration syntax for a setting, in milliseconds.
+fn setting_ms(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis().max(1))
 }
 
 /// A handle on herald's database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// How long a bounded call waits for its answer.
+    call_timeout: Duration,
 }
 
 /// The migrations in `migrations/`, embedded at build time.
@@ -73,17 +101,38 @@ impl Store {
         options: PgConnectOptions,
         config: &PoolConfig,
     ) -> Result<Self, StoreError> {
+        // Server-side keepalives end the session of a client that vanished
+        // (sqlx 0.8 sets no client-side TCP keepalive; `bounded` covers
+        // the client's side).
+        let options = options.application_name("herald").options([
+            ("statement_timeout", setting_ms(config.statement_timeout)),
+            ("lock_timeout", setting_ms(config.lock_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                setting_ms(config.idle_in_transaction_timeout),
+            ),
+            ("tcp_keepalives_idle", "30".to_owned()),
+            ("tcp_keepalives_interval", "10".to_owned()),
+            ("tcp_keepalives_count", "3".to_owned()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .connect_with(options.application_name("herald"))
+            .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            call_timeout: config.statement_timeout + CALL_GRACE,
+        })
     }
 
     /// Wrap an existing pool (tests, benchmarks).
     pub fn from_pool(pool: PgPool) -> Self {
-        Store { pool }
+        let defaults = PoolConfig::default();
+        Store {
+            pool,
+            call_timeout: defaults.statement_timeout + CALL_GRACE,
+        }
     }
 
     /// The underlying pool, for the listener and tests.
@@ -109,8 +158,38 @@ impl Store {
         for (index, migration) in pending.iter().enumerate() {
             progress(index + 1, pending.len(), &migration.description);
         }
-        MIGRATOR.run(&self.pool).await?;
+        // Migrations may take longer than any statement herald runs later.
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SET lock_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        let migrated = MIGRATOR.run(&mut *conn).await;
+        let _ = sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await;
+        let _ = sqlx::query("RESET lock_timeout").execute(&mut *conn).await;
+        migrated?;
         Ok(pending.len())
+    }
+
+    /// Run `call`, giving up once the statement timeout plus
+    /// [`CALL_GRACE`] has passed without an answer (a connection that hangs
+    /// without closing): the error names `what` it was doing.
+    pub async fn bounded<T>(
+        &self,
+        what: &'static str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Timeout {
+                what,
+                after: self.call_timeout,
+            }),
+        }
     }
 
     /// Is the database reachable right now?

@@ -21,21 +21,10 @@ pub struct RecordText(String);
 impl RecordText {
     /// `text` with NUL replaced and cut to `cap` bytes.
     pub fn capped(text: &str, cap: usize) -> RecordText {
-        const ELLIPSIS: char = '…';
-        let clean = text.replace('\0', "\u{fffd}");
-        if clean.len() <= cap {
-            return RecordText(clean);
-        }
-        let room = cap.saturating_sub(ELLIPSIS.len_utf8());
-        let mut end = room.min(clean.len());
-        while !clean.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut cut = clean[..end].to_owned();
-        if cap >= ELLIPSIS.len_utf8() {
-            cut.push(ELLIPSIS);
-        }
-        RecordText(cut)
+        RecordText(crate::formats::text::cut_bytes(
+            &text.replace('\0', "\u{fffd}"),
+            cap,
+        ))
     }
 
     /// An error message (at most [`ERROR_MAX_BYTES`]).

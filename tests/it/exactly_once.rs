@@ -291,3 +291,131 @@ async fn a_replica_joining_under_load_gets_its_share_and_nothing_is_sent_twice()
     c.stop().await;
     receiver.stop().await;
 }
+
+/// A replica's database connections hang without closing (a proxy that
+/// stops passing bytes): its leases are no longer renewed, so the other
+/// replica takes its endpoints over within about a lease TTL and delivers
+/// everything; the hung replica comes back and sends nothing stale.
+#[actix_rt::test]
+async fn a_hung_database_connection_hands_the_endpoints_over() {
+    let db = TestDb::new().await;
+    let upstream = tokio::net::lookup_host((db.options.get_host(), db.options.get_port()))
+        .await
+        .expect("resolve")
+        .find(|a| a.is_ipv4())
+        .expect("an IPv4 address");
+    let proxy = crate::support::tcp_proxy::TcpProxy::start(upstream).await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let endpoints: Vec<Endpoint> = (0..4)
+        .map(|i| endpoint(&format!("e{i}"), receiver.url(&format!("/e{i}"))))
+        .collect();
+    let pool = herald::store::PoolConfig {
+        statement_timeout: Duration::from_millis(500),
+        ..herald::store::PoolConfig::default()
+    };
+    let hung = herald::daemon::Daemon::start(
+        db.options.clone().host("127.0.0.1").port(proxy.addr.port()),
+        herald::daemon::DaemonConfig {
+            node_id: "hung".into(),
+            endpoints: endpoints.clone(),
+            delivery: fast_delivery(),
+            pool: pool.clone(),
+            ..herald::daemon::DaemonConfig::default()
+        },
+    )
+    .await
+    .expect("starts");
+    emit_ticks(&db, 5).await;
+    for i in 0..4 {
+        wait_state(&db, &format!("e{i}"), "delivered", 5).await;
+    }
+    let healthy = herald::daemon::Daemon::start(
+        db.options.clone(),
+        herald::daemon::DaemonConfig {
+            node_id: "healthy".into(),
+            endpoints,
+            delivery: fast_delivery(),
+            pool,
+            ..herald::daemon::DaemonConfig::default()
+        },
+    )
+    .await
+    .expect("starts");
+    crate::support::wait_until("hung holds a lease", Duration::from_secs(30), || async {
+        (leases_by_owner(&db).await.get("hung").copied().unwrap_or(0) > 0).then_some(())
+    })
+    .await;
+    proxy.freeze(true);
+    sqlx::query(
+        "SELECT herald_emit('test.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
+           FROM generate_series(6, 15) g",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("emit");
+    for i in 0..4 {
+        wait_state(&db, &format!("e{i}"), "delivered", 15).await;
+    }
+    assert_eq!(
+        leases_by_owner(&db).await.get("healthy"),
+        Some(&4),
+        "the healthy replica holds every endpoint"
+    );
+    for i in 0..4 {
+        let path = format!("/e{i}");
+        let mut got = ticks(&receiver, &path);
+        // At most the one message in flight when the connection hung is
+        // sent again (its record never reached the database).
+        let sent = got.len();
+        got.dedup();
+        assert!(
+            sent - got.len() <= 1,
+            "{path}: {sent} sent for {} ticks",
+            got.len()
+        );
+        assert_eq!(
+            got,
+            (1..=15).collect::<Vec<_>>(),
+            "{path}: nothing lost, in order"
+        );
+    }
+    // herald's sessions carry their timeouts.
+    let (statement, lock): (String, String) = sqlx::query_as(
+        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')",
+    )
+    .fetch_one(healthy.store.pool())
+    .await
+    .expect("settings");
+    assert_eq!((statement.as_str(), lock.as_str()), ("500ms", "5s"));
+    proxy.freeze(false);
+    hung.stop().await;
+    healthy.stop().await;
+    proxy.stop();
+    receiver.stop().await;
+}
+
+/// A lease too short for the request timeout is refused at start, saying
+/// what to change.
+#[actix_rt::test]
+async fn a_lease_too_short_for_an_attempt_is_refused_at_start() {
+    let db = TestDb::new().await;
+    let mut delivery = fast_delivery();
+    delivery.request_timeout = Duration::from_secs(1);
+    let error = match herald::daemon::Daemon::start(
+        db.options.clone(),
+        herald::daemon::DaemonConfig {
+            node_id: "short".into(),
+            delivery,
+            ..herald::daemon::DaemonConfig::default()
+        },
+    )
+    .await
+    {
+        Ok(_) => panic!("a 1 s lease cannot hold a 1 s attempt"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("--lease-ttl 1s is too short for --request-timeout 1s"),
+        "{error}"
+    );
+}

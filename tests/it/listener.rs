@@ -26,6 +26,12 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        Harness::start_with(None, ListenerConfig::default()).await
+    }
+
+    /// A harness whose listener connects through `proxy` (if any) with
+    /// `config`'s liveness settings.
+    async fn start_with(proxy: Option<std::net::SocketAddr>, liveness: ListenerConfig) -> Harness {
         let db = TestDb::new().await;
         let (task_run_recorder, task_runs) = Recorder::<TaskRunChanged>::start();
         let (reconcile_recorder, reconciles) = Recorder::<Reconcile>::start();
@@ -36,11 +42,16 @@ impl Harness {
         })
         .start();
         let metrics = Arc::new(Metrics::new());
+        let options = match proxy {
+            Some(proxy) => db.options.clone().host("127.0.0.1").port(proxy.port()),
+            None => db.options.clone(),
+        };
         let listener = Listener::new(
-            db.options.clone(),
+            options,
             ListenerConfig {
                 reconnect_initial: Duration::from_millis(20),
                 reconnect_max: Duration::from_millis(200),
+                ..liveness
             },
             router.clone().recipient(),
             router.recipient(),
@@ -56,6 +67,27 @@ impl Harness {
         };
         harness.wait_for_reconciles(1).await;
         harness
+    }
+
+    /// After a lost connection: a reconnect, its reconcile request, and
+    /// notifications flowing again.
+    async fn reconnected_and_flowing(&self) {
+        let reconciles = self.wait_for_reconciles(2).await;
+        assert_eq!(reconciles[1].reason, ReconcileReason::Reconnected);
+        wait_until("listener connected again", DEADLINE, || async {
+            (self.metrics.listener_connected.get() == 1).then_some(())
+        })
+        .await;
+        let (plan, task, run) = self.seed_task_run().await;
+        self.wait_for_task_run(TaskRunChanged {
+            op: ChangeOp::Insert,
+            task_run_id: run,
+            task_id: task,
+            plan_id: plan,
+            status: TaskRunStatus::Pending,
+            updated_at: None,
+        })
+        .await;
     }
 
     async fn wait_for_reconciles(&self, count: usize) -> Vec<Reconcile> {
@@ -224,25 +256,42 @@ async fn terminated_backend_reconnects_and_reconciles() {
     .expect("terminate listener backend");
     assert_eq!(terminated, 1, "exactly one listener backend");
 
-    let reconciles = harness.wait_for_reconciles(2).await;
-    assert_eq!(reconciles[1].reason, ReconcileReason::Reconnected);
+    harness.reconnected_and_flowing().await;
     assert_eq!(harness.metrics.listener_reconnects.get(), 1);
-    wait_until("listener connected again", DEADLINE, || async {
-        (harness.metrics.listener_connected.get() == 1).then_some(())
+}
+
+/// The listener's connection hangs without closing (a proxy that stops
+/// passing bytes): the liveness check finds it dead, the listener
+/// reconnects once the network passes bytes again, reconciles, and
+/// notifications flow.
+#[actix_rt::test]
+async fn a_hung_listener_connection_is_found_dead_and_replaced() {
+    let upstream = {
+        let options = crate::support::db::admin_options();
+        tokio::net::lookup_host((options.get_host().to_owned(), options.get_port()))
+            .await
+            .expect("resolve")
+            .find(|a| a.is_ipv4())
+            .expect("an IPv4 address")
+    };
+    let proxy = crate::support::tcp_proxy::TcpProxy::start(upstream).await;
+    let harness = Harness::start_with(
+        Some(proxy.addr),
+        ListenerConfig {
+            liveness_interval: Duration::from_millis(200),
+            liveness_timeout: Duration::from_millis(300),
+            ..ListenerConfig::default()
+        },
+    )
+    .await;
+    proxy.freeze(true);
+    wait_until("the hung connection found dead", DEADLINE, || async {
+        (harness.metrics.listener_connected.get() == 0).then_some(())
     })
     .await;
-
-    let (plan, task, run) = harness.seed_task_run().await;
-    harness
-        .wait_for_task_run(TaskRunChanged {
-            op: ChangeOp::Insert,
-            task_run_id: run,
-            task_id: task,
-            plan_id: plan,
-            status: TaskRunStatus::Pending,
-            updated_at: None,
-        })
-        .await;
+    proxy.freeze(false);
+    harness.reconnected_and_flowing().await;
+    proxy.stop();
 }
 
 /// Any database role can `NOTIFY herald`: a flood of malformed payloads is

@@ -1,7 +1,10 @@
-//! Chaos: three herald replicas on one database, a steady event stream,
-//! `kill -9` of the replica holding the most endpoint leases mid-stream,
-//! then a count of events lost and delivered twice (by `webhook-id` at the
-//! receiver) and the takeover time. Bounded in events and time; stops by
+//! Chaos: herald replicas on one database, a steady event stream, and one
+//! fault mid-stream — `kill -9` of the replica holding the most endpoint
+//! leases, a graceful restart of it (SIGTERM, then a new replica in its
+//! place), or a third replica joining two — then a count of events lost
+//! and delivered twice (by `webhook-id` at the receiver) and the takeover
+//! (or rebalance) time. The receiver answers after 5 ms, so attempts are
+//! in flight when the fault hits. Bounded in events and time; stops by
 //! itself. Replicas are this binary re-executed as `herald-bench replica run …`.
 
 use std::process::{Child, Command, Stdio};
@@ -17,6 +20,19 @@ use crate::receiver::Receiver;
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const ENDPOINTS: usize = 6;
 const DEADLINE: Duration = Duration::from_secs(180);
+/// How long the receiver takes to answer.
+const LATENCY: Duration = Duration::from_millis(5);
+
+/// What happens to the fleet mid-stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// `kill -9` of the replica holding the most leases.
+    Kill,
+    /// SIGTERM to it (a rolling restart), then a new replica in its place.
+    Restart,
+    /// Two replicas run; a third joins.
+    Join,
+}
 
 pub struct Replica {
     pub node: String,
@@ -53,10 +69,22 @@ pub fn spawn_replicas(
     database_url: &str,
     lease_ttl: Duration,
 ) -> anyhow::Result<Vec<Replica>> {
-    let exe = std::env::current_exe().context("locating herald-bench")?;
     (0..3)
-        .map(|i| {
-            let node = format!("chaos-{i}");
+        .map(|i| spawn_replica(dir, database_url, lease_ttl, &format!("chaos-{i}")))
+        .collect()
+}
+
+/// One herald replica named `node`.
+pub fn spawn_replica(
+    dir: &std::path::Path,
+    database_url: &str,
+    lease_ttl: Duration,
+    node: &str,
+) -> anyhow::Result<Replica> {
+    let exe = std::env::current_exe().context("locating herald-bench")?;
+    {
+        {
+            let node = node.to_owned();
             let log = std::fs::File::create(dir.join(format!("{node}.log")))?;
             let child = Command::new(&exe)
                 .args(["replica", "--log-format", "json", "run"])
@@ -82,12 +110,21 @@ pub fn spawn_replicas(
                 .stderr(log)
                 .spawn()?;
             Ok(Replica { node, child })
-        })
-        .collect()
+        }
+    }
 }
 
 /// Wait until the replicas are up: endpoints mirrored, listeners listening.
 pub async fn wait_ready(pool: &sqlx::PgPool, dir: &std::path::Path) -> anyhow::Result<()> {
+    wait_listeners(pool, dir, 3).await
+}
+
+/// Wait until the endpoints are mirrored and `replicas` listeners listen.
+pub async fn wait_listeners(
+    pool: &sqlx::PgPool,
+    dir: &std::path::Path,
+    replicas: i64,
+) -> anyhow::Result<()> {
     let ready = Instant::now();
     loop {
         let endpoints: i64 =
@@ -99,7 +136,7 @@ pub async fn wait_ready(pool: &sqlx::PgPool, dir: &std::path::Path) -> anyhow::R
         )
         .fetch_one(pool)
         .await?;
-        if endpoints == ENDPOINTS as i64 && listeners == 3 {
+        if endpoints == ENDPOINTS as i64 && listeners == replicas {
             return Ok(());
         }
         if ready.elapsed() > Duration::from_secs(60) {
@@ -109,14 +146,22 @@ pub async fn wait_ready(pool: &sqlx::PgPool, dir: &std::path::Path) -> anyhow::R
     }
 }
 
-pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Result<()> {
+pub async fn chaos(
+    events: u64,
+    rate: u32,
+    lease_ttl: Duration,
+    fault: Fault,
+) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
-    let receiver = Receiver::start()?;
+    let receiver = Receiver::start_with_latency(LATENCY)?;
     let dir = std::env::temp_dir().join(format!("herald-chaos-{}", std::process::id()));
     write_config(&dir, &receiver)?;
     let mut replicas = spawn_replicas(&dir, db.url(), lease_ttl)?;
+    if fault == Fault::Join {
+        replicas.truncate(2);
+    }
     let pool = db.store.pool().clone();
-    wait_ready(&pool, &dir).await?;
+    wait_listeners(&pool, &dir, replicas.len() as i64).await?;
     let emit = |n: u64| {
         let pool = pool.clone();
         async move {
@@ -138,11 +183,18 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
     )> = None;
     for n in 1..=events {
         emit(n).await.context("emit")?;
-        if n == kill_at {
-            let owners: Vec<(String, String)> =
-                sqlx::query_as("SELECT endpoint_id, owner FROM herald_endpoint_lease")
-                    .fetch_all(&pool)
-                    .await?;
+        if n == kill_at && fault == Fault::Join {
+            let joiner = spawn_replica(&dir, db.url(), lease_ttl, "chaos-2")?;
+            println!("chaos       chaos-2 joins chaos-0 and chaos-1 after {n} events");
+            let watcher = actix_rt::spawn(watch_fair_share(pool.clone(), Instant::now()));
+            replicas.push(joiner);
+            killed = Some(("chaos-2".into(), Vec::new(), watcher));
+        } else if n == kill_at {
+            let owners: Vec<(String, String)> = sqlx::query_as(
+                "SELECT endpoint_id, owner FROM herald_endpoint_lease WHERE expires_at > now()",
+            )
+            .fetch_all(&pool)
+            .await?;
             let victim = replicas
                 .iter()
                 .max_by_key(|r| owners.iter().filter(|(_, o)| *o == r.node).count())
@@ -158,11 +210,23 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
                 .position(|r| r.node == victim)
                 .context("victim")?;
             let mut replica = replicas.remove(index);
-            kill(Pid::from_raw(replica.child.id() as i32), Signal::SIGKILL)?;
-            let _ = replica.child.wait();
-            std::mem::forget(replica); // already dead
-            println!("chaos       kill -9 {victim} after {n} events; it held {} of {ENDPOINTS} endpoints", held.len());
+            let (signal, what) = match fault {
+                Fault::Restart => (Signal::SIGTERM, "SIGTERM (graceful restart)"),
+                _ => (Signal::SIGKILL, "kill -9"),
+            };
             let at = Instant::now();
+            kill(Pid::from_raw(replica.child.id() as i32), signal)?;
+            let _ = replica.child.wait();
+            std::mem::forget(replica); // already gone
+            println!("chaos       {what} {victim} after {n} events; it held {} of {ENDPOINTS} endpoints; stopped in {:.2}s", held.len(), at.elapsed().as_secs_f64());
+            if fault == Fault::Restart {
+                replicas.push(spawn_replica(
+                    &dir,
+                    db.url(),
+                    lease_ttl,
+                    &format!("{victim}-restarted"),
+                )?);
+            }
             let watcher = actix_rt::spawn(watch_takeover(
                 pool.clone(),
                 victim.clone(),
@@ -199,10 +263,18 @@ pub async fn chaos(events: u64, rate: u32, lease_ttl: Duration) -> anyhow::Resul
     let unique = ids.len() as i64;
     let duplicates: u32 = ids.values().map(|c| c - 1).sum();
     let held = killed.as_ref().map(|k| k.1.len()).unwrap_or(0);
+    let (bound, took) = match fault {
+        Fault::Kill => (
+            format!("{held}, one in flight per endpoint of the killed replica"),
+            "takeover",
+        ),
+        Fault::Restart => ("0, a graceful stop drains".to_owned(), "takeover"),
+        Fault::Join => ("0, shedding drains".to_owned(), "fair share reached"),
+    };
     println!(
-        "chaos       replicas=3 endpoints={ENDPOINTS} events={events} at {rate}/s: delivered {unique}/{expected}, \
-         lost {}, duplicates {duplicates} (bound: {held}, one in flight per endpoint of the killed replica), \
-         takeover {:.2}s (lease ttl {:.1}s)",
+        "chaos       fault={fault:?} endpoints={ENDPOINTS} events={events} at {rate}/s: delivered {unique}/{expected}, \
+         lost {}, duplicates {duplicates} (bound: {bound}), \
+         {took} {:.2}s (lease ttl {:.1}s)",
         expected - unique,
         takeover.unwrap_or_default().as_secs_f64(),
         lease_ttl.as_secs_f64(),
@@ -222,7 +294,8 @@ async fn watch_takeover(
 ) -> anyhow::Result<Duration> {
     loop {
         let still: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM herald_endpoint_lease WHERE owner = $1 AND endpoint_id = ANY($2)",
+            "SELECT count(*) FROM herald_endpoint_lease
+              WHERE (owner = $1 OR expires_at <= now()) AND endpoint_id = ANY($2)",
         )
         .bind(&victim)
         .bind(&held)
@@ -233,6 +306,26 @@ async fn watch_takeover(
         }
         if at.elapsed() > DEADLINE {
             bail!("no takeover within {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How long after `at` until every live replica holds at most its fair
+/// share (endpoints ÷ 3, rounded up) and every endpoint is held.
+async fn watch_fair_share(pool: sqlx::PgPool, at: Instant) -> anyhow::Result<Duration> {
+    let share = ENDPOINTS.div_ceil(3) as i64;
+    loop {
+        let per_owner: Vec<i64> = sqlx::query_scalar(
+            "SELECT count(*) FROM herald_endpoint_lease WHERE expires_at > now() GROUP BY owner",
+        )
+        .fetch_all(&pool)
+        .await?;
+        if per_owner.len() == 3 && per_owner.iter().all(|n| *n <= share) {
+            return Ok(at.elapsed());
+        }
+        if at.elapsed() > DEADLINE {
+            bail!("no fair share within {DEADLINE:?}: {per_owner:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -58,7 +58,7 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         endpoints: usize,
     },
-    /// Three replicas, a steady stream, kill -9 of one: lost, duplicates, takeover time.
+    /// Replicas, a steady stream and a fault (kill -9, graceful restart, a replica joining): lost, duplicates, takeover time.
     Chaos {
         #[arg(long, default_value_t = 3000)]
         events: u64,
@@ -67,6 +67,9 @@ enum Bench {
         rate: u32,
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         lease_ttl: std::time::Duration,
+        /// The fault: kill (kill -9), restart (SIGTERM, then a new replica), join (a third replica joins two).
+        #[arg(long, value_enum, default_value = "kill")]
+        fault: chaos::Fault,
     },
     /// Chaos on the database side: PostgreSQL crashed (`pg_ctl stop -m
     /// immediate` of a private cluster) and restarted under load.
@@ -140,7 +143,8 @@ fn main() -> anyhow::Result<()> {
                 events,
                 rate,
                 lease_ttl,
-            }) => chaos::chaos(events, rate, lease_ttl).await?,
+                fault,
+            }) => chaos::chaos(events, rate, lease_ttl, fault).await?,
             Some(Bench::PgCrash {
                 events,
                 rate,
@@ -177,7 +181,13 @@ fn main() -> anyhow::Result<()> {
                 ceiling::ceiling(20_000, 100).await?;
                 scale::scale(1_000).await?;
                 scale::scale(10_000).await?;
-                chaos::chaos(3000, 100, std::time::Duration::from_secs(3)).await?;
+                for fault in [
+                    chaos::Fault::Kill,
+                    chaos::Fault::Restart,
+                    chaos::Fault::Join,
+                ] {
+                    chaos::chaos(3000, 100, std::time::Duration::from_secs(3), fault).await?;
+                }
                 pg_crash::pg_crash(3000, 100, std::time::Duration::from_secs(3)).await?;
                 windows::windows(windows::WindowsArgs {
                     plans: 100_000,

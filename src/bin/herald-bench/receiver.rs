@@ -17,6 +17,8 @@ pub struct Arrivals {
     pub seen: Mutex<Vec<(u64, Instant)>>,
     /// Requests per (path, webhook-id): more than one is a duplicate.
     pub by_webhook_id: Mutex<HashMap<(String, String), u32>>,
+    /// How long each request takes to answer.
+    pub latency: std::time::Duration,
 }
 
 pub struct Receiver {
@@ -47,12 +49,23 @@ async fn receive(
     if let (Some(n), Ok(mut seen)) = (n, arrivals.seen.lock()) {
         seen.push((n, now));
     }
+    if !arrivals.latency.is_zero() {
+        actix_rt::time::sleep(arrivals.latency).await;
+    }
     HttpResponse::NoContent().finish()
 }
 
 impl Receiver {
     pub fn start() -> anyhow::Result<Receiver> {
-        let arrivals = Arc::new(Arrivals::default());
+        Receiver::start_with_latency(std::time::Duration::ZERO)
+    }
+
+    /// A receiver that answers each request after `latency`.
+    pub fn start_with_latency(latency: std::time::Duration) -> anyhow::Result<Receiver> {
+        let arrivals = Arc::new(Arrivals {
+            latency,
+            ..Arrivals::default()
+        });
         let data = web::Data::from(arrivals.clone());
         let server = HttpServer::new(move || {
             App::new()

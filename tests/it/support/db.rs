@@ -29,7 +29,7 @@ fn admin_url() -> String {
     std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into())
 }
 
-fn admin_options() -> PgConnectOptions {
+pub fn admin_options() -> PgConnectOptions {
     let url = admin_url();
     PgConnectOptions::from_str(&url)
         .unwrap_or_else(|e| panic!("HERALD_TEST_DATABASE_URL={url} is not a PostgreSQL URL: {e}"))

@@ -8,6 +8,7 @@ pub mod pipeline;
 pub mod python;
 pub mod receiver;
 pub mod recorder;
+pub mod tcp_proxy;
 pub mod wait;
 
 pub use db::TestDb;
