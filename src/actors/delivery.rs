@@ -19,7 +19,7 @@
 //!   after each attempt is decided by [`verdict::decide`].
 //! - Restart: nothing to rebuild — the outbox is the queue.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -27,114 +27,20 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use crate::delivery::direct::{self, DirectAttempt};
-use crate::delivery::http::{self, HttpOutcome, HttpSender};
+use crate::delivery::attempt;
+use crate::delivery::http::HttpSender;
+pub use crate::delivery::lease_clock::{LeaseClock, Progress};
 use crate::delivery::ownership::LeaseTiming;
 use crate::delivery::recorder::Recorder;
-use crate::delivery::retry::parse_retry_after;
-use crate::delivery::verdict::{self, AttemptResult, Decision, FailKind, History};
+use crate::delivery::verdict::{self, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::{redacted_url, Endpoint, Ordering as SendOrder};
 use crate::events::Event;
-use crate::formats::{self, Reply};
 use crate::messages::delivery::{Drain, Drained, LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
 use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
 use crate::store::text::RecordText;
 use crate::store::{Store, StoreError};
-
-/// Until when this replica may send for an endpoint, by its own clock: set
-/// by the manager on each renewal, conservatively (renewal start + ttl).
-#[derive(Debug, Clone)]
-pub struct LeaseClock {
-    /// The lease's fencing token (see `store::leases`).
-    epoch: i64,
-    origin: Instant,
-    deadline_ms: Arc<AtomicU64>,
-}
-
-impl LeaseClock {
-    /// A lease of `epoch`, not valid until [`LeaseClock::extend_from`].
-    pub fn new(epoch: i64) -> Self {
-        LeaseClock {
-            epoch,
-            origin: Instant::now(),
-            deadline_ms: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    pub fn epoch(&self) -> i64 {
-        self.epoch
-    }
-
-    /// The lease was renewed by a request that started at `started`.
-    pub fn extend_from(&self, started: Instant, valid_for: Duration) {
-        let deadline = started.saturating_duration_since(self.origin) + valid_for;
-        self.deadline_ms
-            .store(deadline.as_millis() as u64, Ordering::Release);
-    }
-
-    pub fn is_valid(&self) -> bool {
-        (self.origin.elapsed().as_millis() as u64) < self.deadline_ms.load(Ordering::Acquire)
-    }
-
-    /// How much of the lease is left, by this replica's clock.
-    pub fn left(&self) -> Duration {
-        let deadline = self.deadline_ms.load(Ordering::Acquire);
-        Duration::from_millis(deadline.saturating_sub(self.origin.elapsed().as_millis() as u64))
-    }
-}
-
-/// Whether a delivery actor is making progress: when the step it is in
-/// (an outbox read, an attempt and its record) began. The manager renews
-/// the actor's lease only while no step has lasted longer than
-/// [`LeaseTiming::stall_limit`], so an actor stuck on a hung call lets its
-/// lease lapse and another replica takes the endpoint over.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    origin: Instant,
-    /// Milliseconds since `origin` + 1 when the current step began; 0: idle.
-    step_began: Arc<AtomicU64>,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            origin: Instant::now(),
-            step_began: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-impl Progress {
-    fn begin(&self) {
-        let now = self.origin.elapsed().as_millis() as u64 + 1;
-        self.step_began.store(now, Ordering::Release);
-    }
-
-    fn end(&self) {
-        self.step_began.store(0, Ordering::Release);
-    }
-
-    /// How long the current step has lasted (zero when idle).
-    pub fn stuck_for(&self) -> Duration {
-        match self.step_began.load(Ordering::Acquire) {
-            0 => Duration::ZERO,
-            began => {
-                let now = self.origin.elapsed().as_millis() as u64 + 1;
-                Duration::from_millis(now.saturating_sub(began))
-            }
-        }
-    }
-
-    /// Run `step`, marked as one step.
-    async fn step<T>(&self, step: impl std::future::Future<Output = T>) -> T {
-        self.begin();
-        let out = step.await;
-        self.end();
-        out
-    }
-}
 
 /// Why a drain loop ended.
 enum DrainEnd {
@@ -637,64 +543,17 @@ impl Sender {
         let endpoint = &*self.endpoint.get();
         let attempt = delivery.attempts + 1;
         let started_at = self.now();
-        let work = {
-            let client = self.client.client().clone();
-            let endpoint = self.endpoint.get();
-            let event = event.clone();
-            let recipient = delivery.recipient.clone();
-            let (timeout, limit) = (self.config.request_timeout, self.config.response_body_limit);
-            let conversation = async move {
-                if endpoint.direct_messages {
-                    let call = direct::Call {
-                        client: &client,
-                        timeout,
-                        limit,
-                    };
-                    return match direct::send(&call, &endpoint, &event, &recipient, started_at)
-                        .await
-                    {
-                        DirectAttempt::NotSendable(reason) => (None, Some(reason), None),
-                        DirectAttempt::Answered { outcome, reply } => (Some(*outcome), None, reply),
-                    };
-                }
-                match formats::render(&endpoint, &event, started_at) {
-                    Ok(request) => {
-                        let url = request.url.as_ref().unwrap_or(&endpoint.url);
-                        let outcome = http::post(&client, url, &request, timeout, limit).await;
-                        (Some(outcome), None, None)
-                    }
-                    Err(error) => (None, Some(error.to_string()), None),
-                }
-            };
-            // The attempt as a whole (a direct message's calls together)
-            // ends within the request timeout: the lease was checked to
-            // have room for exactly that.
-            async move {
-                let began = Instant::now();
-                match tokio::time::timeout(timeout, conversation).await {
-                    Ok(answered) => answered,
-                    Err(_) => (
-                        Some(HttpOutcome::transport_error(
-                            format!(
-                                "timed out after {} (the attempt as a whole)",
-                                humantime::format_duration(timeout)
-                            ),
-                            began.elapsed(),
-                        )),
-                        None,
-                        None,
-                    ),
-                }
-            }
-        };
-        let (outcome, render_error, judged) = self.client.run(work).await.unwrap_or_else(|error| {
-            (
-                None,
-                Some(format!("rendering or sending failed: {error}")),
-                None,
-            )
-        });
-        let result = attempt_result(
+        let (outcome, render_error, judged) = attempt::send(
+            &self.client,
+            self.endpoint.get(),
+            event.clone(),
+            delivery.recipient.clone(),
+            started_at,
+            self.config.request_timeout,
+            self.config.response_body_limit,
+        )
+        .await;
+        let result = attempt::result(
             outcome.as_ref(),
             render_error.as_deref(),
             judged.as_ref(),
@@ -836,40 +695,6 @@ impl Sender {
                 info!(event = "attempt.failed", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, retry_in_ms = after.as_millis() as u64);
             }
         }
-    }
-}
-
-/// What the attempt came to, for [`verdict::decide`].
-/// What an attempt came to: `judged` is an app API's verdict (direct
-/// messages), otherwise the response is judged by the platform's rules.
-fn attempt_result<'a>(
-    outcome: Option<&'a HttpOutcome>,
-    render_error: Option<&'a str>,
-    judged: Option<&'a Reply>,
-    now: chrono::DateTime<Utc>,
-) -> AttemptResult<'a> {
-    let Some(outcome) = outcome else {
-        return AttemptResult::NotRendered(render_error.unwrap_or("cannot render"));
-    };
-    let retry_after = || {
-        outcome
-            .retry_after
-            .as_deref()
-            .and_then(|value| parse_retry_after(value, now))
-    };
-    match (&outcome.error, outcome.status, judged) {
-        (Some(error), _, _) if outcome.refused => AttemptResult::Refused(error),
-        (Some(error), _, _) => AttemptResult::Transport(error),
-        (None, Some(_), Some(reply)) => AttemptResult::Judged {
-            reply,
-            retry_after: retry_after(),
-        },
-        (None, Some(status), None) => AttemptResult::Response {
-            status,
-            retry_after: retry_after(),
-            body: &outcome.body,
-        },
-        (None, None, _) => AttemptResult::Transport("no response"),
     }
 }
 

@@ -26,9 +26,9 @@ use actix::prelude::*;
 use tracing::{debug, info, warn};
 
 use super::delivery::{DeliveryActor, LeaseClock, ManagerRecipients, Progress};
+use crate::delivery::endpoint_table::EndpointTable;
 use crate::delivery::http::HttpSender;
 use crate::delivery::ownership::{self, DrainReason, Ownership, Transition};
-use crate::delivery::project_webhook::endpoint_from_row;
 use crate::delivery::recorder::Recorder;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -198,39 +198,19 @@ impl EndpointLeases {
     }
 
     fn rebuild_endpoints(&mut self, webhooks: Vec<crate::store::endpoints::ProjectWebhookRow>) {
-        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
-        let mut invalid = HashMap::new();
-        for endpoint in self.config_endpoints.iter().filter(|e| e.enabled) {
-            // The scheme was checked when the file was read.
-            match self.config.network.check_endpoint(endpoint, true) {
-                Ok(()) => {
-                    endpoints.insert(endpoint.id.clone(), endpoint.clone());
-                }
-                Err(reason) => {
-                    let reason = format!("url: {reason}");
-                    if self.reported_invalid.insert(endpoint.id.clone()) {
-                        warn!(event = "endpoint.invalid", endpoint_id = %endpoint.id, reason = %reason, "fix the endpoint's url (or allow its network); its deliveries wait");
-                    }
-                    invalid.insert(endpoint.id.clone(), reason);
-                }
-            }
-        }
-        let mut project_webhooks = Vec::new();
-        for row in &webhooks {
-            match endpoint_from_row(row, &self.config.network, &self.links) {
-                Ok(endpoint) => {
-                    if endpoint.enabled {
-                        endpoints.insert(endpoint.id.clone(), endpoint.clone());
-                    }
-                    project_webhooks.push(endpoint);
-                }
-                Err(reason) => {
-                    let id = Endpoint::project_webhook_id(row.id);
-                    invalid.insert(id.clone(), reason.clone());
-                    if self.reported_invalid.insert(id.clone()) {
-                        warn!(event = "endpoint.invalid", endpoint_id = %id, reason = %reason, "fix the project_webhook row; its deliveries wait");
-                    }
-                }
+        let EndpointTable {
+            endpoints,
+            project_webhooks,
+            invalid,
+        } = EndpointTable::build(
+            &self.config_endpoints,
+            &webhooks,
+            &self.config.network,
+            &self.links,
+        );
+        for (id, reason) in &invalid {
+            if self.reported_invalid.insert(id.clone()) {
+                warn!(event = "endpoint.invalid", endpoint_id = %id, reason = %reason, "fix the endpoint's url (or allow its network), or its project_webhook row; its deliveries wait");
             }
         }
         // Stop actors of endpoints that are gone or disabled; update the rest.

@@ -9,11 +9,17 @@
 //! - [`ownership`]: an endpoint's ownership states (Acquiring → Active →
 //!   Draining → Released) and how the lease and one attempt fit together.
 //! - [`recorder`]: group commit of attempt records across endpoints.
+//! - [`attempt`]: one attempt, rendered and sent within the request timeout;
+//!   [`lease_clock`]: the lease's clock and the watchdog's progress mark;
+//!   [`endpoint_table`]: the endpoints a replica delivers.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
+pub mod attempt;
 pub mod destination;
 pub mod direct;
+pub mod endpoint_table;
 pub mod http;
+pub mod lease_clock;
 pub mod ownership;
 pub mod project_webhook;
 pub mod recorder;

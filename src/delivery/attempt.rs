@@ -1,0 +1,118 @@
+//! One attempt, as the delivery actor makes it: render and send (a webhook,
+//! or a direct message's API conversation) on the HTTP runtime, bounded as
+//! a whole by the request timeout, and what the answer means for
+//! [`verdict::decide`](super::verdict::decide).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::direct::{self, DirectAttempt};
+use super::http::{self, HttpOutcome, HttpSender};
+use super::retry::parse_retry_after;
+use super::verdict::AttemptResult;
+use crate::endpoint::Endpoint;
+use crate::events::Event;
+use crate::formats::{self, Reply};
+
+/// What one attempt came to: the HTTP outcome (if a request was made), why
+/// nothing could be sent, and an app API's verdict (direct messages).
+pub type Answered = (Option<HttpOutcome>, Option<String>, Option<Reply>);
+
+/// Render and send `event` through `endpoint` (to `recipient`, for a
+/// direct message) on the sender's runtime, within `timeout` as a whole.
+pub async fn send(
+    sender: &HttpSender,
+    endpoint: Arc<Endpoint>,
+    event: Arc<Event>,
+    recipient: String,
+    started_at: DateTime<Utc>,
+    timeout: Duration,
+    limit: usize,
+) -> Answered {
+    let client = sender.client().clone();
+    let work = {
+        let conversation = async move {
+            if endpoint.direct_messages {
+                let call = direct::Call {
+                    client: &client,
+                    timeout,
+                    limit,
+                };
+                return match direct::send(&call, &endpoint, &event, &recipient, started_at).await {
+                    DirectAttempt::NotSendable(reason) => (None, Some(reason), None),
+                    DirectAttempt::Answered { outcome, reply } => (Some(*outcome), None, reply),
+                };
+            }
+            match formats::render(&endpoint, &event, started_at) {
+                Ok(request) => {
+                    let url = request.url.as_ref().unwrap_or(&endpoint.url);
+                    let outcome = http::post(&client, url, &request, timeout, limit).await;
+                    (Some(outcome), None, None)
+                }
+                Err(error) => (None, Some(error.to_string()), None),
+            }
+        };
+        // The attempt as a whole (a direct message's calls together)
+        // ends within the request timeout: the lease was checked to
+        // have room for exactly that.
+        async move {
+            let began = Instant::now();
+            match tokio::time::timeout(timeout, conversation).await {
+                Ok(answered) => answered,
+                Err(_) => (
+                    Some(HttpOutcome::transport_error(
+                        format!(
+                            "timed out after {} (the attempt as a whole)",
+                            humantime::format_duration(timeout)
+                        ),
+                        began.elapsed(),
+                    )),
+                    None,
+                    None,
+                ),
+            }
+        }
+    };
+    sender.run(work).await.unwrap_or_else(|error| {
+        (
+            None,
+            Some(format!("rendering or sending failed: {error}")),
+            None,
+        )
+    })
+}
+
+/// What an attempt came to: `judged` is an app API's verdict (direct
+/// messages), otherwise the response is judged by the platform's rules.
+pub fn result<'a>(
+    outcome: Option<&'a HttpOutcome>,
+    render_error: Option<&'a str>,
+    judged: Option<&'a Reply>,
+    now: chrono::DateTime<Utc>,
+) -> AttemptResult<'a> {
+    let Some(outcome) = outcome else {
+        return AttemptResult::NotRendered(render_error.unwrap_or("cannot render"));
+    };
+    let retry_after = || {
+        outcome
+            .retry_after
+            .as_deref()
+            .and_then(|value| parse_retry_after(value, now))
+    };
+    match (&outcome.error, outcome.status, judged) {
+        (Some(error), _, _) if outcome.refused => AttemptResult::Refused(error),
+        (Some(error), _, _) => AttemptResult::Transport(error),
+        (None, Some(_), Some(reply)) => AttemptResult::Judged {
+            reply,
+            retry_after: retry_after(),
+        },
+        (None, Some(status), None) => AttemptResult::Response {
+            status,
+            retry_after: retry_after(),
+            body: &outcome.body,
+        },
+        (None, None, _) => AttemptResult::Transport("no response"),
+    }
+}
