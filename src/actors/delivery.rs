@@ -10,8 +10,8 @@
 //!   replica took the endpoint over; then it stops. [`Drained`].
 //! - An attempt starts only while the lease has room for it and its record
 //!   ([`LeaseTiming::may_start`]); the attempt as a whole is bounded by the
-//!   request timeout. Each step marks [`Progress`], which the manager's
-//!   watchdog reads before renewing the lease.
+//!   request timeout plus an eighth. Each step marks [`Progress`], which
+//!   the manager's watchdog reads before renewing the lease.
 //! - Strict order: while the head delivery waits for its retry, the rest of
 //!   the endpoint's queue waits too. A delivery the platform rejects for
 //!   good fails at once; after the last attempt (or past the age limit) it
@@ -549,8 +549,11 @@ impl Sender {
             event.clone(),
             delivery.recipient.clone(),
             started_at,
-            self.config.request_timeout,
-            self.config.response_body_limit,
+            attempt::Limits {
+                request: self.config.request_timeout,
+                attempt: self.timing.attempt_bound(),
+                body: self.config.response_body_limit,
+            },
         )
         .await;
         let result = attempt::result(

@@ -20,17 +20,31 @@ use crate::formats::{self, Reply};
 /// nothing could be sent, and an app API's verdict (direct messages).
 pub type Answered = (Option<HttpOutcome>, Option<String>, Option<Reply>);
 
+/// How long one request and one attempt may take, and how much of a
+/// response is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub request: Duration,
+    /// [`LeaseTiming::attempt_bound`](super::ownership::LeaseTiming::attempt_bound).
+    pub attempt: Duration,
+    pub body: usize,
+}
+
 /// Render and send `event` through `endpoint` (to `recipient`, for a
-/// direct message) on the sender's runtime, within `timeout` as a whole.
+/// direct message) on the sender's runtime, within `limits`.
 pub async fn send(
     sender: &HttpSender,
     endpoint: Arc<Endpoint>,
     event: Arc<Event>,
     recipient: String,
     started_at: DateTime<Utc>,
-    timeout: Duration,
-    limit: usize,
+    limits: Limits,
 ) -> Answered {
+    let Limits {
+        request: timeout,
+        attempt: bound,
+        body: limit,
+    } = limits;
     let client = sender.client().clone();
     let work = {
         let conversation = async move {
@@ -54,18 +68,20 @@ pub async fn send(
                 Err(error) => (None, Some(error.to_string()), None),
             }
         };
-        // The attempt as a whole (a direct message's calls together)
-        // ends within the request timeout: the lease was checked to
-        // have room for exactly that.
+        // The attempt as a whole (a direct message's calls together) ends
+        // within the lease's attempt bound: the request timeout plus an
+        // eighth, so that one request's own timeout (a body read until
+        // its deadline) always answers first; the lease was checked to
+        // have room for that and the record.
         async move {
             let began = Instant::now();
-            match tokio::time::timeout(timeout, conversation).await {
+            match tokio::time::timeout(bound, conversation).await {
                 Ok(answered) => answered,
                 Err(_) => (
                     Some(HttpOutcome::transport_error(
                         format!(
                             "timed out after {} (the attempt as a whole)",
-                            humantime::format_duration(timeout)
+                            humantime::format_duration(bound)
                         ),
                         began.elapsed(),
                     )),

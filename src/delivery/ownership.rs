@@ -149,6 +149,13 @@ impl LeaseTiming {
         self.attempt_timeout / 4
     }
 
+    /// The longest a whole attempt may run: the attempt timeout plus half
+    /// the margin (one request's own timeout answers first; the other half
+    /// is for the record).
+    pub fn attempt_bound(&self) -> Duration {
+        self.attempt_timeout + self.margin() / 2
+    }
+
     /// How much lease an attempt needs left to start: the attempt timeout
     /// plus the margin. An attempt that starts with this much left ends
     /// and is recorded before the lease could pass to another replica.
@@ -295,6 +302,8 @@ mod tests {
     fn an_attempt_starts_only_with_room_for_it_and_its_record() {
         let timing = LeaseTiming::new(Duration::from_secs(20), Duration::from_secs(10));
         assert_eq!(timing.attempt_room(), Duration::from_millis(12_500));
+        assert_eq!(timing.attempt_bound(), Duration::from_millis(11_250));
+        assert!(timing.attempt_bound() < timing.attempt_room());
         assert!(timing.may_start(Duration::from_millis(12_500)));
         assert!(!timing.may_start(Duration::from_millis(12_499)));
         assert!(!timing.may_start(Duration::from_millis(1)));

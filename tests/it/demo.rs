@@ -10,6 +10,13 @@ async fn demo_prints_six_verified_webhooks_in_order_and_cleans_up() {
         .arg("demo")
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
+        // A proxy in the environment is not followed: it would bypass the
+        // destination policy (and this one refuses every connection).
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
