@@ -19,6 +19,12 @@ use crate::shutdown::Shutdown;
 use crate::store::PoolConfig;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Flags that cannot work together are refused before anything starts.
+    args.delivery
+        .config()
+        .lease_timing()
+        .check()
+        .map_err(anyhow::Error::msg)?;
     let shutdown = Shutdown::default();
     let file_config = args
         .config

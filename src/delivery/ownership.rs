@@ -181,7 +181,9 @@ impl LeaseTiming {
     pub fn check(&self) -> Result<(), String> {
         let worst = self.ttl.saturating_sub(self.renew_every);
         if worst < self.attempt_room() {
-            let fmt = |d: Duration| humantime::format_duration(d).to_string();
+            let fmt = |d: Duration| {
+                humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+            };
             let needed = (self.attempt_room() * 3).div_f64(2.0);
             return Err(format!(
                 "--lease-ttl {} is too short for --request-timeout {}: an attempt needs {} of lease left \
@@ -321,6 +323,7 @@ mod tests {
             .expect_err("a 15 s request cannot fit a 15 s lease");
         assert!(error.contains("--lease-ttl 15s"), "{error}");
         assert!(error.contains("--lease-ttl 29s or more"), "{error}");
+        assert!(error.contains("only 10s left at worst"), "{error}");
         // The suggested TTL passes.
         assert!(
             LeaseTiming::new(Duration::from_secs(29), Duration::from_secs(15))
