@@ -78,6 +78,11 @@ impl Harness {
             (self.metrics.listener_connected.get() == 1).then_some(())
         })
         .await;
+        self.a_new_task_run_arrives().await;
+    }
+
+    /// A new PENDING task run reaches the router, typed.
+    async fn a_new_task_run_arrives(&self) {
         let (plan, task, run) = self.seed_task_run().await;
         self.wait_for_task_run(TaskRunChanged {
             op: ChangeOp::Insert,
@@ -223,17 +228,7 @@ async fn malformed_notification_is_skipped() {
         (harness.metrics.notifications_malformed.get() == 3).then_some(())
     })
     .await;
-    let (plan, task, run) = harness.seed_task_run().await;
-    harness
-        .wait_for_task_run(TaskRunChanged {
-            op: ChangeOp::Insert,
-            task_run_id: run,
-            task_id: task,
-            plan_id: plan,
-            status: TaskRunStatus::Pending,
-            updated_at: None,
-        })
-        .await;
+    harness.a_new_task_run_arrives().await;
     assert!(snapshot(&harness.task_runs).len() == 1);
 }
 

@@ -13,6 +13,14 @@ use crate::delivery::ownership::{DrainReason, Ownership, Transition};
 use crate::messages::delivery::{Drain, Drained, LeaseLost, ShutdownDelivery};
 
 impl EndpointLeases {
+    /// Whether this replica still holds `endpoint_id` under `epoch` (a
+    /// message from an older actor of the endpoint changes nothing).
+    fn holds(&self, endpoint_id: &str, epoch: i64) -> bool {
+        self.held
+            .get(endpoint_id)
+            .is_some_and(|held| held.lease.epoch() == epoch)
+    }
+
     /// Start giving the endpoint up: its actor starts no new attempt,
     /// records the one in flight and answers [`Drained`]; the lease is given
     /// back then.
@@ -152,11 +160,7 @@ impl EndpointLeases {
 impl Handler<LeaseLost> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, lost: LeaseLost, _ctx: &mut Self::Context) {
-        let current = self
-            .held
-            .get(&lost.endpoint_id)
-            .is_some_and(|held| held.lease.epoch() == lost.epoch);
-        if current {
+        if self.holds(&lost.endpoint_id, lost.epoch) {
             if let Some(mut held) = self.forget(&lost.endpoint_id) {
                 held.apply(&lost.endpoint_id, Transition::Lost);
             }
@@ -167,11 +171,7 @@ impl Handler<LeaseLost> for EndpointLeases {
 impl Handler<Drained> for EndpointLeases {
     type Result = ();
     fn handle(&mut self, drained: Drained, ctx: &mut Self::Context) {
-        let current = self
-            .held
-            .get(&drained.endpoint_id)
-            .is_some_and(|held| held.lease.epoch() == drained.epoch);
-        if !current {
+        if !self.holds(&drained.endpoint_id, drained.epoch) {
             return;
         }
         if let Some(mut held) = self.forget(&drained.endpoint_id) {
