@@ -25,10 +25,16 @@ use crate::store::plans::PlanState;
 pub struct RunChange {
     pub task_id: i64,
     pub run_id: i64,
+    /// The run's sequence in its plan (`task_run.herald_seq`): it places the
+    /// run in its generation.
+    pub seq: i64,
     pub status: TaskRunStatus,
     /// The run's `updated_at` after the change (None: an old trigger that
     /// does not send it).
     pub updated_at: Option<DateTime<Utc>>,
+    /// The plan's work-row version after the change (followed by the
+    /// supervisor, not by the counters).
+    pub work_version: Option<i64>,
 }
 
 /// Why a change needs a full read rather than a counter update.
@@ -74,15 +80,15 @@ struct TaskProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanProgress {
     claimed_generation: i32,
-    /// Runs with a greater id belong to the current generation.
+    /// Runs with a greater sequence belong to the current generation.
     boundary: i64,
     /// By task id.
     tasks: Vec<TaskProgress>,
     terminal: usize,
     succeeded: usize,
     failed: usize,
-    /// The current generation's highest run id.
-    max_run_id: Option<i64>,
+    /// The current generation's highest run sequence.
+    max_run_seq: Option<i64>,
     /// `updated_at` of the current generation's earliest FAILED run.
     first_failure_at: Option<DateTime<Utc>>,
 }
@@ -107,7 +113,7 @@ impl PlanProgress {
             terminal: 0,
             succeeded: 0,
             failed: 0,
-            max_run_id: state.max_run_id,
+            max_run_seq: state.max_run_seq,
             first_failure_at: state.first_failure_at,
         };
         for task in &tasks {
@@ -140,7 +146,7 @@ impl PlanProgress {
         else {
             return Applied::ReadNeeded(ReadReason::UnknownTask);
         };
-        let current_generation = change.run_id > self.boundary;
+        let current_generation = change.seq > self.boundary;
         let task = self.tasks[index];
         if current_generation {
             // A run of the current generation that was FAILED may have set
@@ -157,10 +163,7 @@ impl PlanProgress {
                 };
                 self.first_failure_at = Some(self.first_failure_at.map_or(at, |f| f.min(at)));
             }
-            self.max_run_id = Some(
-                self.max_run_id
-                    .map_or(change.run_id, |m| m.max(change.run_id)),
-            );
+            self.max_run_seq = Some(self.max_run_seq.map_or(change.seq, |m| m.max(change.seq)));
         }
         if change.run_id >= task.run_id {
             self.count(task.status, -1);
@@ -175,7 +178,7 @@ impl PlanProgress {
     pub fn facts(&self) -> PlanFacts {
         PlanFacts {
             generation: self.claimed_generation + 1,
-            active: self.max_run_id.is_some(),
+            active: self.max_run_seq.is_some(),
             tasks: self.tasks.len(),
             terminal: self.terminal,
             succeeded: self.succeeded,
@@ -184,9 +187,9 @@ impl PlanProgress {
         }
     }
 
-    /// The current generation's highest run id.
-    pub fn max_run_id(&self) -> Option<i64> {
-        self.max_run_id
+    /// The current generation's highest run sequence.
+    pub fn max_run_seq(&self) -> Option<i64> {
+        self.max_run_seq
     }
 
     /// What to do now, at database time `now`.
@@ -243,7 +246,7 @@ mod tests {
             },
             claimed_generation,
             boundary,
-            max_run_id: current.iter().map(|r| r.1).max(),
+            max_run_seq: current.iter().map(|r| r.1).max(),
             started_at: None,
             first_failure_at: current
                 .iter()
@@ -252,6 +255,7 @@ mod tests {
                 .min(),
             tasks,
             db_now: at(0),
+            work_version: Some(1),
         }
     }
 
@@ -259,8 +263,10 @@ mod tests {
         RunChange {
             task_id,
             run_id,
+            seq: run_id,
             status,
             updated_at: Some(at(run_id)),
+            work_version: None,
         }
     }
 
@@ -306,7 +312,7 @@ mod tests {
         // A late status change of an old run is its task's latest status,
         // but does not start a generation.
         assert_eq!(progress.apply(change(3, 3, Failed)), Applied::Counted);
-        assert_eq!(progress.max_run_id(), None);
+        assert_eq!(progress.max_run_seq(), None);
         assert_eq!(progress.apply(change(3, 4, Failed)), Applied::Counted);
         let facts = progress.facts();
         assert_eq!(

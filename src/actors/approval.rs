@@ -3,8 +3,10 @@
 //! - Owns: nothing but a bound on its concurrent database work. Whether a
 //!   plan has a rollout is the `rollout` table's business (`plan_id` UNIQUE).
 //! - Takes: [`IssueChanged`] (an issue's approval changed) and
-//!   [`PlanCheckRunChanged`] from the router, [`Reconcile`] (scan every plan
-//!   with an issue and no rollout whose conditions hold), and
+//!   [`PlanCheckRunChanged`] from the router, [`Reconcile`] (take the plans
+//!   whose rollout work row is due — written by the host's own transaction
+//!   when an issue, a plan check or a project's requirements change — and
+//!   decide each), and
 //!   [`TryCreateRollout`] (a direct request that answers with the outcome).
 //! - Decides with [`RolloutReadiness::decide`](crate::rollout::RolloutReadiness::decide),
 //!   then creates the rollout with `INSERT ... ON CONFLICT DO NOTHING`:
@@ -12,8 +14,8 @@
 //!   `rollout.exists` at debug. A rollout the host app created is respected.
 //! - Emits: `rollout` rows; logs `rollout.created` / `rollout.waiting` /
 //!   `rollout.exists`.
-//! - Restart: keeps no state; a missed trigger is repaired by the next
-//!   reconcile.
+//! - Restart: keeps no state; a missed notification is repaired by the next
+//!   reconcile, from the work row it left due.
 //!
 //! Handlers answer when their work is done, so `send(...).await` on any of
 //! them waits for the attempt; work runs concurrently up to
@@ -31,10 +33,14 @@ use crate::messages::{
 };
 use crate::rollout::{missing_list, RolloutDecision};
 use crate::store::approval::RolloutCreation;
+use crate::store::work::WorkKind;
 use crate::store::{Store, StoreError};
 
 /// `rollout.created_by` for rollouts herald creates.
 pub const ROLLOUT_CREATOR: &str = "herald";
+/// A plan taken by a reconciliation is due again after this long unless
+/// its decision finishes the work row first.
+const ROLLOUT_RECONCILE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Settings of the approval actor.
 #[derive(Debug, Clone)]
@@ -105,8 +111,24 @@ impl Worker {
         Some(work.await)
     }
 
-    /// Try once to create plan `plan_id`'s rollout.
+    /// Try once to create plan `plan_id`'s rollout. Once decided (whatever
+    /// the decision), the plan's rollout work row is done with — unless a
+    /// change came after the version read here, which leaves it due.
     async fn try_create(
+        &self,
+        plan_id: i64,
+        trigger: RolloutTrigger,
+    ) -> Result<RolloutOutcome, StoreError> {
+        let version = self.store.rollout_work_version(plan_id).await?;
+        let outcome = self.decide(plan_id, trigger).await?;
+        if let Some(version) = version {
+            self.store.finish_rollout_work(plan_id, version).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Decide plan `plan_id`'s rollout, and create it if it is due.
+    async fn decide(
         &self,
         plan_id: i64,
         trigger: RolloutTrigger,
@@ -237,17 +259,20 @@ impl Worker {
         }
     }
 
-    /// Try every plan the scan finds; page by plan id.
+    /// Try every plan whose rollout work row is due, in batches.
     async fn reconcile(&self) -> Result<(), StoreError> {
-        let mut after = 0;
-        let (mut scanned, mut created) = (0u64, 0u64);
+        let (mut due, mut created) = (0u64, 0u64);
         loop {
             let plans = self
                 .store
-                .plans_due_for_rollout(after, self.config.reconcile_batch)
+                .take_due_work(
+                    WorkKind::Rollout,
+                    self.config.reconcile_batch,
+                    ROLLOUT_RECONCILE_LEASE,
+                )
                 .await?;
             for &plan_id in &plans {
-                scanned += 1;
+                due += 1;
                 match self.try_create(plan_id, RolloutTrigger::Reconcile).await {
                     Ok(RolloutOutcome::Created { .. }) => created += 1,
                     Ok(_) => {}
@@ -260,12 +285,15 @@ impl Worker {
                     ),
                 }
             }
-            match plans.last() {
-                Some(&last) if plans.len() as i64 >= self.config.reconcile_batch => after = last,
-                _ => break,
+            if (plans.len() as i64) < self.config.reconcile_batch {
+                break;
             }
         }
-        info!(event = "rollout.reconciled", scanned, created, node_id = %self.config.node_id);
+        if due == 0 {
+            debug!(event = "rollout.reconciled", due, created, node_id = %self.config.node_id);
+        } else {
+            info!(event = "rollout.reconciled", due, created, node_id = %self.config.node_id);
+        }
         Ok(())
     }
 }

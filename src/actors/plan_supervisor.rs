@@ -41,11 +41,13 @@ use crate::messages::{
 };
 use crate::outcome::Decision;
 use crate::plan_progress::{Applied, PlanProgress, ReadReason, RunChange};
-use crate::store::plans::{ClaimResult, ClaimedOutcome, PlanState};
+use crate::store::plans::{next_look, ClaimResult, ClaimedOutcome, PlanState};
 use crate::store::StoreError;
 
-/// Retry delay when the plan's rows are locked by a claim or an insert.
+/// First retry delay when the plan's work row is held by a host
+/// transaction or another claim; doubled per retry up to [`BUSY_RETRY_MAX`].
 const BUSY_RETRY: Duration = Duration::from_millis(50);
+const BUSY_RETRY_MAX: Duration = Duration::from_secs(2);
 const ERROR_RETRY_INITIAL: Duration = Duration::from_millis(500);
 const ERROR_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Unknown task ids remembered for checking against the next read.
@@ -69,8 +71,12 @@ enum Evaluation {
     Unknown,
     Read(PlanState),
     Claimed(ClaimedOutcome),
-    Lost { generation: i32 },
-    Busy,
+    Lost {
+        generation: i32,
+    },
+    /// The claim of this generation found the plan's work row held (None:
+    /// the read could not start).
+    Busy(Option<i32>),
     Failed(StoreError),
     Panicked,
 }
@@ -88,6 +94,12 @@ pub struct PlanSupervisor {
     progress: Option<PlanProgress>,
     /// The database clock minus ours, as of the last read.
     clock_offset: TimeDelta,
+    /// The plan's work-row version the counters are exact at: that of the
+    /// last read, followed one change at a time (None: unknown, or a
+    /// notification was missed).
+    work_version: Option<i64>,
+    /// The decision this supervisor last recorded in the work row.
+    settled: Option<Decision>,
     /// Changes that arrived while a job was in flight, in arrival order.
     queued: Vec<RunChange>,
     /// (task id, run id) from messages naming tasks not (yet) known.
@@ -102,6 +114,8 @@ pub struct PlanSupervisor {
     again: bool,
     recovering: bool,
     errors: u32,
+    /// Claims in a row that found the work row held.
+    busy: u32,
     evaluations: u64,
     /// Full reads of the plan (reads and claims), for the status view.
     reads: u64,
@@ -119,6 +133,8 @@ impl PlanSupervisor {
             claimed_generation: 0,
             progress: None,
             clock_offset: TimeDelta::zero(),
+            work_version: None,
+            settled: None,
             queued: Vec::new(),
             unverified: Vec::new(),
             window: None,
@@ -129,6 +145,7 @@ impl PlanSupervisor {
             again: false,
             recovering: false,
             errors: 0,
+            busy: 0,
             evaluations: 0,
             reads: 0,
             restarts: 0,
@@ -203,6 +220,9 @@ impl PlanSupervisor {
     fn apply(&mut self, result: Evaluation, ctx: &mut Context<Self>) {
         self.evaluating = false;
         self.evaluations += 1;
+        if !matches!(result, Evaluation::Busy(_)) {
+            self.busy = 0;
+        }
         match result {
             Evaluation::Unknown => {
                 warn!(
@@ -267,14 +287,23 @@ impl PlanSupervisor {
                 self.progress = None;
                 self.again = true;
             }
-            Evaluation::Busy => self.retry_later(ctx, BUSY_RETRY),
+            Evaluation::Busy(generation) => {
+                let delay = BUSY_RETRY
+                    .saturating_mul(2u32.saturating_pow(self.busy.min(16)))
+                    .min(BUSY_RETRY_MAX);
+                self.busy = self.busy.saturating_add(1);
+                // Retry the claim itself: it reads the plan only once it
+                // holds the lock.
+                let job = generation.map_or(Job::Read, |generation| Job::Claim { generation });
+                self.retry_later(ctx, delay, job);
+            }
             Evaluation::Failed(error) => {
                 let delay = ERROR_RETRY_INITIAL
                     .saturating_mul(2u32.saturating_pow(self.errors.min(16)))
                     .min(ERROR_RETRY_MAX);
                 self.errors = self.errors.saturating_add(1);
                 warn!(event = "plan.read_failed", plan_id = self.plan_id, error = %error, retry_in_ms = delay.as_millis() as u64);
-                self.retry_later(ctx, delay);
+                self.retry_later(ctx, delay, Job::Read);
             }
             Evaluation::Panicked => {
                 error!(event = "plan.panicked", plan_id = self.plan_id, generation = ?self.generation);
@@ -293,7 +322,7 @@ impl PlanSupervisor {
     /// Take in a fresh read: the counters, the generation, unknown tasks.
     fn absorb(&mut self, state: &PlanState) {
         let generation = state.generation();
-        let active = state.max_run_id.is_some();
+        let active = state.max_run_seq.is_some();
         let reset = match self.generation {
             Some(previous) => generation > previous && active,
             None => self.origin == Origin::Message && state.claimed_generation > 0 && active,
@@ -311,6 +340,10 @@ impl PlanSupervisor {
         self.claimed_generation = state.claimed_generation;
         self.clock_offset = state.db_now - Utc::now();
         self.progress = Some(PlanProgress::from_state(state));
+        self.work_version = state.work_version;
+        // What `evaluate` recorded after this read.
+        let decision = state.decide(self.shared.config.failure_window);
+        self.settled = state.work_version.map(|_| decision);
         for (task_id, run_id) in std::mem::take(&mut self.unverified) {
             if state
                 .tasks
@@ -357,6 +390,27 @@ impl PlanSupervisor {
         let Some(progress) = self.progress.as_mut() else {
             return false;
         };
+        match (self.work_version, change.work_version) {
+            (Some(known), Some(version)) if version <= known => {}
+            (Some(known), Some(version)) if version == known + 1 => {
+                self.work_version = Some(version);
+            }
+            (Some(known), Some(version)) => {
+                // A change this supervisor never heard of came between.
+                debug!(
+                    event = "plan.read_needed",
+                    plan_id = self.plan_id,
+                    task_id = change.task_id,
+                    task_run_id = change.run_id,
+                    reason = "missed_notification",
+                    known,
+                    version
+                );
+                self.work_version = None;
+                return false;
+            }
+            _ => self.work_version = None,
+        }
         match progress.apply(change) {
             Applied::Counted => true,
             Applied::ReadNeeded(reason) => {
@@ -392,6 +446,9 @@ impl PlanSupervisor {
 
     /// Act on a decision that is not a claim.
     fn follow(&mut self, decision: Decision, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if matches!(decision, Decision::Settled | Decision::WindowOpen { .. }) {
+            self.settle_from_counters(decision, ctx);
+        }
         match decision {
             Decision::WindowOpen { deadline } => {
                 // Also re-arm when the timer fired a little before the
@@ -433,6 +490,34 @@ impl PlanSupervisor {
         }
     }
 
+    /// Record the counters' decision in the work row when they are exact
+    /// (every change since the last read seen) and it says something new
+    /// that a reconciliation would otherwise re-read the plan to learn:
+    /// settled for good, or due at a window's deadline. Once per such
+    /// decision, not per change: later changes leave the row due, and the
+    /// next reconciliation reads the plan once (a plan still waiting on
+    /// running tasks likewise).
+    fn settle_from_counters(&mut self, decision: Decision, ctx: &mut Context<Self>) {
+        let Some(version) = self.work_version else {
+            return;
+        };
+        if self.settled == Some(decision) {
+            return;
+        }
+        self.settled = Some(decision);
+        let due = next_look(decision);
+        let store = self.shared.store.clone();
+        let plan_id = self.plan_id;
+        ctx.spawn(
+            async move {
+                if let Err(error) = store.settle_plan_work(plan_id, version, due).await {
+                    warn!(event = "plan.settle_failed", plan_id, error = %error);
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
     fn close_window(&mut self, ctx: &mut Context<Self>, reason: &str, failed: usize) {
         if let Some(handle) = self.window_timer.take() {
             ctx.cancel_future(handle);
@@ -443,13 +528,13 @@ impl PlanSupervisor {
         }
     }
 
-    fn retry_later(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+    fn retry_later(&mut self, ctx: &mut Context<Self>, delay: Duration, job: Job) {
         if let Some(handle) = self.retry_timer.take() {
             ctx.cancel_future(handle);
         }
-        self.retry_timer = Some(ctx.run_later(delay, |act, ctx| {
+        self.retry_timer = Some(ctx.run_later(delay, move |act, ctx| {
             act.retry_timer = None;
-            act.evaluate(ctx);
+            act.run(job, ctx);
         }));
     }
 
@@ -484,8 +569,10 @@ impl PlanSupervisor {
         let run = RunChange {
             task_id: change.task_id,
             run_id: change.task_run_id,
+            seq: change.seq.unwrap_or(change.task_run_id),
             status: change.status,
             updated_at: change.updated_at,
+            work_version: change.work_version,
         };
         if self.evaluating || self.retry_timer.is_some() || self.progress.is_none() {
             if self.queued.len() < MAX_QUEUED {
@@ -514,7 +601,7 @@ impl PlanSupervisor {
 /// Run a job: read the plan and claim its outcome if one is due, or claim.
 async fn evaluate(shared: Arc<PlanShared>, plan_id: i64, job: Job) -> Evaluation {
     let Ok(_permit) = shared.reads.acquire().await else {
-        return Evaluation::Busy;
+        return Evaluation::Busy(None);
     };
     let window = shared.config.failure_window;
     let generation = match job {
@@ -525,7 +612,9 @@ async fn evaluate(shared: Arc<PlanShared>, plan_id: i64, job: Job) -> Evaluation
                 Ok(None) => return Evaluation::Unknown,
                 Err(error) => return Evaluation::Failed(error),
             };
-            if !matches!(state.decide(window), Decision::Claim(..)) {
+            let decision = state.decide(window);
+            if !matches!(decision, Decision::Claim(..)) {
+                settle(&shared, &state, decision).await;
                 return Evaluation::Read(state);
             }
             state.generation()
@@ -539,9 +628,27 @@ async fn evaluate(shared: Arc<PlanShared>, plan_id: i64, job: Job) -> Evaluation
         Ok(ClaimResult::Claimed(claimed)) => Evaluation::Claimed(claimed),
         Ok(ClaimResult::Lost { generation }) => Evaluation::Lost { generation },
         Ok(ClaimResult::NotDue(state)) => Evaluation::Read(state),
-        Ok(ClaimResult::Busy) => Evaluation::Busy,
+        Ok(ClaimResult::Busy) => Evaluation::Busy(Some(generation)),
         Ok(ClaimResult::UnknownPlan) => Evaluation::Unknown,
         Err(error) => Evaluation::Failed(error),
+    }
+}
+
+/// After a read that claimed nothing, record in the plan's work row when it
+/// must be looked at again (an open window's deadline, or at its next
+/// change). A row that changed since the read stays due; a failure here
+/// only leaves it due for the next reconciliation.
+async fn settle(shared: &PlanShared, state: &PlanState, decision: Decision) {
+    let Some(version) = state.work_version else {
+        return;
+    };
+    let due = next_look(decision);
+    if let Err(error) = shared
+        .store
+        .settle_plan_work(state.plan.id, version, due)
+        .await
+    {
+        warn!(event = "plan.settle_failed", plan_id = state.plan.id, error = %error);
     }
 }
 

@@ -21,20 +21,27 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use super::plan_shared::{Origin, PlanConfig, PlanShared, MAX_CONCURRENT_READS};
 use super::plan_supervisor::PlanSupervisor;
 use crate::messages::StopActor;
 use crate::messages::{
     EvaluatePlan, GetOpenWindows, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, Reconcile,
-    ShutdownPlan, TaskRunChanged,
+    ReconcileReason, ShutdownPlan, TaskRunChanged,
 };
 use crate::metrics::Metrics;
+use crate::store::work::WorkKind;
 use crate::store::Store;
 
 /// How often dead supervisors are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Plans taken per reconciliation batch.
+const RECONCILE_BATCH: i64 = 1_000;
+/// A plan taken by a reconciliation is due again after this long unless its
+/// supervisor settles it first (a replica that died mid-pass, a failed
+/// read).
+pub const RECONCILE_LEASE: Duration = Duration::from_secs(30);
 
 struct Entry {
     addr: Addr<PlanSupervisor>,
@@ -46,6 +53,10 @@ struct Entry {
 pub struct PlanRegistry {
     shared: Arc<PlanShared>,
     plans: HashMap<i64, Entry>,
+    /// A reconciliation pass is running.
+    reconciling: bool,
+    /// Asked for while a pass ran: one more pass, for this reason.
+    reconcile_again: Option<ReconcileReason>,
 }
 
 impl PlanRegistry {
@@ -66,6 +77,8 @@ impl PlanRegistry {
                 reads: Semaphore::new(MAX_CONCURRENT_READS),
             }),
             plans: HashMap::new(),
+            reconciling: false,
+            reconcile_again: None,
         })
     }
 
@@ -149,28 +162,63 @@ impl Handler<EvaluatePlan> for PlanRegistry {
     }
 }
 
+impl PlanRegistry {
+    /// One reconciliation pass: take due plans in batches until none is
+    /// left, feeding each to its supervisor.
+    fn reconcile(&mut self, reason: ReconcileReason, ctx: &mut Context<Self>) {
+        if self.reconciling {
+            self.reconcile_again = Some(reason);
+            return;
+        }
+        self.reconciling = true;
+        let store = self.shared.store.clone();
+        let pass = async move {
+            let mut taken = Vec::new();
+            loop {
+                let batch = match store
+                    .take_due_work(WorkKind::Outcome, RECONCILE_BATCH, RECONCILE_LEASE)
+                    .await
+                {
+                    Ok(batch) => batch,
+                    Err(error) => return (taken, Some(error)),
+                };
+                let last = (batch.len() as i64) < RECONCILE_BATCH;
+                taken.extend(batch);
+                if last {
+                    return (taken, None);
+                }
+            }
+        };
+        ctx.spawn(
+            pass
+            .into_actor(self)
+            .map(move |(taken, error), act, ctx| {
+                act.reconciling = false;
+                let due = taken.len();
+                for plan_id in taken {
+                    act.forward_evaluate(plan_id, Origin::Reconcile);
+                }
+                match error {
+                    // Once per pass; at debug when there was nothing to do.
+                    None if due == 0 => debug!(event = "plans.reconciled", reason = reason.as_str(), due, live = act.plans.len()),
+                    None => info!(event = "plans.reconciled", reason = reason.as_str(), due, live = act.plans.len()),
+                    Some(error) => {
+                        warn!(event = "plans.reconcile_failed", reason = reason.as_str(), due, error = %error);
+                    }
+                }
+                if let Some(again) = act.reconcile_again.take() {
+                    act.reconcile(again, ctx);
+                }
+            }),
+        );
+    }
+}
+
 impl Handler<Reconcile> for PlanRegistry {
     type Result = ();
 
     fn handle(&mut self, request: Reconcile, ctx: &mut Self::Context) {
-        let store = self.shared.store.clone();
-        let scan = async move { store.plans_with_pending_outcomes().await };
-        ctx.spawn(scan.into_actor(self).map(move |result, act, _ctx| match result {
-            Ok(plan_ids) => {
-                info!(
-                    event = "plans.reconciled",
-                    reason = request.reason.as_str(),
-                    pending = plan_ids.len(),
-                    live = act.plans.len()
-                );
-                for plan_id in plan_ids {
-                    act.forward_evaluate(plan_id, Origin::Reconcile);
-                }
-            }
-            Err(error) => {
-                warn!(event = "plans.reconcile_failed", reason = request.reason.as_str(), error = %error);
-            }
-        }));
+        self.reconcile(request.reason, ctx);
     }
 }
 

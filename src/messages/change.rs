@@ -30,6 +30,10 @@ pub struct TaskRunChanged {
     /// The task run's id.
     #[serde(rename = "id")]
     pub task_run_id: i64,
+    /// The run's sequence in its plan (absent from notifications of
+    /// triggers older than migration 0051, where it was the run's id).
+    #[serde(default)]
+    pub seq: Option<i64>,
     pub task_id: i64,
     pub plan_id: i64,
     pub status: TaskRunStatus,
@@ -37,6 +41,10 @@ pub struct TaskRunChanged {
     /// of triggers older than migration 0048).
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+    /// The plan's work-row version after the change (one more per change;
+    /// absent before migration 0051).
+    #[serde(default)]
+    pub work_version: Option<i64>,
 }
 
 /// An issue was created or its approval state changed.
@@ -126,10 +134,12 @@ mod tests {
             DbChange::TaskRun(TaskRunChanged {
                 op: ChangeOp::Update,
                 task_run_id: 7,
+                seq: None,
                 task_id: 3,
                 plan_id: 1,
                 status: TaskRunStatus::Failed,
                 updated_at: None,
+                work_version: None,
             })
         );
     }

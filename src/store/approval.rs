@@ -1,5 +1,5 @@
-//! Rollout creation: what a plan's rollout waits on, creating it at most once,
-//! and the reconciliation scan for plans whose rollout may be due.
+//! Rollout creation: what a plan's rollout waits on, and creating it at most
+//! once.
 //!
 //! `rollout.plan_id` is UNIQUE: the `INSERT ... ON CONFLICT DO NOTHING` here is
 //! the exactly-once decision across triggers, replicas and the host app.
@@ -22,8 +22,7 @@ pub enum RolloutCreation {
 }
 
 /// The plan's newest issue and its latest check run (with "has an ERROR
-/// result"), as `LATERAL` joins on `plan p`. Shared by the readiness read and
-/// the reconciliation scan so both look at the same rows.
+/// result"), as `LATERAL` joins on `plan p`.
 const LATEST_ISSUE_AND_CHECK: &str = "
     LEFT JOIN LATERAL (
         SELECT i.id, i.approval_status FROM issue i
@@ -144,37 +143,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(RolloutCreation::Created(rollout_id))
-    }
-
-    /// Reconciliation: up to `limit` plans with id greater than `after`, in id
-    /// order, that have an issue and no rollout and whose conditions hold by
-    /// the same rules as [`RolloutReadiness::decide`] (the caller re-checks).
-    pub async fn plans_due_for_rollout(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        let sql = format!(
-            "SELECT p.id
-               FROM plan p
-               JOIN project pr ON pr.id = p.project_id
-               {LATEST_ISSUE_AND_CHECK}
-              WHERE p.id > $1
-                AND iss.id IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM rollout ro WHERE ro.plan_id = p.id)
-                AND (NOT pr.require_issue_approval OR iss.approval_status = 'APPROVED')
-                AND (NOT pr.require_plan_check_no_error
-                     OR chk.id IS NULL
-                     OR (chk.status = 'DONE' AND NOT chk.has_error))
-              ORDER BY p.id
-              LIMIT $2"
-        );
-        let ids = sqlx::query_scalar(&sql)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(ids)
     }
 }
 

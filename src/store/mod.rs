@@ -15,6 +15,7 @@ pub mod plans;
 pub mod records;
 pub mod retention;
 pub mod text;
+pub mod work;
 
 use std::time::Duration;
 

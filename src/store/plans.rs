@@ -43,11 +43,12 @@ pub struct PlanState {
     pub project: ProjectRef,
     /// The highest claimed generation (0: none).
     pub claimed_generation: i32,
-    /// `last_task_run_id` of that claim (0: none): runs above it are the
-    /// current generation's.
+    /// `last_run_seq` of that claim (0: none): runs with a greater sequence
+    /// are the current generation's.
     pub boundary: i64,
-    /// The highest run id of the current generation (None: no runs yet).
-    pub max_run_id: Option<i64>,
+    /// The highest run sequence of the current generation (None: no runs
+    /// yet).
+    pub max_run_seq: Option<i64>,
     /// When the current generation's first run started (or was created).
     pub started_at: Option<DateTime<Utc>>,
     /// `updated_at` of the current generation's earliest FAILED run.
@@ -55,6 +56,8 @@ pub struct PlanState {
     pub tasks: Vec<TaskState>,
     /// The database clock when the state was read.
     pub db_now: DateTime<Utc>,
+    /// `herald_plan_work.version` when the state was read (None: no row).
+    pub work_version: Option<i64>,
 }
 
 impl PlanState {
@@ -67,7 +70,7 @@ impl PlanState {
         let statuses = || self.tasks.iter().filter_map(|t| t.latest.as_ref());
         PlanFacts {
             generation: self.generation(),
-            active: self.max_run_id.is_some(),
+            active: self.max_run_seq.is_some(),
             tasks: self.tasks.len(),
             terminal: statuses().filter(|r| r.status.is_terminal()).count(),
             succeeded: statuses().filter(|r| r.status.is_success()).count(),
@@ -116,20 +119,23 @@ pub enum ClaimResult {
 const PLAN_SQL: &str = "
 SELECT p.id, p.title, pr.id AS project_id, pr.resource_id, pr.title AS project_title,
        COALESCE(o.generation, 0) AS claimed_generation,
-       COALESCE(o.last_task_run_id, 0) AS boundary,
-       g.max_run_id, g.started_at, g.first_failure_at,
+       COALESCE(o.last_run_seq, 0) AS boundary,
+       g.max_run_seq, g.started_at, g.first_failure_at,
+       w.version AS work_version,
        clock_timestamp() AS db_now
   FROM plan p
   JOIN project pr ON pr.id = p.project_id
+  LEFT JOIN herald_plan_work w ON w.plan_id = p.id
   LEFT JOIN LATERAL (
-        SELECT generation, last_task_run_id FROM herald_plan_outcome
+        SELECT generation, last_run_seq FROM herald_plan_outcome
          WHERE plan_id = p.id ORDER BY generation DESC LIMIT 1) o ON TRUE
   LEFT JOIN LATERAL (
-        SELECT max(r.id) AS max_run_id,
+        SELECT max(COALESCE(r.herald_seq, r.id)) AS max_run_seq,
                min(COALESCE(r.started_at, r.created_at)) AS started_at,
                min(r.updated_at) FILTER (WHERE r.status = 'FAILED') AS first_failure_at
           FROM task_run r JOIN task t ON t.id = r.task_id
-         WHERE t.plan_id = p.id AND r.id > COALESCE(o.last_task_run_id, 0)) g ON TRUE
+         WHERE t.plan_id = p.id
+           AND COALESCE(r.herald_seq, r.id) > COALESCE(o.last_run_seq, 0)) g ON TRUE
  WHERE p.id = $1";
 
 const TASKS_SQL: &str = "
@@ -141,43 +147,6 @@ SELECT t.id, t.name, t.instance, t.database_name,
          WHERE task_id = t.id ORDER BY id DESC LIMIT 1) l ON TRUE
  WHERE t.plan_id = $1
  ORDER BY t.id";
-
-/// Plans whose current generation has an outcome due now or a failure window
-/// open (the same rule as [`decide`], in SQL): what reconciliation feeds to
-/// the supervisors.
-const PENDING_SQL: &str = "
-WITH claim AS (
-    SELECT DISTINCT ON (plan_id) plan_id, last_task_run_id
-      FROM herald_plan_outcome ORDER BY plan_id, generation DESC
-), gen AS (
-    SELECT t.plan_id, bool_or(r.status = 'FAILED') AS has_failure
-      FROM task_run r
-      JOIN task t ON t.id = r.task_id
-      LEFT JOIN claim c ON c.plan_id = t.plan_id
-     WHERE r.id > COALESCE(c.last_task_run_id, 0)
-     GROUP BY t.plan_id
-), latest AS (
-    SELECT DISTINCT ON (r.task_id) r.task_id, r.status
-      FROM task_run r
-      JOIN task t ON t.id = r.task_id
-     WHERE t.plan_id IN (SELECT plan_id FROM gen)
-     ORDER BY r.task_id, r.id DESC
-), per_plan AS (
-    SELECT t.plan_id,
-           bool_and(COALESCE(l.status IN ('DONE', 'FAILED', 'CANCELED', 'SKIPPED'), FALSE)) AS all_terminal,
-           bool_and(COALESCE(l.status IN ('DONE', 'SKIPPED'), FALSE)) AS all_succeeded,
-           bool_or(COALESCE(l.status = 'FAILED', FALSE)) AS latest_failed
-      FROM task t
-      LEFT JOIN latest l ON l.task_id = t.id
-     WHERE t.plan_id IN (SELECT plan_id FROM gen)
-     GROUP BY t.plan_id
-)
-SELECT p.plan_id
-  FROM per_plan p JOIN gen g USING (plan_id)
- WHERE p.all_succeeded
-    OR (p.all_terminal AND p.latest_failed)
-    OR (NOT p.all_terminal AND g.has_failure)
- ORDER BY p.plan_id";
 
 fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -241,11 +210,12 @@ pub async fn plan_state(
         },
         claimed_generation: row.try_get("claimed_generation")?,
         boundary: row.try_get("boundary")?,
-        max_run_id: row.try_get("max_run_id")?,
+        max_run_seq: row.try_get("max_run_seq")?,
         started_at: row.try_get("started_at")?,
         first_failure_at: row.try_get("first_failure_at")?,
         tasks,
         db_now: row.try_get("db_now")?,
+        work_version: row.try_get("work_version")?,
     }))
 }
 
@@ -361,10 +331,12 @@ impl Store {
     /// Claim the outcome of `generation` of a plan if one is due, writing the
     /// claim, the event and its outbox rows in one transaction.
     ///
-    /// Locks the plan's task rows (`FOR UPDATE NOWAIT`: replicas claiming the
-    /// same plan, and task-run inserts, which lock them for their foreign key,
-    /// are serialized without waiting), reads the state again, decides again,
-    /// then writes. The `(plan_id, generation)` key settles any remaining race.
+    /// Locks the plan's work row (`FOR UPDATE NOWAIT`: replicas claiming the
+    /// same plan, and task-run writes, which hold it until they commit, are
+    /// serialized without waiting), reads the state again, decides again,
+    /// then writes. The `(plan_id, generation)` key settles any remaining
+    /// race. Whatever it decides, the work row is settled in the same
+    /// transaction (see [`Store::settle_plan_work`]).
     pub async fn claim_plan_outcome(
         &self,
         plan_id: i64,
@@ -373,15 +345,8 @@ impl Store {
         node_id: &str,
     ) -> Result<ClaimResult, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let locked =
-            sqlx::query("SELECT id FROM task WHERE plan_id = $1 ORDER BY id FOR UPDATE NOWAIT")
-                .bind(plan_id)
-                .fetch_all(&mut *tx)
-                .await;
-        match locked {
-            Ok(_) => {}
-            Err(e) if is_lock_not_available(&e) => return Ok(ClaimResult::Busy),
-            Err(e) => return Err(e.into()),
+        if !lock_plan_work(&mut tx, plan_id).await? {
+            return Ok(ClaimResult::Busy);
         }
         let Some(state) = plan_state(&mut tx, plan_id).await? else {
             return Ok(ClaimResult::UnknownPlan);
@@ -389,7 +354,10 @@ impl Store {
         if state.generation() > generation {
             return Ok(ClaimResult::Lost { generation });
         }
-        let Decision::Claim(kind, reason) = state.decide(window) else {
+        let decision = state.decide(window);
+        let Decision::Claim(kind, reason) = decision else {
+            set_plan_due(&mut tx, plan_id, next_look(decision)).await?;
+            tx.commit().await?;
             return Ok(ClaimResult::NotDue(state));
         };
         let (event, failed_tasks) = outcome_event(&state, kind)?;
@@ -404,7 +372,7 @@ impl Store {
         let deliveries = events::emit(&mut tx, &event).await?;
         let claimed = sqlx::query(
             "INSERT INTO herald_plan_outcome
-                    (plan_id, generation, outcome, event_id, last_task_run_id, claimed_by)
+                    (plan_id, generation, outcome, event_id, last_run_seq, claimed_by)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (plan_id, generation) DO NOTHING
              RETURNING plan_id",
@@ -413,7 +381,7 @@ impl Store {
         .bind(state.generation())
         .bind(kind.as_str())
         .bind(event.id)
-        .bind(state.max_run_id.unwrap_or(state.boundary))
+        .bind(state.max_run_seq.unwrap_or(state.boundary))
         .bind(node_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -423,6 +391,16 @@ impl Store {
                 generation: state.generation(),
             });
         }
+        // Settled until a new run starts the next generation; a run
+        // inserted after this commit gets a greater sequence.
+        sqlx::query(
+            "UPDATE herald_plan_work SET due_at = NULL, run_seq = GREATEST(run_seq, $2)
+              WHERE plan_id = $1",
+        )
+        .bind(plan_id)
+        .bind(state.max_run_seq.unwrap_or(state.boundary))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(ClaimResult::Claimed(ClaimedOutcome {
             generation: state.generation(),
@@ -434,12 +412,62 @@ impl Store {
             deliveries,
         }))
     }
+}
 
-    /// Plans with an outcome due now or a failure window open, for
-    /// reconciliation.
-    pub async fn plans_with_pending_outcomes(&self) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(PENDING_SQL)
-            .fetch_all(self.pool())
-            .await?)
+/// When a plan must be looked at again after `decision` (None: at its next
+/// change).
+pub fn next_look(decision: Decision) -> Option<DateTime<Utc>> {
+    match decision {
+        Decision::WindowOpen { deadline } => Some(deadline),
+        Decision::Settled | Decision::Waiting | Decision::Claim(..) => None,
     }
+}
+
+/// Lock the plan's work row without waiting (false: a host transaction or
+/// another claim holds it). A plan without one gets one: its runs are all
+/// from before work rows existed, or its first run is being inserted (then
+/// this waits for that insert, bounded by the lock timeout).
+async fn lock_plan_work(conn: &mut PgConnection, plan_id: i64) -> Result<bool, StoreError> {
+    let locked = sqlx::query("SELECT 1 FROM herald_plan_work WHERE plan_id = $1 FOR UPDATE NOWAIT")
+        .bind(plan_id)
+        .fetch_optional(&mut *conn)
+        .await;
+    match locked {
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => {
+            let created = sqlx::query(
+                "INSERT INTO herald_plan_work (plan_id)
+                 SELECT id FROM plan WHERE id = $1
+                 ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id",
+            )
+            .bind(plan_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            // Not created: another transaction just did; try again shortly.
+            // No such plan: the read that follows says so.
+            Ok(created.is_some()
+                || sqlx::query_scalar::<_, bool>(
+                    "SELECT NOT EXISTS (SELECT 1 FROM plan WHERE id = $1)",
+                )
+                .bind(plan_id)
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+        Err(e) if is_lock_not_available(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Set the due time of a plan's work row (locked by the caller).
+async fn set_plan_due(
+    conn: &mut PgConnection,
+    plan_id: i64,
+    due: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE herald_plan_work SET due_at = $2 WHERE plan_id = $1")
+        .bind(plan_id)
+        .bind(due)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -14,6 +14,7 @@ use herald::messages::{
 };
 use herald::pipeline::{ApprovalStatus, PlanCheckStatus};
 use herald::rollout::MissingCondition;
+use herald::store::work::WorkKind;
 use herald::store::Store;
 
 use crate::support::issues::{Check, Seed};
@@ -129,14 +130,9 @@ async fn every_combination_of_settings_approval_and_checks() {
     }
     assert_eq!(cases.len(), 60);
 
-    // The reconciliation pre-filter (SQL) agrees with the rules (Rust).
-    let due: BTreeSet<i64> = db
-        .store
-        .plans_due_for_rollout(0, 1000)
-        .await
-        .expect("scan")
-        .into_iter()
-        .collect();
+    // The host's own transactions wrote a work row for every plan they
+    // touched: a superset of what the rules (Rust, the only place they are
+    // written) find due.
     let expected_due: BTreeSet<i64> = cases
         .iter()
         .filter(|c| {
@@ -144,21 +140,25 @@ async fn every_combination_of_settings_approval_and_checks() {
         })
         .map(|c| c.plan)
         .collect();
-    assert_eq!(due, expected_due);
-    // Paging by plan id returns the same set.
-    let mut paged = BTreeSet::new();
-    let mut after = 0;
+    let work = rollout_work(&db.pool).await;
+    assert!(work.is_superset(&expected_due));
+    assert_eq!(work, cases.iter().map(|c| c.plan).collect());
+    // Reconciliation takes them in batches, each once.
+    let mut taken = BTreeSet::new();
     loop {
-        let page = db
+        let batch = db
             .store
-            .plans_due_for_rollout(after, 7)
+            .take_due_work(WorkKind::Rollout, 7, Duration::from_secs(60))
             .await
-            .expect("scan");
-        let Some(&last) = page.last() else { break };
-        paged.extend(page);
-        after = last;
+            .expect("take");
+        if batch.is_empty() {
+            break;
+        }
+        for plan in batch {
+            assert!(taken.insert(plan), "plan {plan} taken twice");
+        }
     }
-    assert_eq!(paged, expected_due);
+    assert_eq!(taken, work);
 
     let actor = approval_actor(db.store.clone(), "node-a");
     for case in &cases {
@@ -216,6 +216,8 @@ async fn every_combination_of_settings_approval_and_checks() {
             assert_eq!(outcome, RolloutOutcome::Waiting(missing), "{label}");
         }
     }
+    // Every plan decided and nothing changed since: no work left.
+    assert!(rollout_work(&db.pool).await.is_empty());
 }
 
 /// Through the listener: a running check and a pending approval wait (and
@@ -325,13 +327,18 @@ async fn manual_rollout_is_respected() {
         seed.rollouts(plan).await,
         vec![(manual, "alice".to_string())]
     );
-    // The reconciliation scan does not pick it up either.
-    assert!(db
-        .store
-        .plans_due_for_rollout(0, 100)
+    // Decided: its work row is done with, reconciliation has nothing left.
+    assert!(rollout_work(&db.pool).await.is_empty());
+}
+
+/// Plans with a rollout work row.
+async fn rollout_work(pool: &sqlx::PgPool) -> BTreeSet<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT plan_id FROM herald_rollout_work")
+        .fetch_all(pool)
         .await
-        .expect("scan")
-        .is_empty());
+        .expect("rollout work rows")
+        .into_iter()
+        .collect()
 }
 
 /// Approval and plan-check completion landing at the same moment on two

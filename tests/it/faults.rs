@@ -512,7 +512,7 @@ async fn history_older_than_the_retention_is_pruned() {
                     VALUES (gen_random_uuid(), 'PIPELINE_COMPLETED', '{}', now() - interval '40 days')
                     RETURNING id),
               o AS (INSERT INTO herald_plan_outcome
-                        (plan_id, generation, outcome, event_id, last_task_run_id, claimed_by)
+                        (plan_id, generation, outcome, event_id, last_run_seq, claimed_by)
                     SELECT pl.id, 1, 'PIPELINE_COMPLETED', e.id, 0, 'test' FROM pl, e)
          SELECT id FROM e",
     )

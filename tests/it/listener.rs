@@ -87,10 +87,12 @@ impl Harness {
         self.wait_for_task_run(TaskRunChanged {
             op: ChangeOp::Insert,
             task_run_id: run,
+            seq: None,
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Pending,
             updated_at: None,
+            work_version: None,
         })
         .await;
     }
@@ -148,14 +150,27 @@ impl Harness {
     /// Wait for `expected`, its `updated_at` being the run's in the database
     /// now (the trigger sends it).
     async fn wait_for_task_run(&self, mut expected: TaskRunChanged) {
-        let updated_at = sqlx::query_scalar("SELECT updated_at FROM task_run WHERE id = $1")
-            .bind(expected.task_run_id)
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("the run's updated_at");
+        let (updated_at, seq): (chrono::DateTime<chrono::Utc>, Option<i64>) =
+            sqlx::query_as("SELECT updated_at, herald_seq FROM task_run WHERE id = $1")
+                .bind(expected.task_run_id)
+                .fetch_one(&self.db.pool)
+                .await
+                .expect("the run's updated_at and sequence");
         expected.updated_at = Some(updated_at);
+        expected.seq = seq;
         wait_until("the task run message at the router", DEADLINE, || async {
-            snapshot(&self.task_runs).contains(&expected).then_some(())
+            // The work row's version moves on with every change: present
+            // is all that is compared.
+            snapshot(&self.task_runs)
+                .into_iter()
+                .any(|m| {
+                    m.work_version.is_some()
+                        && TaskRunChanged {
+                            work_version: None,
+                            ..m
+                        } == expected
+                })
+                .then_some(())
         })
         .await;
     }
@@ -171,10 +186,12 @@ async fn task_run_update_reaches_the_router_typed() {
         .wait_for_task_run(TaskRunChanged {
             op: ChangeOp::Update,
             task_run_id: run,
+            seq: None,
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Failed,
             updated_at: None,
+            work_version: None,
         })
         .await;
     // The insert came through too, and an update that does not change the
@@ -189,10 +206,12 @@ async fn task_run_update_reaches_the_router_typed() {
         .wait_for_task_run(TaskRunChanged {
             op: ChangeOp::Update,
             task_run_id: run,
+            seq: None,
             task_id: task,
             plan_id: plan,
             status: TaskRunStatus::Done,
             updated_at: None,
+            work_version: None,
         })
         .await;
     let statuses: Vec<_> = snapshot(&harness.task_runs)

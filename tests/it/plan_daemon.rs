@@ -70,7 +70,9 @@ async fn wait_events(db: &TestDb, plan_id: i64, count: usize) -> Vec<(String, se
 }
 
 /// Through the listener: 10 tasks, 3 failures in one window → one event
-/// listing the 3; a 4th failure after it → nothing.
+/// listing the 3; a 4th failure after it → nothing: a failure after the
+/// generation's PIPELINE_FAILED was claimed is not reported (the rule, in
+/// `outcome.rs`; a retry — a new run — starts the next generation).
 #[actix_rt::test]
 async fn listener_driven_window_sends_one_failure_event() {
     let db = TestDb::new().await;
@@ -92,6 +94,65 @@ async fn listener_driven_window_sends_one_failure_event() {
     set_status(&db.pool, runs[3], "FAILED", Some("late")).await;
     settled(&daemon, plan.plan_id, |s| s.failed == 4).await;
     assert_eq!(plan_events(&db.pool, plan.plan_id).await.len(), 1);
+    daemon.stop().await;
+}
+
+/// A retry whose run ids were drawn before a later single retry's, but
+/// committed after that retry's generation was claimed (a multi-row insert
+/// takes its ids first and its locks at the end of its statement): its
+/// runs still start a new generation, whose outcome is sent. With run ids
+/// as the boundary they fell below it and were never reported.
+#[actix_rt::test]
+async fn a_retry_committed_after_a_later_retry_still_starts_a_generation() {
+    let db = TestDb::new().await;
+    subscribe_all(&db.pool, "ops").await;
+    let daemon = start_daemon(&db, "node-a", Duration::from_secs(3600)).await;
+    let plan = seed_plan(&db.pool, 2).await;
+    for run in start_runs(&db.pool, &plan.tasks, "RUNNING").await {
+        set_status(&db.pool, run, "DONE", None).await;
+    }
+    wait_events(&db, plan.plan_id, 1).await;
+    settled(&daemon, plan.plan_id, |s| s.claimed_generation == 1).await;
+
+    // The slow retry draws its ids now and inserts them later.
+    let mut slow = db.pool.begin().await.expect("begin");
+    let reserved: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('task_run', 'id')) FROM generate_series(1, 2)",
+    )
+    .fetch_all(&mut *slow)
+    .await
+    .expect("reserve ids");
+    // A later single retry of task 1 commits and ends generation 2.
+    let fast = start_runs(&db.pool, &plan.tasks[..1], "RUNNING").await;
+    assert!(fast[0] > reserved[1]);
+    set_status(&db.pool, fast[0], "DONE", None).await;
+    wait_events(&db, plan.plan_id, 2).await;
+    settled(&daemon, plan.plan_id, |s| s.claimed_generation == 2).await;
+
+    // Now the slow retry commits (task 2 only: task 1's latest run is the
+    // fast one, by id) and finishes.
+    sqlx::query("INSERT INTO task_run (id, task_id, status) VALUES ($1, $2, 'RUNNING')")
+        .bind(reserved[1])
+        .bind(plan.tasks[1])
+        .execute(&mut *slow)
+        .await
+        .expect("slow retry");
+    slow.commit().await.expect("commit the slow retry");
+    settled(&daemon, plan.plan_id, |s| s.generation == Some(3)).await;
+    set_status(&db.pool, reserved[1], "DONE", None).await;
+    let events = wait_events(&db, plan.plan_id, 3).await;
+    let generations: Vec<_> = events
+        .iter()
+        .map(|(kind, payload)| (kind.as_str(), payload["data"]["generation"].as_i64()))
+        .collect();
+    assert_eq!(
+        generations,
+        vec![
+            ("PIPELINE_COMPLETED", Some(1)),
+            ("PIPELINE_COMPLETED", Some(2)),
+            ("PIPELINE_COMPLETED", Some(3)),
+        ]
+    );
     daemon.stop().await;
 }
 

@@ -64,8 +64,10 @@ async fn next_change(listener: &mut PgListener, plan: i64) -> Result<RunChange, 
                 return Ok(RunChange {
                     task_id: change.task_id,
                     run_id: change.task_run_id,
+                    seq: change.seq.unwrap_or(change.task_run_id),
                     status: change.status,
                     updated_at: change.updated_at,
+                    work_version: change.work_version,
                 });
             }
         }
@@ -138,7 +140,7 @@ async fn case(
         }
         let full = read(&db.store, plan.plan_id).await?;
         prop_assert_eq!(progress.facts(), full.facts());
-        prop_assert_eq!(progress.max_run_id(), full.max_run_id);
+        prop_assert_eq!(progress.max_run_seq(), full.max_run_seq);
     }
     Ok(())
 }

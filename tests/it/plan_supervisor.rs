@@ -58,18 +58,31 @@ impl Plans {
     /// Tell the registry about a run, as the listener would (with the run's
     /// `updated_at` as the trigger sends it).
     pub async fn notify(&self, plan: &SeededPlan, task: i64, run: i64, status: TaskRunStatus) {
-        let updated_at = sqlx::query_scalar("SELECT updated_at FROM task_run WHERE id = $1")
-            .bind(run)
-            .fetch_optional(&self.db.pool)
-            .await
-            .expect("the run's updated_at");
+        type Row = (
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let (updated_at, seq, work_version): Row = sqlx::query_as(
+            "SELECT r.updated_at, r.herald_seq,
+                    (SELECT w.version FROM herald_plan_work w WHERE w.plan_id = $2)
+               FROM task_run r WHERE r.id = $1",
+        )
+        .bind(run)
+        .bind(plan.plan_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .expect("the run's updated_at")
+        .unwrap_or((None, None, None));
         self.registry.do_send(TaskRunChanged {
             op: ChangeOp::Update,
             task_run_id: run,
+            seq,
             task_id: task,
             plan_id: plan.plan_id,
             status,
             updated_at,
+            work_version,
         });
     }
 
@@ -300,13 +313,21 @@ async fn cancellation_only_ending_emits_nothing() {
     assert_eq!(status.window_deadline, None);
     assert!(plan_events(&h.db.pool, plan.plan_id).await.is_empty());
     assert!(plan_outcomes(&h.db.pool, plan.plan_id).await.is_empty());
-    assert!(h
-        .db
-        .store
-        .plans_with_pending_outcomes()
-        .await
-        .expect("scan")
-        .is_empty());
+    // Settled for good: its work row is no longer due.
+    wait_until("the work row settled", DEADLINE, || async {
+        due_plans(&h.db.pool).await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// Plans whose work row is due now.
+async fn due_plans(pool: &sqlx::PgPool) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT plan_id FROM herald_plan_work WHERE due_at <= clock_timestamp() ORDER BY plan_id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("due plans")
 }
 
 /// Unknown plan ids and unknown task ids are logged and skipped.
@@ -421,8 +442,9 @@ async fn idle_supervisors_are_evicted() {
     .await;
 }
 
-/// Reconciliation finds plans with an outcome due (their notifications were
-/// lost) and plans with an open window, and feeds them to supervisors.
+/// Reconciliation takes the plans whose work row is due (their
+/// notifications were lost) and feeds them to supervisors, which settle
+/// each: claimed, due at its window's deadline, or waiting for a change.
 #[actix_rt::test]
 async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
     let h = Plans::start(Duration::from_secs(3600)).await;
@@ -437,13 +459,10 @@ async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
     let quiet = seed_plan(&h.db.pool, 2).await;
     start_runs(&h.db.pool, &quiet.tasks, "RUNNING").await;
 
-    let mut pending =
-        h.db.store
-            .plans_with_pending_outcomes()
-            .await
-            .expect("scan");
-    pending.sort_unstable();
-    assert_eq!(pending, vec![done.plan_id, open.plan_id]);
+    assert_eq!(
+        due_plans(&h.db.pool).await,
+        vec![done.plan_id, open.plan_id, quiet.plan_id]
+    );
 
     h.registry.do_send(Reconcile {
         reason: ReconcileReason::Startup,
@@ -452,16 +471,28 @@ async fn reconcile_recovers_unclaimed_outcomes_and_open_windows() {
     assert_eq!(events[0].0, "PIPELINE_COMPLETED");
     h.settled(open.plan_id, |s| s.window_deadline.is_some())
         .await;
-    assert!(h.status(quiet.plan_id).await.is_none());
-    // Claimed: the next scan no longer lists it.
+    // The quiet plan was due too (its runs changed): read, it waits on its
+    // running tasks, with no window.
+    let quiet_status = h.settled(quiet.plan_id, |s| s.tasks == 2).await;
+    assert_eq!(quiet_status.window_deadline, None);
+    // Claimed, waiting, and due at the window's deadline: nothing is due
+    // now, so the next pass reads nothing.
     h.settled(done.plan_id, |s| s.claimed_generation == 1).await;
-    assert_eq!(
-        h.db.store
-            .plans_with_pending_outcomes()
+    wait_until("every work row settled", DEADLINE, || async {
+        due_plans(&h.db.pool).await.is_empty().then_some(())
+    })
+    .await;
+    let deadline: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT due_at FROM herald_plan_work WHERE plan_id = $1")
+            .bind(open.plan_id)
+            .fetch_one(&h.db.pool)
             .await
-            .expect("scan"),
-        vec![open.plan_id]
-    );
+            .expect("the open plan's work row");
+    let status = h
+        .status(open.plan_id)
+        .await
+        .expect("the open plan's supervisor");
+    assert_eq!(deadline, status.window_deadline);
 }
 
 /// A host that updates only `status`: a run started 10 minutes ago fails

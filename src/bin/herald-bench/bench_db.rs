@@ -83,3 +83,28 @@ pub async fn wait_listening(daemon: &herald::daemon::Daemon) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// A reading of PostgreSQL's statistics (`read`) once every backend has
+/// flushed them: they are published asynchronously — a backend that goes
+/// idle within a second of its last flush waits up to 10 s
+/// (`PGSTAT_IDLE_INTERVAL`) — so wait until the reading has not moved for
+/// 11 s (bounded at a minute).
+pub async fn settled_reading<F, Fut>(read: F) -> anyhow::Result<i64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<i64>>,
+{
+    use std::time::{Duration, Instant};
+    let mut last = read().await?;
+    let mut since = Instant::now();
+    let started = Instant::now();
+    while since.elapsed() < Duration::from_secs(11) && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = read().await?;
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+    Ok(last)
+}

@@ -5,6 +5,7 @@
 //! cargo run --release --bin herald-bench -- throughput --endpoints 1,100
 //! cargo run --release --bin herald-bench -- windows --plans 100000
 //! cargo run --release --bin herald-bench -- scale --tasks 1000,10000
+//! cargo run --release --bin herald-bench -- history --plans 200,2000,20000
 //! ```
 //!
 //! Each benchmark creates a throwaway database on the PostgreSQL at
@@ -14,6 +15,7 @@
 mod bench_db;
 mod ceiling;
 mod chaos;
+mod history;
 mod pg_crash;
 mod receiver;
 mod scale;
@@ -102,6 +104,23 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         tasks: Vec<u32>,
     },
+    /// An idle herald over a long history: rows read per second, one
+    /// reconciliation pass (and the history scans it replaced), and the
+    /// time to settle a backlog of unclaimed finished plans on start.
+    History {
+        /// Finished plans, comma-separated sizes.
+        #[arg(long, value_delimiter = ',', default_value = "200,2000,20000")]
+        plans: Vec<u32>,
+        /// Tasks per plan (one DONE run each).
+        #[arg(long, default_value_t = 100)]
+        tasks: u32,
+        /// How long to watch the idle herald per size.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        idle: std::time::Duration,
+        /// The idle herald's reconcile interval.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        reconcile_interval: std::time::Duration,
+    },
     /// (internal) run herald itself, as a chaos replica: `replica run …`.
     #[command(hide = true)]
     Replica {
@@ -167,6 +186,20 @@ fn main() -> anyhow::Result<()> {
                     scale::scale(count).await?;
                 }
             }
+            Some(Bench::History {
+                plans,
+                tasks,
+                idle,
+                reconcile_interval,
+            }) => {
+                history::history(&history::HistoryArgs {
+                    plans,
+                    tasks,
+                    idle,
+                    reconcile_interval,
+                })
+                .await?
+            }
             Some(Bench::Replica { .. }) => anyhow::bail!("`replica` runs before the system starts"),
             Some(Bench::Ceiling {
                 deliveries,
@@ -181,6 +214,13 @@ fn main() -> anyhow::Result<()> {
                 ceiling::ceiling(20_000, 100).await?;
                 scale::scale(1_000).await?;
                 scale::scale(10_000).await?;
+                history::history(&history::HistoryArgs {
+                    plans: vec![200, 2_000, 20_000],
+                    tasks: 100,
+                    idle: std::time::Duration::from_secs(30),
+                    reconcile_interval: std::time::Duration::from_secs(5),
+                })
+                .await?;
                 for fault in [
                     chaos::Fault::Kill,
                     chaos::Fault::Restart,

@@ -39,23 +39,8 @@ async fn rows_read(db: &BenchDb) -> anyhow::Result<i64> {
     .await?)
 }
 
-/// `rows_read` once every backend has flushed its statistics. PostgreSQL
-/// publishes them asynchronously: a backend that goes idle within a second
-/// of its last flush waits up to 10 s (`PGSTAT_IDLE_INTERVAL`) to publish,
-/// so wait until the reading has not moved for 11 s (bounded at a minute).
 async fn settled_rows_read(db: &BenchDb) -> anyhow::Result<i64> {
-    let mut last = rows_read(db).await?;
-    let mut since = Instant::now();
-    let started = Instant::now();
-    while since.elapsed() < Duration::from_secs(11) && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = rows_read(db).await?;
-        if now != last {
-            last = now;
-            since = Instant::now();
-        }
-    }
-    Ok(last)
+    crate::bench_db::settled_reading(|| rows_read(db)).await
 }
 
 /// Seed one plan of `tasks` tasks, each with a RUNNING run; triggers off
