@@ -313,6 +313,11 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_RETAIN", default_value = "30d", value_parser = humantime::parse_duration)]
     pub retain: Duration,
 
+    /// Delete outcome claims superseded by a later generation and handled issue
+    /// transitions once older than this; `0s` keeps them forever.
+    #[arg(long, env = "HERALD_RETAIN_DECISIONS", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub retain_decisions: Duration,
+
     /// Pending deliveries of an endpoint no config knows (removed from the file,
     /// an invalid project webhook) are failed after sitting this long.
     #[arg(long, env = "HERALD_ORPHAN_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
@@ -324,6 +329,15 @@ pub struct DeliveryArgs {
 }
 
 impl DeliveryArgs {
+    /// What history is kept (`--retain`, `--retain-decisions`).
+    pub fn retention(&self) -> crate::actors::RetentionConfig {
+        crate::actors::RetentionConfig {
+            deliveries: Some(self.retain).filter(|d| !d.is_zero()),
+            decisions: Some(self.retain_decisions).filter(|d| !d.is_zero()),
+            ..crate::actors::RetentionConfig::default()
+        }
+    }
+
     pub fn config(&self) -> crate::delivery::DeliveryConfig {
         crate::delivery::DeliveryConfig {
             retry: crate::delivery::RetryPolicy {
@@ -339,7 +353,6 @@ impl DeliveryArgs {
             request_timeout: self.request_timeout,
             disable_after: self.disable_after,
             orphan_grace: self.orphan_grace,
-            retain: Some(self.retain).filter(|d| !d.is_zero()),
             network: crate::delivery::destination::NetworkPolicy::new(
                 self.allow_private_networks.clone(),
             ),

@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::actors::{
     ApprovalActor, ApprovalConfig, EndpointLeases, IssueEvents, IssueEventsConfig, Listener,
-    ListenerConfig, PlanConfig, PlanRegistry, Router, RouterTargets,
+    ListenerConfig, PlanConfig, PlanRegistry, Retention, RetentionConfig, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -40,6 +40,8 @@ pub struct DaemonConfig {
     /// Periodic reconcile of plans, approvals and issue transitions (the
     /// outbox has its own sweep, `delivery.sweep_interval`).
     pub reconcile_interval: Duration,
+    /// What history is kept, and for how long.
+    pub retention: RetentionConfig,
 }
 
 impl Default for DaemonConfig {
@@ -54,6 +56,7 @@ impl Default for DaemonConfig {
             delivery: DeliveryConfig::default(),
             plans: PlanConfig::default(),
             reconcile_interval: Duration::from_secs(60),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Daemon {
     pub issue_events: Addr<IssueEvents>,
     /// The plan registry (one supervisor per active plan).
     pub plans: Addr<PlanRegistry>,
+    pub retention: Addr<Retention>,
     /// The attempt recorder's own connections.
     recorder_store: Store,
 }
@@ -146,6 +150,7 @@ impl Daemon {
             store.clone(),
             ApprovalConfig {
                 node_id: config.node_id.clone(),
+                metrics: metrics.clone(),
                 ..ApprovalConfig::default()
             },
         )
@@ -154,6 +159,7 @@ impl Daemon {
             store.clone(),
             IssueEventsConfig {
                 node_id: config.node_id.clone(),
+                metrics: metrics.clone(),
                 ..IssueEventsConfig::default()
             },
         )
@@ -172,6 +178,7 @@ impl Daemon {
         targets.task_runs.push(plans.clone().recipient());
         targets.reconcile.push(plans.clone().recipient());
         let router = Router::new(targets)
+            .with_metrics(metrics.clone())
             .reconcile_every(config.reconcile_interval)
             .start();
         let listener = Listener::new(
@@ -182,6 +189,7 @@ impl Daemon {
             metrics.clone(),
         )
         .start();
+        let retention = Retention::new(store.clone(), config.retention.clone()).start();
         info!(event = "daemon.started", node_id = %config.node_id);
         Ok(Daemon {
             store,
@@ -192,6 +200,7 @@ impl Daemon {
             approval,
             issue_events,
             plans,
+            retention,
             recorder_store,
         })
     }
@@ -204,6 +213,7 @@ impl Daemon {
         let _ = self.plans.send(StopActor).await;
         let _ = self.approval.send(StopActor).await;
         let _ = self.issue_events.send(StopActor).await;
+        let _ = self.retention.send(StopActor).await;
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         self.recorder_store.pool().close().await;

@@ -48,6 +48,20 @@ impl EventType {
     }
 }
 
+/// `rollout.created`, the informational event of automatic rollouts.
+pub const ROLLOUT_CREATED: &str = "rollout.created";
+
+/// An event type as a metric label: one of the five, `rollout.created`, or
+/// `custom` — host-chosen types never become labels of their own (each
+/// would be a time series, forever).
+pub fn metric_label(event_type: &str) -> &'static str {
+    match EventType::parse(event_type) {
+        Some(known) => known.as_str(),
+        None if event_type == ROLLOUT_CREATED => ROLLOUT_CREATED,
+        None => "custom",
+    }
+}
+
 /// Longest event type name.
 pub const MAX_TYPE_LEN: usize = 128;
 
@@ -233,6 +247,15 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_chosen_types_share_one_metric_label() {
+        assert_eq!(metric_label("PIPELINE_FAILED"), "PIPELINE_FAILED");
+        assert_eq!(metric_label(ROLLOUT_CREATED), ROLLOUT_CREATED);
+        for custom in ["deploy.started", "x.y.z", "pipeline_failed", ""] {
+            assert_eq!(metric_label(custom), "custom", "{custom}");
+        }
+    }
 
     #[test]
     fn type_names() {

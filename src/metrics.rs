@@ -1,9 +1,7 @@
 //! Prometheus metrics. One [`Metrics`] value is created at start and shared
 //! (behind an `Arc`) by every actor; `GET /metrics` renders its registry.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Every metric herald exports.
 #[derive(Debug, Clone)]
@@ -13,6 +11,9 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     /// Notifications that could not be parsed and were skipped.
     pub notifications_malformed: IntCounter,
+    /// Notifications dropped because the actor they were for was behind
+    /// (its mailbox full), by table; a reconciliation repairs them.
+    pub notifications_dropped: IntCounterVec,
     /// 1 while the listener holds a live connection.
     pub listener_connected: IntGauge,
     /// Listener reconnections after a lost connection.
@@ -37,9 +38,10 @@ pub struct Metrics {
     pub plan_windows_open: IntGauge,
     /// Plan outcome claims, by result (`claimed`, `lost`).
     pub plan_outcomes: IntCounterVec,
-    /// Events in the event log, by type (read from the database at scrape
-    /// time, so every replica and host-app emits are counted).
-    pub events: IntGaugeVec,
+    /// Events this replica emitted for its decisions, by type (the five,
+    /// `rollout.created`; see [`crate::events::metric_label`]). Kept as
+    /// herald works: a scrape costs nothing in the database.
+    pub events_emitted: IntCounterVec,
 }
 
 impl Metrics {
@@ -56,6 +58,13 @@ impl Metrics {
         let notifications_malformed = IntCounter::new(
             "notifications_malformed_total",
             "Notifications that were not herald's and were skipped",
+        );
+        let notifications_dropped = IntCounterVec::new(
+            Opts::new(
+                "notifications_dropped_total",
+                "Notifications dropped because their actor was behind (a reconciliation follows), by table",
+            ),
+            &["table"],
         );
         let listener_connected = IntGauge::new(
             "listener_connected",
@@ -109,8 +118,11 @@ impl Metrics {
             "plan_windows_open",
             "Plan supervisors with an open failure window",
         );
-        let events = IntGaugeVec::new(
-            Opts::new("events", "Events in the event log, by type"),
+        let events_emitted = IntCounterVec::new(
+            Opts::new(
+                "events_emitted_total",
+                "Events this replica emitted for its decisions (outcomes, issue transitions, rollouts), by type",
+            ),
             &["type"],
         );
         let plan_outcomes = IntCounterVec::new(
@@ -125,6 +137,7 @@ impl Metrics {
             registry,
             notifications: notifications.expect("valid metric"),
             notifications_malformed: notifications_malformed.expect("valid metric"),
+            notifications_dropped: notifications_dropped.expect("valid metric"),
             listener_connected: listener_connected.expect("valid metric"),
             listener_reconnects: listener_reconnects.expect("valid metric"),
             reconciles: reconciles.expect("valid metric"),
@@ -137,7 +150,7 @@ impl Metrics {
             plan_supervisors: plan_supervisors.expect("valid metric"),
             plan_windows_open: plan_windows_open.expect("valid metric"),
             plan_outcomes: plan_outcomes.expect("valid metric"),
-            events: events.expect("valid metric"),
+            events_emitted: events_emitted.expect("valid metric"),
         };
         metrics.register_all();
         metrics
@@ -147,6 +160,7 @@ impl Metrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.notifications.clone()),
             Box::new(self.notifications_malformed.clone()),
+            Box::new(self.notifications_dropped.clone()),
             Box::new(self.listener_connected.clone()),
             Box::new(self.listener_reconnects.clone()),
             Box::new(self.reconciles.clone()),
@@ -159,7 +173,7 @@ impl Metrics {
             Box::new(self.plan_supervisors.clone()),
             Box::new(self.plan_windows_open.clone()),
             Box::new(self.plan_outcomes.clone()),
-            Box::new(self.events.clone()),
+            Box::new(self.events_emitted.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.
@@ -167,6 +181,15 @@ impl Metrics {
                 tracing::error!(event = "metrics.register_failed", error = %e);
             }
         }
+    }
+}
+
+impl Metrics {
+    /// Count one event emitted by this replica.
+    pub fn emitted(&self, event_type: &str) {
+        self.events_emitted
+            .with_label_values(&[crate::events::metric_label(event_type)])
+            .inc();
     }
 }
 

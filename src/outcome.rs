@@ -6,17 +6,22 @@
 //! A plan's task runs are split into generations by the outcome claims in
 //! `herald_plan_outcome`, from the database alone:
 //!
+//! - every new run is stamped with its plan's next sequence
+//!   (`task_run.herald_seq`) under the plan's work-row lock, held until the
+//!   inserting transaction commits: sequence order is commit order;
 //! - generation 1 holds every run of the plan until the first claim;
-//! - a claim for generation `g` records `last_task_run_id`, the highest run id
-//!   of the plan when it was made; runs with a greater id belong to
+//! - a claim for generation `g` records `last_run_seq`, the highest
+//!   sequence when it was made; runs with a greater one belong to
 //!   generation `g + 1`;
 //! - the *current* generation is `last claimed + 1` (1 without claims). It is
 //!   *active* once it has at least one run — a plan whose last generation is
-//!   claimed and that has no newer runs is settled.
+//!   claimed and that has no newer runs is settled. A run of a claimed
+//!   generation that fails later reports nothing: its generation has had
+//!   its outcome.
 //!
-//! The claim transaction locks the plan's task rows (`FOR UPDATE NOWAIT`), the
-//! rows a new task run's foreign key must lock too, so no run is being inserted
-//! while `last_task_run_id` is read.
+//! The claim transaction locks the plan's work row (`FOR UPDATE NOWAIT`),
+//! the row a new run's stamp must lock too, so no run is being inserted
+//! while `last_run_seq` is read.
 //!
 //! # Decision
 //!

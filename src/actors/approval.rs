@@ -45,6 +45,8 @@ const ROLLOUT_RECONCILE_LEASE: std::time::Duration = std::time::Duration::from_s
 /// Settings of the approval actor.
 #[derive(Debug, Clone)]
 pub struct ApprovalConfig {
+    /// Where emitted events are counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// This replica's name, in logs.
     pub node_id: String,
     /// At most this many attempts use the database at once.
@@ -56,6 +58,7 @@ pub struct ApprovalConfig {
 impl Default for ApprovalConfig {
     fn default() -> Self {
         ApprovalConfig {
+            metrics: Default::default(),
             node_id: crate::node::default_node_id(),
             concurrency: 4,
             reconcile_batch: 500,
@@ -94,6 +97,12 @@ impl ApprovalActor {
 
 impl Actor for ApprovalActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Bounds what the router may queue here; past it, changes are
+        // dropped and reconciled (see `router.rs`).
+        ctx.set_mailbox_capacity(crate::actors::router::TARGET_MAILBOX);
+    }
 }
 
 /// The actor's state as its futures use it.
@@ -183,6 +192,7 @@ impl Worker {
             RolloutDecision::Create => {
                 match self.store.create_rollout(plan_id, ROLLOUT_CREATOR).await? {
                     RolloutCreation::Created(rollout_id) => {
+                        self.config.metrics.emitted(crate::events::ROLLOUT_CREATED);
                         info!(
                             event = "rollout.created",
                             plan_id,

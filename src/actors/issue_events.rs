@@ -40,6 +40,8 @@ use crate::store::{events, Store, StoreError};
 /// Settings of the issue-events actor.
 #[derive(Debug, Clone)]
 pub struct IssueEventsConfig {
+    /// Where emitted events are counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// This replica's name: `handled_by` of the transitions it claims.
     pub node_id: String,
     /// At most this many issues are worked on at once.
@@ -51,6 +53,7 @@ pub struct IssueEventsConfig {
 impl Default for IssueEventsConfig {
     fn default() -> Self {
         IssueEventsConfig {
+            metrics: Default::default(),
             node_id: crate::node::default_node_id(),
             concurrency: 4,
             batch: 500,
@@ -98,6 +101,12 @@ impl IssueEvents {
 
 impl Actor for IssueEvents {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Bounds what the router may queue here; past it, changes are
+        // dropped and reconciled (see `router.rs`).
+        ctx.set_mailbox_capacity(crate::actors::router::TARGET_MAILBOX);
+    }
 }
 
 /// The actor's state as its futures use it.
@@ -216,6 +225,7 @@ impl Worker {
         };
         let deliveries = events::emit(&mut tx, &event).await?;
         tx.commit().await?;
+        self.config.metrics.emitted(event.event_type.as_str());
         info!(
             event = "issue_event.emitted",
             event_id = %event_id,

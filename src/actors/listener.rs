@@ -9,6 +9,10 @@
 //!   nobody listens, so each new connection starts with a re-scan.
 //! - Malformed payloads are logged with their raw text (`notification.malformed`)
 //!   and skipped.
+//! - Never waits on the router (PostgreSQL's notification queue is shared
+//!   with the host: if herald stopped reading, the host's commits would
+//!   fail once it fills). A full router drops the change (counted) and a
+//!   reconciliation request follows the next change that goes through.
 //! - On connection loss it reconnects with exponential backoff. A restart of
 //!   the actor is the same as a reconnect. After `liveness_interval` without
 //!   a notification it checks the connection with `SELECT 1` (bounded by
@@ -108,6 +112,7 @@ impl Actor for Listener {
             reconcile: self.reconcile.clone(),
             metrics: self.metrics.clone(),
             malformed_log: Default::default(),
+            dropped: Default::default(),
         };
         // The loop lives as long as the actor: stopping the actor drops it.
         ctx.spawn(receive_loop.run().into_actor(self));
@@ -129,6 +134,9 @@ struct ReceiveLoop {
     /// Any database role may `NOTIFY herald`: malformed payloads are logged
     /// at most once per second, with how many were not.
     malformed_log: std::sync::Mutex<MalformedLog>,
+    /// Notifications dropped because the router was full, not yet followed
+    /// by a reconciliation request.
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -138,6 +146,55 @@ struct MalformedLog {
 }
 
 impl ReceiveLoop {
+    /// Give `change` to the router without waiting: waiting would leave
+    /// notifications in PostgreSQL's shared queue, and once that fills the
+    /// host application's commits fail. A full router drops the change
+    /// (counted); the next one that goes through is followed by a
+    /// reconciliation request, which repairs what was dropped.
+    fn hand_over(&self, change: DbChange) {
+        use std::sync::atomic::Ordering;
+        let table = change.table();
+        match self.changes.try_send(change) {
+            Ok(()) => {
+                let dropped = self.dropped.load(Ordering::Relaxed);
+                if dropped > 0
+                    && self
+                        .reconcile
+                        .try_send(Reconcile {
+                            reason: ReconcileReason::Overflow,
+                        })
+                        .is_ok()
+                {
+                    self.dropped.fetch_sub(dropped, Ordering::Relaxed);
+                    self.metrics
+                        .reconciles
+                        .with_label_values(&[ReconcileReason::Overflow.as_str()])
+                        .inc();
+                    info!(event = "notification.overflow_reconcile", dropped);
+                }
+            }
+            Err(SendError::Full(_)) => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    warn!(
+                        event = "notification.overflow",
+                        "the router is behind: notifications are dropped until it catches up, then reconciled"
+                    );
+                }
+                self.metrics
+                    .notifications_dropped
+                    .with_label_values(&[table])
+                    .inc();
+            }
+            Err(SendError::Closed(_)) => {
+                warn!(
+                    event = "notification.undelivered",
+                    table,
+                    error = "the router stopped"
+                );
+            }
+        }
+    }
+
     async fn run(self) {
         let mut ever_connected = false;
         let mut failures: u32 = 0;
@@ -246,11 +303,7 @@ impl ReceiveLoop {
                     table = change.table(),
                     payload
                 );
-                // `send` (not `do_send`) waits when the router's mailbox is full:
-                // PostgreSQL buffers notifications meanwhile, memory stays bounded.
-                if let Err(error) = self.changes.send(change).await {
-                    warn!(event = "notification.undelivered", error = %error, payload);
-                }
+                self.hand_over(change);
             }
             Err(error) => {
                 self.metrics.notifications_malformed.inc();

@@ -13,6 +13,7 @@
 //!   per transition.
 //! - [`endpoint_leases`]: endpoints, leases, one [`delivery`] actor per held endpoint.
 //! - [`delivery`]: sends one endpoint's outbox in order, with retries.
+//! - [`retention`]: prunes finished history in bounded batches.
 
 pub mod approval;
 pub mod delivery;
@@ -22,6 +23,7 @@ pub mod listener;
 pub mod plan_shared;
 pub mod plan_supervisor;
 pub mod plans;
+pub mod retention;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
@@ -31,4 +33,5 @@ pub use issue_events::{IssueEvents, IssueEventsConfig};
 pub use listener::{Listener, ListenerConfig};
 pub use plan_supervisor::{PlanConfig, PlanSupervisor};
 pub use plans::PlanRegistry;
+pub use retention::{Retention, RetentionConfig};
 pub use router::{Router, RouterTargets};

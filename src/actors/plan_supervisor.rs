@@ -259,6 +259,7 @@ impl PlanSupervisor {
                     .plan_outcomes
                     .with_label_values(&["claimed"])
                     .inc();
+                self.shared.metrics.emitted(claimed.kind.as_str());
                 info!(
                     event = "outcome.claimed",
                     plan_id = self.plan_id,

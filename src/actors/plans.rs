@@ -129,7 +129,7 @@ impl Actor for PlanRegistry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1024);
+        ctx.set_mailbox_capacity(super::router::TARGET_MAILBOX);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
     }
 

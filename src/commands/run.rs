@@ -61,6 +61,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         endpoints: file_config.endpoints,
         links: file_config.links,
         delivery: args.delivery.config(),
+        retention: args.delivery.retention(),
         plans: PlanConfig {
             failure_window: args.plans.failure_window,
             idle: args.plans.plan_idle,

@@ -51,9 +51,6 @@ pub struct DeliveryConfig {
     /// Pending deliveries of an endpoint no config knows (removed, invalid)
     /// are failed after sitting this long.
     pub orphan_grace: Duration,
-    /// Finished deliveries and unreferenced events older than this are
-    /// deleted (`--retain`; None: kept forever).
-    pub retain: Option<Duration>,
     /// Address ranges herald may send to besides public ones
     /// (`--allow-private-networks`).
     pub network: destination::NetworkPolicy,
@@ -75,7 +72,6 @@ impl Default for DeliveryConfig {
             disable_after: 20,
             batch_size: 200,
             orphan_grace: Duration::from_secs(3600),
-            retain: Some(Duration::from_secs(30 * 24 * 3600)),
             network: destination::NetworkPolicy::default(),
             clock_skew: chrono::Duration::zero(),
         }

@@ -16,6 +16,8 @@ pub enum ReconcileReason {
     Reconnected,
     /// The periodic safety-net sweep.
     Periodic,
+    /// Notifications were dropped because an actor was behind.
+    Overflow,
 }
 
 impl ReconcileReason {
@@ -24,6 +26,7 @@ impl ReconcileReason {
             ReconcileReason::Startup => "startup",
             ReconcileReason::Reconnected => "reconnected",
             ReconcileReason::Periodic => "periodic",
+            ReconcileReason::Overflow => "overflow",
         }
     }
 }

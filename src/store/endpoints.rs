@@ -107,11 +107,14 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        route_unrouted_events(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Keep this replica's config endpoints alive for another `ttl`.
+    /// Keep this replica's config endpoints alive for another `ttl` (and
+    /// fan out events emitted while no config was known, see
+    /// [`route_unrouted_events`]).
     pub async fn renew_config_endpoints(
         &self,
         node_id: &str,
@@ -125,6 +128,9 @@ impl Store {
         .bind(millis(ttl))
         .execute(self.pool())
         .await?;
+        let mut tx = self.pool().begin().await?;
+        route_unrouted_events(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -201,4 +207,35 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Events emitted before any replica had registered its config
+/// (`herald_unrouted_event`, migration 0053): give them their outbox rows
+/// now, in emission order, to every endpoint that subscribes them (the
+/// project webhooks' rows, written at emit time, are left as they are), and
+/// forget them — in the caller's transaction, so exactly once. Returns the
+/// outbox rows written.
+async fn route_unrouted_events(conn: &mut sqlx::PgConnection) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "WITH taken AS (DELETE FROM herald_unrouted_event RETURNING event_id)
+         INSERT INTO herald_delivery (event_id, endpoint_id, recipient)
+         SELECT id, endpoint_id, recipient FROM (
+         SELECT DISTINCT e.id, s.endpoint_id, r.recipient, e.seq
+           FROM taken t
+           JOIN herald_event e ON e.id = t.event_id
+           JOIN herald_subscription s
+             ON (s.project_id IS NULL OR s.project_id = e.project_id)
+            AND (e.type = ANY (s.event_types) OR '*' = ANY (s.event_types))
+          CROSS JOIN LATERAL (
+                SELECT '' AS recipient WHERE NOT s.direct_messages
+                UNION ALL
+                SELECT herald_recipients(e.type, e.payload) WHERE s.direct_messages
+              ) r
+         ) fan_out
+          ORDER BY seq, endpoint_id, recipient
+         ON CONFLICT (event_id, endpoint_id, recipient) DO NOTHING",
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }

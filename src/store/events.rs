@@ -85,13 +85,4 @@ impl Store {
                 .await?;
         row.as_ref().map(event_from_row).transpose()
     }
-
-    /// Events in the log, by type (index-only over `herald_event_type_idx`).
-    pub async fn event_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT type, count(*) FROM herald_event GROUP BY type ORDER BY type")
-                .fetch_all(self.pool())
-                .await?,
-        )
-    }
 }

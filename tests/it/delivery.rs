@@ -151,6 +151,33 @@ async fn thousand_events_in_order_exactly_once_despite_failures() {
     receiver.stop().await;
 }
 
+/// Events a host emitted before herald ever started (no replica's config
+/// known yet) reach the config endpoints once the first replica registers
+/// its config: in order, each once — a second replica starting fans out
+/// nothing again. Before, they got no outbox row and were never sent.
+#[actix_rt::test]
+async fn events_emitted_before_the_first_start_are_delivered_after_it() {
+    let db = TestDb::new().await;
+    emit_ticks(&db, 3).await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let endpoints = vec![endpoint("ops", receiver.url("/ops"))];
+    let a = start(&db, "node-a", endpoints.clone(), fast_delivery()).await;
+    wait_state(&db, "ops", "delivered", 3).await;
+    let b = start(&db, "node-b", endpoints, fast_delivery()).await;
+    emit_ticks(&db, 1).await;
+    wait_state(&db, "ops", "delivered", 4).await;
+    let ticks: Vec<i64> = receiver.accepted("/ops").iter().map(tick).collect();
+    assert_eq!(ticks, vec![1, 2, 3, 1], "in order, each once");
+    let remembered: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_unrouted_event")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(remembered, 0);
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
+}
+
 /// Retry-After, timeouts, a receiver that never answers, a 10 MB response
 /// and a refused connection each end in the right state, and none of them
 /// holds up a healthy endpoint.

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald::actors::retention::prune_pass;
+use herald::actors::RetentionConfig;
 use herald::endpoint::Secret;
 use herald::messages::delivery::SetEndpoints;
 use herald::signing;
@@ -483,8 +485,11 @@ async fn a_batch_records_the_rows_whose_lease_holds_and_reports_the_rest() {
 }
 
 /// Retention: finished deliveries and unreferenced events older than the
-/// retention go; pending deliveries, recent history and events behind a
-/// claim stay.
+/// retention go, in batches until caught up; so do claims superseded by a
+/// later generation and handled transitions past theirs (the event of a
+/// pruned claim goes with it). Pending deliveries, recent history, a
+/// plan's latest claim (its generation boundary) with its event, and
+/// unhandled transitions stay.
 #[actix_rt::test]
 async fn history_older_than_the_retention_is_pruned() {
     let db = TestDb::new().await;
@@ -504,38 +509,99 @@ async fn history_older_than_the_retention_is_pruned() {
     .execute(&db.pool)
     .await
     .expect("age events");
-    // An old event behind an outcome claim: kept, the claim needs it.
-    let claimed: uuid::Uuid = sqlx::query_scalar(
+    // Two old claims of one plan: generation 1 is superseded, 2 is the
+    // plan's latest.
+    let claims: Vec<uuid::Uuid> = sqlx::query_scalar(
         "WITH p AS (INSERT INTO project (resource_id, title) VALUES ('p', 'P') RETURNING id),
               pl AS (INSERT INTO plan (project_id, title) SELECT id, 'Plan' FROM p RETURNING id),
               e AS (INSERT INTO herald_event (id, type, payload, created_at)
-                    VALUES (gen_random_uuid(), 'PIPELINE_COMPLETED', '{}', now() - interval '40 days')
+                    SELECT gen_random_uuid(), 'PIPELINE_COMPLETED', '{}', now() - interval '100 days'
+                      FROM generate_series(1, 2)
                     RETURNING id),
+              numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS generation FROM e),
               o AS (INSERT INTO herald_plan_outcome
-                        (plan_id, generation, outcome, event_id, last_run_seq, claimed_by)
-                    SELECT pl.id, 1, 'PIPELINE_COMPLETED', e.id, 0, 'test' FROM pl, e)
-         SELECT id FROM e",
+                        (plan_id, generation, outcome, event_id, last_run_seq, claimed_by, claimed_at)
+                    SELECT pl.id, n.generation, 'PIPELINE_COMPLETED', n.id, 0, 'test',
+                           now() - interval '100 days'
+                      FROM pl, numbered n
+                    RETURNING event_id, generation)
+         SELECT event_id FROM o ORDER BY generation",
     )
-    .fetch_one(&db.pool)
+    .fetch_all(&db.pool)
     .await
-    .expect("claimed event");
-    let pruned = db
-        .store
-        .prune_history(Duration::from_secs(30 * 24 * 3600), 1000)
+    .expect("claims");
+    // Old transitions of one issue: handled (pruned) and not (kept).
+    sqlx::query(
+        "WITH u AS (INSERT INTO app_user (name, email) VALUES ('Ada', 'ada@example.com') RETURNING id)
+         INSERT INTO issue (project_id, title, creator_id)
+         SELECT (SELECT id FROM project), 'Issue', u.id FROM u",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("an issue");
+    sqlx::query("UPDATE herald_issue_transition SET handled_at = now() - interval '100 days'")
+        .execute(&db.pool)
         .await
-        .expect("prune");
-    assert_eq!((pruned.deliveries, pruned.events), (3, 3));
+        .expect("a handled transition");
+    sqlx::query(
+        "INSERT INTO herald_issue_transition (issue_id, kind, created_at)
+         SELECT id, 'APPROVED', now() - interval '100 days' FROM issue",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("an unhandled transition");
+
+    let config = RetentionConfig {
+        deliveries: Some(Duration::from_secs(30 * 24 * 3600)),
+        decisions: Some(Duration::from_secs(90 * 24 * 3600)),
+        // Smaller than what is due: the pass loops.
+        batch: 2,
+        ..RetentionConfig::default()
+    };
+    let report = prune_pass(&db.store, &config).await.expect("prune");
+    // deliveries, claims, transitions, events (3 ticks + generation 1's).
+    assert_eq!(report.deleted, [3, 1, 1, 4]);
+    assert!(report.caught_up);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_delivery")
         .fetch_one(&db.pool)
         .await
         .expect("count");
     assert_eq!(left, 2, "pending and recent deliveries stay");
-    let kept: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM herald_event WHERE id = $1)")
-        .bind(claimed)
-        .fetch_one(&db.pool)
+    let kept: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM herald_plan_outcome")
+        .fetch_all(&db.pool)
         .await
-        .expect("exists");
-    assert!(kept, "an event behind a claim stays");
+        .expect("claims left");
+    assert_eq!(kept, vec![claims[1]], "the plan's latest claim stays");
+    let event_kept: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM herald_event WHERE id = $1)")
+            .bind(claims[1])
+            .fetch_one(&db.pool)
+            .await
+            .expect("exists");
+    assert!(event_kept, "an event behind a claim stays");
+    let transitions: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        sqlx::query_scalar("SELECT handled_at FROM herald_issue_transition")
+            .fetch_all(&db.pool)
+            .await
+            .expect("transitions left");
+    assert_eq!(transitions, vec![None], "unhandled transitions stay");
+
+    // A budget spent before catching up says so (the actor goes again at
+    // once instead of waiting).
+    emit_ticks_to(&db, "old-again", 5).await;
+    sqlx::query(
+        "UPDATE herald_delivery SET state = 'delivered', completed_at = now() - interval '40 days'
+          WHERE endpoint_id = 'old-again'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("age");
+    let hurried = RetentionConfig {
+        budget: Duration::ZERO,
+        ..config
+    };
+    let report = prune_pass(&db.store, &hurried).await.expect("prune");
+    assert_eq!((report.deleted[0], report.caught_up), (2, false));
 }
 
 /// `count` events, each with one pending outbox row for `endpoint`,

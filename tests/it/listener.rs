@@ -328,3 +328,75 @@ async fn a_flood_of_malformed_notifications_is_counted_not_logged_each() {
         "{logged} lines for 500 notifications"
     );
 }
+
+/// A flood of notifications for an actor that is behind: the listener keeps
+/// reading (PostgreSQL's shared notification queue, which the host's
+/// commits need, drains at once), the slow actor's mailbox stays at its
+/// bound, the rest is dropped and counted, and one reconciliation request
+/// follows to repair what was dropped.
+#[actix_rt::test]
+async fn a_flood_for_an_actor_that_is_behind_is_dropped_and_reconciled() {
+    let db = TestDb::new().await;
+    let (slow, seen) = Recorder::<TaskRunChanged>::start_slow(64, Duration::from_millis(5));
+    let (reconcile_recorder, reconciles) = Recorder::<Reconcile>::start();
+    let metrics = Arc::new(Metrics::new());
+    let router = Router::new(RouterTargets {
+        task_runs: vec![slow.recipient()],
+        reconcile: vec![reconcile_recorder.recipient()],
+        ..RouterTargets::default()
+    })
+    .with_metrics(metrics.clone())
+    .start();
+    let _listener = Listener::new(
+        db.options.clone(),
+        ListenerConfig::default(),
+        router.clone().recipient(),
+        router.recipient(),
+        metrics.clone(),
+    )
+    .start();
+    wait_until("the startup reconcile", DEADLINE, || async {
+        (!snapshot(&reconciles).is_empty()).then_some(())
+    })
+    .await;
+
+    const FLOOD: u64 = 20_000;
+    sqlx::query(
+        "SELECT pg_notify('herald', json_build_object('table', 'task_run', 'op', 'UPDATE',
+                'id', g, 'task_id', g, 'plan_id', 1, 'status', 'RUNNING')::text)
+           FROM generate_series(1, $1::bigint) g",
+    )
+    .bind(FLOOD as i64)
+    .execute(&db.pool)
+    .await
+    .expect("flood");
+    // At 5 ms a message the slow actor would need 100 s for all of them.
+    wait_until("the whole flood read", DEADLINE, || async {
+        (metrics.notifications.with_label_values(&["task_run"]).get() == FLOOD).then_some(())
+    })
+    .await;
+    let usage: f64 = sqlx::query_scalar("SELECT pg_notification_queue_usage()")
+        .fetch_one(&db.pool)
+        .await
+        .expect("queue usage");
+    assert_eq!(usage, 0.0, "PostgreSQL's notification queue is drained");
+    let dropped = metrics
+        .notifications_dropped
+        .with_label_values(&["task_run"])
+        .get();
+    let handled = snapshot(&seen).len() as u64;
+    assert!(dropped > FLOOD / 2, "{dropped} dropped of {FLOOD}");
+    assert!(handled < FLOOD / 2, "{handled} handled of {FLOOD}");
+    // Once the slow actor has handled all it queued and the reconcile has
+    // come: one request for the whole flood.
+    let overflow = wait_until("the overflow reconcile", DEADLINE, || async {
+        let overflow = snapshot(&reconciles)
+            .into_iter()
+            .filter(|r| r.reason == ReconcileReason::Overflow)
+            .count();
+        let drained = snapshot(&seen).len() as u64 == FLOOD - dropped;
+        (overflow > 0 && drained).then_some(overflow)
+    })
+    .await;
+    assert_eq!(overflow, 1, "one reconcile for the whole flood");
+}

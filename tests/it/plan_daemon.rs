@@ -94,6 +94,10 @@ async fn listener_driven_window_sends_one_failure_event() {
     set_status(&db.pool, runs[3], "FAILED", Some("late")).await;
     settled(&daemon, plan.plan_id, |s| s.failed == 4).await;
     assert_eq!(plan_events(&db.pool, plan.plan_id).await.len(), 1);
+    // Counted as herald works (a scrape reads nothing from the database).
+    let emitted = &daemon.metrics.events_emitted;
+    assert_eq!(emitted.with_label_values(&["PIPELINE_FAILED"]).get(), 1);
+    assert_eq!(emitted.with_label_values(&["PIPELINE_COMPLETED"]).get(), 0);
     daemon.stop().await;
 }
 

@@ -141,6 +141,31 @@ async fn case(
         let full = read(&db.store, plan.plan_id).await?;
         prop_assert_eq!(progress.facts(), full.facts());
         prop_assert_eq!(progress.max_run_seq(), full.max_run_seq);
+        // The work rows the trigger wrote are a superset of what the rule
+        // (Rust only) finds due: a plan with an outcome due now is due now,
+        // one with a window open is due by its deadline.
+        let due: Option<chrono::DateTime<chrono::Utc>> =
+            sqlx::query_scalar("SELECT due_at FROM herald_plan_work WHERE plan_id = $1")
+                .bind(plan.plan_id)
+                .fetch_optional(&db.pool)
+                .await
+                .map_err(|e| fail("read the work row", &e))?
+                .flatten();
+        match full.decide(window) {
+            Decision::Claim(..) => {
+                prop_assert!(
+                    due.is_some_and(|d| d <= full.db_now),
+                    "claim due, work row {due:?}"
+                )
+            }
+            Decision::WindowOpen { deadline } => {
+                prop_assert!(
+                    due.is_some_and(|d| d <= deadline),
+                    "window open, work row {due:?}"
+                )
+            }
+            Decision::Settled | Decision::Waiting => {}
+        }
     }
     Ok(())
 }

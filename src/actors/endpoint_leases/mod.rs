@@ -426,28 +426,11 @@ impl Actor for EndpointLeases {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1024);
+        ctx.set_mailbox_capacity(crate::actors::router::TARGET_MAILBOX);
         self.sweep(ctx);
         ctx.run_interval(self.config.sweep_interval, |manager, ctx| {
             manager.sweep(ctx)
         });
-        if let Some(retain) = self.config.retain {
-            ctx.run_interval(std::time::Duration::from_secs(60), move |manager, ctx| {
-                let store = manager.store.clone();
-                ctx.spawn(
-                    async move {
-                        match store.prune_history(retain, 1000).await {
-                            Ok(pruned) if pruned.deliveries + pruned.events > 0 => {
-                                info!(event = "history.pruned", deliveries = pruned.deliveries, events = pruned.events, retain = %humantime::format_duration(retain));
-                            }
-                            Ok(_) => {}
-                            Err(error) => warn!(event = "history.prune_failed", error = %error),
-                        }
-                    }
-                    .into_actor(manager),
-                );
-            });
-        }
         let renew_every = self.config.lease_timing().renew_every;
         ctx.run_interval(renew_every, |manager, ctx| manager.renew(ctx));
     }

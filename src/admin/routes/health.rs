@@ -80,21 +80,6 @@ pub async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
-    match tokio::time::timeout(DATABASE_WAIT, state.store.event_counts()).await {
-        Ok(Ok(counts)) => {
-            for (event_type, count) in counts {
-                state
-                    .metrics
-                    .events
-                    .with_label_values(&[event_type.as_str()])
-                    .set(count);
-            }
-        }
-        Ok(Err(error)) => {
-            tracing::debug!(event = "metrics.events_unavailable", error = %error);
-        }
-        Err(_) => tracing::debug!(event = "metrics.events_unavailable", error = "timeout"),
-    }
     let mut buffer = Vec::new();
     let families = state.metrics.registry.gather();
     if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {

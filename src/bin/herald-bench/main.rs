@@ -6,6 +6,7 @@
 //! cargo run --release --bin herald-bench -- windows --plans 100000
 //! cargo run --release --bin herald-bench -- scale --tasks 1000,10000
 //! cargo run --release --bin herald-bench -- history --plans 200,2000,20000
+//! cargo run --release --bin herald-bench -- retention --rate 1000 --seconds 180
 //! ```
 //!
 //! Each benchmark creates a throwaway database on the PostgreSQL at
@@ -18,6 +19,7 @@ mod chaos;
 mod history;
 mod pg_crash;
 mod receiver;
+mod retention;
 mod scale;
 mod throughput;
 mod windows;
@@ -121,6 +123,18 @@ enum Bench {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         reconcile_interval: std::time::Duration,
     },
+    /// Retention under sustained load: the outbox's size over time with a
+    /// short `--retain`.
+    Retention {
+        /// Deliveries per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 180)]
+        seconds: u32,
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        retain: std::time::Duration,
+    },
     /// (internal) run herald itself, as a chaos replica: `replica run …`.
     #[command(hide = true)]
     Replica {
@@ -200,6 +214,11 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await?
             }
+            Some(Bench::Retention {
+                rate,
+                seconds,
+                retain,
+            }) => retention::retention(rate, seconds, retain).await?,
             Some(Bench::Replica { .. }) => anyhow::bail!("`replica` runs before the system starts"),
             Some(Bench::Ceiling {
                 deliveries,

@@ -35,6 +35,20 @@ fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result
     })
 }
 
+/// `count` endpoints `e0`, `e1` … at `receiver`, endpoint `eN` subscribed
+/// to event type `bench.eN` only.
+pub fn typed_endpoints(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<Endpoint>> {
+    (0..count)
+        .map(|i| {
+            endpoint(
+                format!("e{i}"),
+                receiver.url(&format!("/e{i}")),
+                vec![format!("bench.e{i}")],
+            )
+        })
+        .collect()
+}
+
 async fn start_herald(db: &BenchDb, endpoints: Vec<Endpoint>) -> anyhow::Result<Daemon> {
     let daemon = Daemon::start(
         db.options.clone(),
@@ -131,15 +145,7 @@ pub async fn throughput(
 pub async fn latency(rate: u32, seconds: u32, endpoints: usize) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
-    let list = (0..endpoints)
-        .map(|i| {
-            endpoint(
-                format!("e{i}"),
-                receiver.url(&format!("/e{i}")),
-                vec![format!("bench.e{i}")],
-            )
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let list = typed_endpoints(&receiver, endpoints)?;
     let daemon = start_herald(&db, list).await?;
 
     let total = u64::from(rate) * u64::from(seconds);

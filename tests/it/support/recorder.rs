@@ -8,6 +8,8 @@ use actix::prelude::*;
 /// Records messages of type `M`.
 pub struct Recorder<M> {
     seen: Arc<Mutex<Vec<M>>>,
+    /// Time taken per message (an actor that is behind).
+    pace: Option<std::time::Duration>,
 }
 
 impl<M> Recorder<M>
@@ -17,7 +19,29 @@ where
     /// Start a recorder; returns its address and the shared list it fills.
     pub fn start() -> (Addr<Recorder<M>>, Arc<Mutex<Vec<M>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let addr = Recorder { seen: seen.clone() }.start();
+        let addr = Recorder {
+            seen: seen.clone(),
+            pace: None,
+        }
+        .start();
+        (addr, seen)
+    }
+
+    /// A recorder that takes `pace` per message, with a mailbox of
+    /// `capacity`: an actor that is behind.
+    pub fn start_slow(
+        capacity: usize,
+        pace: std::time::Duration,
+    ) -> (Addr<Recorder<M>>, Arc<Mutex<Vec<M>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = Recorder {
+            seen: seen.clone(),
+            pace: Some(pace),
+        };
+        let addr = Recorder::create(move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            recorder
+        });
         (addr, seen)
     }
 }
@@ -32,8 +56,12 @@ where
 {
     type Result = ();
 
-    fn handle(&mut self, message: M, _ctx: &mut Self::Context) {
+    fn handle(&mut self, message: M, ctx: &mut Self::Context) {
         self.seen.lock().expect("recorder lock").push(message);
+        if let Some(pace) = self.pace {
+            // Nothing else is handled meanwhile.
+            ctx.wait(actix::clock::sleep(pace).into_actor(self));
+        }
     }
 }
 
