@@ -29,7 +29,8 @@ use tracing::{debug, info, warn};
 
 use crate::messages::StopActor;
 use crate::messages::{
-    IssueChanged, PlanCheckRunChanged, Reconcile, RolloutOutcome, RolloutTrigger, TryCreateRollout,
+    IssueChanged, PlanCheckRunChanged, Reconcile, ReconcileGate, RolloutOutcome, RolloutTrigger,
+    TryCreateRollout,
 };
 use crate::rollout::{missing_list, RolloutDecision};
 use crate::store::approval::RolloutCreation;
@@ -73,6 +74,8 @@ pub struct ApprovalActor {
     /// Bounds concurrent attempts, so a burst of notifications cannot take
     /// every pooled connection.
     permits: Arc<Semaphore>,
+    /// One reconciliation pass at a time.
+    reconciling: ReconcileGate,
 }
 
 impl ApprovalActor {
@@ -82,6 +85,7 @@ impl ApprovalActor {
             store,
             config: Arc::new(config),
             permits,
+            reconciling: ReconcileGate::default(),
         }
     }
 
@@ -91,6 +95,7 @@ impl ApprovalActor {
             store: self.store.clone(),
             config: self.config.clone(),
             permits: self.permits.clone(),
+            reconciling: self.reconciling.clone(),
         }
     }
 }
@@ -111,6 +116,7 @@ struct Worker {
     store: Store,
     config: Arc<ApprovalConfig>,
     permits: Arc<Semaphore>,
+    reconciling: ReconcileGate,
 }
 
 impl Worker {
@@ -342,14 +348,24 @@ impl Handler<Reconcile> for ApprovalActor {
     fn handle(&mut self, request: Reconcile, _ctx: &mut Self::Context) -> Self::Result {
         let worker = self.worker();
         Box::pin(async move {
-            let result = worker.with_permit(worker.reconcile()).await;
-            if let Some(Err(error)) = result {
-                warn!(
-                    event = "rollout.reconcile_failed",
-                    reason = request.reason.as_str(),
-                    node_id = %worker.config.node_id,
-                    error = %error
-                );
+            if !worker.reconciling.enter(request.reason) {
+                return;
+            }
+            let mut reason = request.reason;
+            loop {
+                let result = worker.with_permit(worker.reconcile()).await;
+                if let Some(Err(error)) = result {
+                    warn!(
+                        event = "rollout.reconcile_failed",
+                        reason = reason.as_str(),
+                        node_id = %worker.config.node_id,
+                        error = %error
+                    );
+                }
+                match worker.reconciling.leave() {
+                    Some(again) => reason = again,
+                    None => break,
+                }
             }
         })
     }

@@ -200,12 +200,15 @@ impl DeliveryActor {
         }
         self.draining = true;
         self.woken = false;
+        // Woken while waiting for the head's due time (a backoff): look at
+        // the head alone before reading a batch with its payloads.
+        let head_first = self.timer.is_some();
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
         let sender = self.sender.clone();
         ctx.spawn(
-            async move { sender.drain().await }
+            async move { sender.drain(head_first).await }
                 .into_actor(self)
                 .map(|end, actor, ctx| actor.drained(end, ctx)),
         );
@@ -325,8 +328,20 @@ impl Handler<UpdateEndpoint> for DeliveryActor {
 }
 
 impl Sender {
-    async fn drain(self) -> DrainEnd {
+    async fn drain(self, head_first: bool) -> DrainEnd {
         match self.endpoint.get().ordering {
+            SendOrder::Strict if head_first => {
+                let head = self.store.bounded(
+                    "reading the head of the queue",
+                    self.store.head_due_in(&self.endpoint_id),
+                );
+                match self.progress.step(head).await {
+                    Ok(None) => DrainEnd::Idle,
+                    Ok(Some(wait)) if !wait.is_zero() => DrainEnd::Wait(wait),
+                    Ok(Some(_)) => self.drain_in_order().await,
+                    Err(e) => DrainEnd::Store(e),
+                }
+            }
             SendOrder::Strict => self.drain_in_order().await,
             unordered => self.drain_unordered(unordered.concurrency()).await,
         }

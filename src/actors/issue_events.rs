@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use crate::events::{ApprovalRequestedData, EventType, IssueCreatedData, NewEvent, SentBackData};
 use crate::messages::StopActor;
-use crate::messages::{IssueChanged, Reconcile};
+use crate::messages::{IssueChanged, Reconcile, ReconcileGate};
 use crate::store::issue_events::{
     approvers, claim_transition, issue_snapshot, user, IssueSnapshot, IssueTransition,
     TransitionKind,
@@ -78,6 +78,8 @@ pub struct IssueEvents {
     config: Arc<IssueEventsConfig>,
     /// Bounds concurrent work so a burst cannot take every pooled connection.
     permits: Arc<Semaphore>,
+    /// One reconciliation pass at a time.
+    reconciling: ReconcileGate,
 }
 
 impl IssueEvents {
@@ -87,6 +89,7 @@ impl IssueEvents {
             store,
             config: Arc::new(config),
             permits,
+            reconciling: ReconcileGate::default(),
         }
     }
 
@@ -95,6 +98,7 @@ impl IssueEvents {
             store: self.store.clone(),
             config: self.config.clone(),
             permits: self.permits.clone(),
+            reconciling: self.reconciling.clone(),
         }
     }
 }
@@ -115,6 +119,7 @@ struct Worker {
     store: Store,
     config: Arc<IssueEventsConfig>,
     permits: Arc<Semaphore>,
+    reconciling: ReconcileGate,
 }
 
 fn payload_error(error: serde_json::Error) -> StoreError {
@@ -327,10 +332,19 @@ impl Handler<Reconcile> for IssueEvents {
     fn handle(&mut self, request: Reconcile, _ctx: &mut Self::Context) -> Self::Result {
         let worker = self.worker();
         Box::pin(async move {
-            let Ok(_permit) = worker.permits.acquire().await else {
+            if !worker.reconciling.enter(request.reason) {
                 return;
-            };
-            worker.reconcile(request.reason.as_str()).await;
+            }
+            let mut reason = request.reason;
+            loop {
+                if let Ok(_permit) = worker.permits.acquire().await {
+                    worker.reconcile(reason.as_str()).await;
+                }
+                match worker.reconciling.leave() {
+                    Some(again) => reason = again,
+                    None => break,
+                }
+            }
         })
     }
 }

@@ -24,5 +24,5 @@ pub use change::{
 pub use plan::{
     EvaluatePlan, GetOpenWindows, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan,
 };
-pub use reconcile::{Reconcile, ReconcileReason};
+pub use reconcile::{Reconcile, ReconcileGate, ReconcileReason};
 pub use stop::StopActor;

@@ -107,6 +107,19 @@ fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
     })
 }
 
+/// One endpoint of the sweep's work list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEndpoint {
+    pub endpoint_id: String,
+    /// Its pending deliveries.
+    pub pending: i64,
+    /// Its earliest pending delivery is due now.
+    pub due: bool,
+    /// How long it has had pending work and no live lease (None: a replica
+    /// holds its lease).
+    pub unowned_for: Option<Duration>,
+}
+
 impl Store {
     /// The oldest pending deliveries of `endpoint_id`, in outbox order.
     pub async fn pending_deliveries(
@@ -152,6 +165,20 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(pending_from_row).collect()
+    }
+
+    /// How long until the head of `endpoint_id`'s queue (its oldest pending
+    /// delivery) is due, if it has one: one index entry, no payload.
+    pub async fn head_due_in(&self, endpoint_id: &str) -> Result<Option<Duration>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint
+               FROM herald_delivery WHERE endpoint_id = $1 AND state = 'pending'
+              ORDER BY id LIMIT 1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
 
     /// How long until the next pending delivery of `endpoint_id` is due, if
@@ -309,19 +336,19 @@ impl Store {
         Ok(endpoint)
     }
 
-    /// Endpoints with pending deliveries (the sweep's work list), each with
-    /// how long it has had pending work and no live lease (`None`: a
-    /// replica holds its lease): since its lease ended or its oldest
-    /// pending delivery was queued, whichever is later.
-    pub async fn endpoints_with_pending(
-        &self,
-    ) -> Result<Vec<(String, Option<Duration>)>, StoreError> {
-        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+    /// Endpoints with pending deliveries (the sweep's work list, one pass
+    /// over the pending rows): for each, whether its earliest pending
+    /// delivery is due now, and how long it has had pending work and no
+    /// live lease (`None`: a replica holds its lease) — since its lease
+    /// ended or its oldest pending delivery was queued, whichever is later.
+    pub async fn endpoints_with_pending(&self) -> Result<Vec<PendingEndpoint>, StoreError> {
+        let rows: Vec<(String, i64, bool, Option<i64>)> = sqlx::query_as(
             "WITH pending AS (
-                 SELECT endpoint_id, min(updated_at) AS oldest
+                 SELECT endpoint_id, count(*) AS pending, min(updated_at) AS oldest,
+                        min(next_attempt_at) <= now() AS due
                    FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id
              )
-             SELECT p.endpoint_id,
+             SELECT p.endpoint_id, p.pending, p.due,
                     CASE WHEN l.expires_at > now() THEN NULL
                          ELSE (extract(epoch FROM now() - GREATEST(p.oldest, l.expires_at)) * 1000)::bigint
                     END
@@ -331,11 +358,11 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, ms)| {
-                (
-                    id,
-                    ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())),
-                )
+            .map(|(endpoint_id, pending, due, ms)| PendingEndpoint {
+                endpoint_id,
+                pending,
+                due,
+                unowned_for: ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())),
             })
             .collect())
     }
@@ -357,8 +384,12 @@ impl Store {
                   WHERE d.state = 'pending'
                     AND d.endpoint_id <> ALL($1)
                     AND d.updated_at < now() - $2::bigint * interval '1 millisecond'
+                    -- Another live replica's config endpoint is not an orphan;
+                    -- a project webhook is judged by `known` alone (an invalid
+                    -- one is in the subscription view, but nobody can send it).
                     AND NOT EXISTS (SELECT 1 FROM herald_subscription s
-                                     WHERE s.endpoint_id = d.endpoint_id)
+                                     WHERE s.endpoint_id = d.endpoint_id
+                                       AND s.endpoint_id NOT LIKE 'project-webhook-%')
                   RETURNING d.endpoint_id
              )
              SELECT endpoint_id, count(*) FROM failed GROUP BY endpoint_id ORDER BY endpoint_id",
@@ -367,15 +398,6 @@ impl Store {
         .bind(grace.as_millis().min(i64::MAX as u128) as i64)
         .fetch_all(self.pool())
         .await?)
-    }
-
-    /// Pending deliveries in the whole outbox.
-    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'pending'")
-                .fetch_one(self.pool())
-                .await?,
-        )
     }
 }
 

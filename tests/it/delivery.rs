@@ -178,6 +178,81 @@ async fn events_emitted_before_the_first_start_are_delivered_after_it() {
     receiver.stop().await;
 }
 
+/// Woken during a long backoff (every new event notifies), a strict
+/// endpoint looks at the head of its queue only — no batch of pending rows
+/// with their payloads to learn that nothing is due. Measured in rows of
+/// `herald_event` PostgreSQL fetched (each batch read joins the payloads).
+#[actix_rt::test]
+async fn a_wake_during_a_backoff_reads_only_the_head() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(500));
+    let mut config = fast_delivery();
+    config.retry.base = Duration::from_secs(600);
+    config.retry.cap = Duration::from_secs(600);
+    config.lease_ttl = Duration::from_secs(20);
+    let daemon = start(
+        &db,
+        "one",
+        vec![endpoint("backoff", receiver.url("/backoff"))],
+        config,
+    )
+    .await;
+    emit_ticks(&db, 1).await;
+    wait_until("the first attempt failed", DEADLINE, || async {
+        let attempts: i32 = sqlx::query_scalar(
+            "SELECT attempts FROM herald_delivery WHERE endpoint_id = 'backoff'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("attempts");
+        (attempts == 1).then_some(())
+    })
+    .await;
+    let before = settled_event_fetches(&db).await;
+    for _ in 0..50 {
+        emit_ticks(&db, 1).await;
+    }
+    let after = settled_event_fetches(&db).await;
+    // One fetch per emit is its outbox row's foreign key check; 50 wakes
+    // reading batches of up to 51 rows would fetch ~1,300 more.
+    assert!(
+        after - before <= 60,
+        "{} event rows fetched for 50 wakes",
+        after - before
+    );
+    assert_eq!(receiver.received().len(), 1, "nothing was due");
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// Rows of `herald_event` fetched so far, once PostgreSQL has published
+/// every backend's statistics (asynchronously: a backend that goes idle
+/// publishes up to 10 s later), i.e. the reading has not moved for 11 s —
+/// or after 40 s, if something keeps reading.
+async fn settled_event_fetches(db: &TestDb) -> i64 {
+    let read = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::bigint
+               FROM pg_stat_user_tables WHERE relname = 'herald_event'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("statistics")
+    };
+    let started = std::time::Instant::now();
+    let mut last = read().await;
+    let mut since = std::time::Instant::now();
+    while since.elapsed() < Duration::from_secs(11) && started.elapsed() < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = read().await;
+        if now != last {
+            last = now;
+            since = std::time::Instant::now();
+        }
+    }
+    last
+}
+
 /// Retry-After, timeouts, a receiver that never answers, a 10 MB response
 /// and a refused connection each end in the right state, and none of them
 /// holds up a healthy endpoint.

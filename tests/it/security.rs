@@ -35,7 +35,9 @@ async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
 
 /// Project webhooks aimed inside are never attempted: each is reported
 /// invalid (or, for a name that resolves inside, refused at connect time
-/// and disabled) and no connection reaches the loopback port.
+/// and disabled) and no connection reaches the loopback port. The invalid
+/// ones' deliveries do not stay pending forever: after the orphan grace
+/// they end failed, with the reason.
 #[actix_rt::test]
 async fn project_webhooks_aimed_inside_are_never_connected_to() {
     let db = TestDb::new().await;
@@ -69,7 +71,9 @@ async fn project_webhooks_aimed_inside_are_never_connected_to() {
         .expect("webhook");
         ids.push(Endpoint::project_webhook_id(id));
     }
-    let daemon = start(&db, "one", Vec::new(), fast_delivery()).await;
+    let mut config = fast_delivery();
+    config.orphan_grace = Duration::from_millis(200);
+    let daemon = start(&db, "one", Vec::new(), config).await;
     sqlx::query("SELECT herald_emit('user.created', '{\"data\":{}}', $1)")
         .bind(project)
         .execute(&db.pool)
@@ -98,6 +102,22 @@ async fn project_webhooks_aimed_inside_are_never_connected_to() {
     .await;
     assert!(reason.contains("refused"), "{reason}");
     assert!(reason.contains("loopback"), "{reason}");
+    let invalid_ids: Vec<String> = ids[..urls.len() - 1].to_vec();
+    let errors = wait_until("the invalid webhooks' rows failed", DEADLINE, || async {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT state, last_error FROM herald_delivery WHERE endpoint_id = ANY($1)",
+        )
+        .bind(&invalid_ids)
+        .fetch_all(&db.pool)
+        .await
+        .ok()?;
+        (rows.len() == invalid_ids.len() && rows.iter().all(|(state, _)| state == "failed"))
+            .then_some(rows)
+    })
+    .await;
+    for (_, error) in errors {
+        assert!(error.is_some_and(|e| e.contains("invalid project webhook")));
+    }
     assert_eq!(accepted.load(Ordering::SeqCst), 0, "no connection was made");
     daemon.stop().await;
 }

@@ -71,8 +71,12 @@ enum Hint {
     /// A NOTIFY said it has new work.
     Notified,
     /// A sweep found pending work; `unowned_for` is how long nobody has
-    /// held its lease (`None`: a replica holds it).
-    Swept { unowned_for: Option<Duration> },
+    /// held its lease (`None`: a replica holds it); `due`: its earliest
+    /// pending delivery is due now.
+    Swept {
+        unowned_for: Option<Duration>,
+        due: bool,
+    },
 }
 
 pub struct EndpointLeases {
@@ -168,23 +172,27 @@ impl EndpointLeases {
                 let live = store.bounded("renewing this replica's heartbeat", store.heartbeat_replica(&node_id, lease_ttl)).await?;
                 let webhooks = store.bounded("reading project webhooks", store.project_webhooks()).await?;
                 let pending = store.bounded("reading endpoints with pending deliveries", store.endpoints_with_pending()).await?;
-                let depth = store.bounded("reading the outbox depth", store.outbox_depth()).await?;
-                Ok::<_, StoreError>((live, webhooks, pending, depth))
+                Ok::<_, StoreError>((live, webhooks, pending))
             }
             .into_actor(self)
             .map(|result, manager, ctx| {
                 manager.sweeping = false;
                 match result {
-                    Ok((live, webhooks, pending, depth)) => {
-                        manager.metrics.outbox_pending.set(depth);
+                    Ok((live, webhooks, pending)) => {
+                        manager.metrics.outbox_pending.set(pending.iter().map(|p| p.pending).sum());
                         manager.live_replicas = live.max(1);
                         manager.metrics.replicas_live.set(manager.live_replicas);
                         manager.rebuild_endpoints(webhooks);
-                        manager.fail_orphaned(ctx);
-                        let busy: HashSet<&String> = pending.iter().map(|(id, _)| id).collect();
+                        // Only when some pending work is for an endpoint
+                        // this replica cannot send: one more pass then.
+                        if pending.iter().any(|p| !manager.endpoints.contains_key(&p.endpoint_id)) {
+                            manager.fail_orphaned(ctx);
+                        }
+                        let busy: HashSet<&String> = pending.iter().map(|p| &p.endpoint_id).collect();
                         manager.shed_extra(&busy);
-                        for (endpoint_id, unowned_for) in pending {
-                            manager.take_or_wake(endpoint_id, Hint::Swept { unowned_for }, ctx);
+                        for p in pending {
+                            let hint = Hint::Swept { unowned_for: p.unowned_for, due: p.due };
+                            manager.take_or_wake(p.endpoint_id, hint, ctx);
                         }
                     }
                     Err(error) => {
@@ -310,7 +318,10 @@ impl EndpointLeases {
     /// a lease TTL while it had work.
     fn take_or_wake(&mut self, endpoint_id: String, hint: Hint, ctx: &mut Context<Self>) {
         if let Some(held) = self.held.get(&endpoint_id) {
-            if held.state.may_start_attempts() {
+            // A sweep wakes only what is due: an endpoint in a backoff
+            // wakes itself when its head is due.
+            let due = !matches!(hint, Hint::Swept { due: false, .. });
+            if held.state.may_start_attempts() && due {
                 held.actor.do_send(Wake);
             }
             return;
@@ -330,9 +341,12 @@ impl EndpointLeases {
                 false
             }
             // Another replica holds it.
-            Hint::Swept { unowned_for: None } => return,
+            Hint::Swept {
+                unowned_for: None, ..
+            } => return,
             Hint::Swept {
                 unowned_for: Some(unowned),
+                ..
             } => unowned >= self.config.lease_ttl,
         };
         let taken = self.active() + self.acquiring.len();
@@ -443,6 +457,11 @@ impl Handler<OutboxChanged> for EndpointLeases {
             || self.endpoints.contains_key(&change.endpoint_id)
         {
             self.take_or_wake(change.endpoint_id, Hint::Notified, ctx);
+        } else if self.invalid.contains_key(&change.endpoint_id) {
+            // Known and unusable (logged once as `endpoint.invalid`): its
+            // rows wait for a fix or fail after the orphan grace; a sweep
+            // per event would change nothing.
+            debug!(event = "delivery.invalid_endpoint", endpoint_id = %change.endpoint_id);
         } else {
             // A project webhook created since the last sweep: reload.
             self.sweep(ctx);
