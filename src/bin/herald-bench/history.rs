@@ -140,10 +140,11 @@ async fn seed(db: &BenchDb, plans: u32, tasks: u32, claimed: bool) -> anyhow::Re
              SELECT gen_random_uuid(), 'PIPELINE_COMPLETED', p.project_id, p.id, '{}' FROM plan p",
             "INSERT INTO herald_plan_outcome
                     (plan_id, generation, outcome, event_id, last_run_seq, claimed_by)
-             SELECT e.plan_id, 1, 'PIPELINE_COMPLETED', e.id,
-                    (SELECT max(r.id) FROM task_run r JOIN task t ON t.id = r.task_id
-                      WHERE t.plan_id = e.plan_id), 'bench'
-               FROM herald_event e",
+             SELECT e.plan_id, 1, 'PIPELINE_COMPLETED', e.id, m.last_run, 'bench'
+               FROM herald_event e
+               JOIN (SELECT t.plan_id, max(r.id) AS last_run
+                       FROM task_run r JOIN task t ON t.id = r.task_id
+                      GROUP BY t.plan_id) m ON m.plan_id = e.plan_id",
             "INSERT INTO herald_delivery (event_id, endpoint_id, state, attempts, completed_at)
              SELECT id, 'history', 'delivered', 1, now() FROM herald_event",
             "INSERT INTO herald_delivery_attempt

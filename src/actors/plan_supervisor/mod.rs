@@ -27,6 +27,7 @@
 //! [`Store::claim_plan_outcome`]: crate::store::Store::claim_plan_outcome
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,13 +37,14 @@ use futures_util::FutureExt as _;
 use tracing::{debug, error, info, warn};
 
 pub use super::plan_shared::{Origin, PlanConfig, PlanShared};
-use crate::messages::{
-    EvaluatePlan, GetPlanStatus, InjectPanic, PlanIdle, PlanStatus, ShutdownPlan, TaskRunChanged,
-};
+use crate::messages::{PlanIdle, PlanStatus, TaskRunChanged};
 use crate::outcome::Decision;
 use crate::plan_progress::{Applied, PlanProgress, ReadReason, RunChange};
-use crate::store::plans::{next_look, ClaimResult, ClaimedOutcome, PlanState};
-use crate::store::StoreError;
+use crate::store::plans::{next_look, PlanState};
+
+mod handlers;
+mod jobs;
+use jobs::{evaluate, Evaluation, Job};
 
 /// First retry delay when the plan's work row is held by a host
 /// transaction or another claim; doubled per retry up to [`BUSY_RETRY_MAX`].
@@ -55,31 +57,6 @@ const MAX_UNVERIFIED: usize = 32;
 /// Changes queued behind a read or claim in flight; past this many, they
 /// are dropped and the plan is read again instead.
 const MAX_QUEUED: usize = 100_000;
-
-/// What runs against the database, one at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    /// Read the plan (and claim, if the read says an outcome is due).
-    Read,
-    /// The counters say an outcome of this generation is due: claim it (the
-    /// claim reads and decides again under the plan's lock).
-    Claim { generation: i32 },
-}
-
-/// The result of one job.
-enum Evaluation {
-    Unknown,
-    Read(PlanState),
-    Claimed(ClaimedOutcome),
-    Lost {
-        generation: i32,
-    },
-    /// The claim of this generation found the plan's work row held (None:
-    /// the read could not start).
-    Busy(Option<i32>),
-    Failed(StoreError),
-    Panicked,
-}
 
 /// One plan's supervisor.
 pub struct PlanSupervisor {
@@ -110,6 +87,8 @@ pub struct PlanSupervisor {
     retry_timer: Option<SpawnHandle>,
     /// A job is in flight.
     evaluating: bool,
+    /// The job in flight has reached the database (holds a read permit).
+    job_begun: Arc<AtomicBool>,
     /// Read the plan once the job in flight is done.
     again: bool,
     recovering: bool,
@@ -142,6 +121,7 @@ impl PlanSupervisor {
             idle_timer: None,
             retry_timer: None,
             evaluating: false,
+            job_begun: Arc::new(AtomicBool::new(false)),
             again: false,
             recovering: false,
             errors: 0,
@@ -194,7 +174,12 @@ impl PlanSupervisor {
             ctx.cancel_future(handle);
         }
         if self.evaluating {
-            self.again = true;
+            // A job still waiting for its turn at the database will read
+            // everything this read would: no second read after it (a
+            // backlog reconciled twice is not read twice).
+            if job != Job::Read || self.job_begun.load(Ordering::Acquire) {
+                self.again = true;
+            }
             return;
         }
         if let Some(handle) = self.retry_timer.take() {
@@ -203,7 +188,9 @@ impl PlanSupervisor {
         self.evaluating = true;
         let shared = self.shared.clone();
         let plan_id = self.plan_id;
-        let work = AssertUnwindSafe(evaluate(shared, plan_id, job)).catch_unwind();
+        self.job_begun = Arc::new(AtomicBool::new(false));
+        let begun = self.job_begun.clone();
+        let work = AssertUnwindSafe(evaluate(shared, plan_id, job, begun)).catch_unwind();
         ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
             let result = result.unwrap_or(Evaluation::Panicked);
             act.guarded(ctx, |act, ctx| act.apply(result, ctx));
@@ -596,147 +583,5 @@ impl PlanSupervisor {
         if !self.evaluating {
             self.arm_idle(ctx);
         }
-    }
-}
-
-/// Run a job: read the plan and claim its outcome if one is due, or claim.
-async fn evaluate(shared: Arc<PlanShared>, plan_id: i64, job: Job) -> Evaluation {
-    let Ok(_permit) = shared.reads.acquire().await else {
-        return Evaluation::Busy(None);
-    };
-    let window = shared.config.failure_window;
-    let generation = match job {
-        Job::Claim { generation } => generation,
-        Job::Read => {
-            let state = match shared.store.plan_state(plan_id).await {
-                Ok(Some(state)) => state,
-                Ok(None) => return Evaluation::Unknown,
-                Err(error) => return Evaluation::Failed(error),
-            };
-            let decision = state.decide(window);
-            if !matches!(decision, Decision::Claim(..)) {
-                settle(&shared, &state, decision).await;
-                return Evaluation::Read(state);
-            }
-            state.generation()
-        }
-    };
-    match shared
-        .store
-        .claim_plan_outcome(plan_id, generation, window, &shared.node_id)
-        .await
-    {
-        Ok(ClaimResult::Claimed(claimed)) => Evaluation::Claimed(claimed),
-        Ok(ClaimResult::Lost { generation }) => Evaluation::Lost { generation },
-        Ok(ClaimResult::NotDue(state)) => Evaluation::Read(state),
-        Ok(ClaimResult::Busy) => Evaluation::Busy(Some(generation)),
-        Ok(ClaimResult::UnknownPlan) => Evaluation::Unknown,
-        Err(error) => Evaluation::Failed(error),
-    }
-}
-
-/// After a read that claimed nothing, record in the plan's work row when it
-/// must be looked at again (an open window's deadline, or at its next
-/// change). A row that changed since the read stays due; a failure here
-/// only leaves it due for the next reconciliation.
-async fn settle(shared: &PlanShared, state: &PlanState, decision: Decision) {
-    let Some(version) = state.work_version else {
-        return;
-    };
-    let due = next_look(decision);
-    if let Err(error) = shared
-        .store
-        .settle_plan_work(state.plan.id, version, due)
-        .await
-    {
-        warn!(event = "plan.settle_failed", plan_id = state.plan.id, error = %error);
-    }
-}
-
-impl Actor for PlanSupervisor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.recovering = self.origin != Origin::Message;
-        // The registry starts a supervisor to hand it a message, which reads
-        // the plan; after a restart nobody will, so read now.
-        if self.origin == Origin::Restart {
-            self.evaluate(ctx);
-        }
-    }
-
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
-        if self.window.take().is_some() {
-            self.shared.metrics.plan_windows_open.dec();
-        }
-    }
-}
-
-impl Supervised for PlanSupervisor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        // The context dropped the timers and the read in flight; forget what
-        // they stood for. `started()` reads the plan again.
-        if self.window.take().is_some() {
-            self.shared.metrics.plan_windows_open.dec();
-        }
-        self.window_timer = None;
-        self.idle_timer = None;
-        self.retry_timer = None;
-        self.evaluating = false;
-        self.again = false;
-        self.progress = None;
-        self.queued.clear();
-        self.generation = None;
-        self.origin = Origin::Restart;
-        self.restarts = self.restarts.saturating_add(1);
-        warn!(
-            event = "plan.restarted",
-            plan_id = self.plan_id,
-            restarts = self.restarts
-        );
-    }
-}
-
-impl Handler<TaskRunChanged> for PlanSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, change: TaskRunChanged, ctx: &mut Self::Context) {
-        self.handled += 1;
-        self.guarded(ctx, |act, ctx| act.on_task_run(change, ctx));
-    }
-}
-
-impl Handler<EvaluatePlan> for PlanSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, _: EvaluatePlan, ctx: &mut Self::Context) {
-        self.handled += 1;
-        self.guarded(ctx, |act, ctx| act.evaluate(ctx));
-    }
-}
-
-impl Handler<GetPlanStatus> for PlanSupervisor {
-    type Result = Option<PlanStatus>;
-
-    fn handle(&mut self, _: GetPlanStatus, _ctx: &mut Self::Context) -> Option<PlanStatus> {
-        Some(self.status())
-    }
-}
-
-impl Handler<ShutdownPlan> for PlanSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, _: ShutdownPlan, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
-
-impl Handler<InjectPanic> for PlanSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, ctx: &mut Self::Context) {
-        self.guarded(ctx, |act, _| {
-            panic!("injected panic in plan {}", act.plan_id)
-        });
     }
 }
