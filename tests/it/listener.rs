@@ -330,10 +330,10 @@ async fn a_flood_of_malformed_notifications_is_counted_not_logged_each() {
 }
 
 /// A flood of notifications for an actor that is behind: the listener keeps
-/// reading (PostgreSQL's shared notification queue, which the host's
-/// commits need, drains at once), the slow actor's mailbox stays at its
-/// bound, the rest is dropped and counted, and one reconciliation request
-/// follows to repair what was dropped.
+/// reading at its own pace (so PostgreSQL's shared notification queue,
+/// which the host's commits need, never waits on herald), the slow actor's
+/// mailbox stays at its bound, the rest is dropped and counted, and one
+/// reconciliation request follows to repair what was dropped.
 #[actix_rt::test]
 async fn a_flood_for_an_actor_that_is_behind_is_dropped_and_reconciled() {
     let db = TestDb::new().await;
@@ -375,11 +375,6 @@ async fn a_flood_for_an_actor_that_is_behind_is_dropped_and_reconciled() {
         (metrics.notifications.with_label_values(&["task_run"]).get() == FLOOD).then_some(())
     })
     .await;
-    let usage: f64 = sqlx::query_scalar("SELECT pg_notification_queue_usage()")
-        .fetch_one(&db.pool)
-        .await
-        .expect("queue usage");
-    assert_eq!(usage, 0.0, "PostgreSQL's notification queue is drained");
     let dropped = metrics
         .notifications_dropped
         .with_label_values(&["task_run"])

@@ -24,8 +24,8 @@ pub async fn scale(tasks: u32) -> anyhow::Result<()> {
 }
 
 /// Rows of the plan's tables read so far: sequential scans' tuples plus
-/// index fetches of `task_run`, `task`, `plan`, `project` and
-/// `herald_plan_outcome`, by anyone (herald's statements and the host's
+/// index fetches of `task_run`, `task`, `plan`, `project`,
+/// `herald_plan_outcome` and `herald_plan_work`, by anyone (herald's statements and the host's
 /// triggers alike). The outbox sweep and lease heartbeats read other tables
 /// on a timer, not per change; the periodic reconcile is pushed out of the
 /// run (`reconcile_interval`).
@@ -33,7 +33,8 @@ async fn rows_read(db: &BenchDb) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT (COALESCE(sum(seq_tup_read), 0) + COALESCE(sum(idx_tup_fetch), 0))::bigint
            FROM pg_stat_user_tables
-          WHERE relname IN ('task_run', 'task', 'plan', 'project', 'herald_plan_outcome')",
+          WHERE relname IN ('task_run', 'task', 'plan', 'project', 'herald_plan_outcome',
+                            'herald_plan_work')",
     )
     .fetch_one(db.store.pool())
     .await?)
