@@ -9,11 +9,15 @@
 --     record the highest sequence they saw; a run with a greater one starts
 --     the next generation.
 --   * `due_at` says when the plan's outcome must be looked at (NULL: it is
---     settled until the next change). Every task-run change sets it to now;
---     herald sets it to the failure window's deadline, or clears it, after
---     reading the plan — only if `version` is still the one it read.
--- herald_rollout_work: one row per plan whose rollout conditions may have
---   changed (issue, plan check or project settings); deleted once decided.
+--     settled until the next change). A new run sets it to now; herald sets
+--     it to the failure window's deadline, or clears it, after reading the
+--     plan — only if `version` is still the one it read.
+-- herald_plan_change: one row per task-run status change, insert-only, so
+--   a status update takes no lock another transaction could wait on (two
+--   host transactions updating runs of one plan must never deadlock on a
+--   herald row). herald deletes the rows up to the newest one its read saw.
+-- herald_rollout_change: likewise, one row per change to a plan's rollout
+--   conditions (issue, plan check or project settings), insert-only.
 
 CREATE TABLE herald_plan_work (
     plan_id BIGINT PRIMARY KEY REFERENCES plan (id) ON DELETE CASCADE,
@@ -23,12 +27,18 @@ CREATE TABLE herald_plan_work (
 );
 CREATE INDEX herald_plan_work_due_idx ON herald_plan_work (due_at) WHERE due_at IS NOT NULL;
 
-CREATE TABLE herald_rollout_work (
-    plan_id BIGINT PRIMARY KEY REFERENCES plan (id) ON DELETE CASCADE,
-    version BIGINT NOT NULL DEFAULT 1,
-    due_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+-- No foreign keys: a key check would lock the plan row (FOR KEY SHARE).
+CREATE TABLE herald_plan_change (
+    id      BIGSERIAL PRIMARY KEY,
+    plan_id BIGINT NOT NULL
 );
-CREATE INDEX herald_rollout_work_due_idx ON herald_rollout_work (due_at);
+CREATE INDEX herald_plan_change_plan_idx ON herald_plan_change (plan_id, id);
+
+CREATE TABLE herald_rollout_change (
+    id      BIGSERIAL PRIMARY KEY,
+    plan_id BIGINT NOT NULL
+);
+CREATE INDEX herald_rollout_change_plan_idx ON herald_rollout_change (plan_id, id);
 
 -- Runs from before this migration have no sequence: theirs is their id,
 -- which is also what the claims made before it recorded.
@@ -60,20 +70,12 @@ END $$;
 CREATE TRIGGER task_run_stamp BEFORE INSERT ON task_run
     FOR EACH ROW EXECUTE FUNCTION herald_stamp_task_run();
 
--- A status change: the plan is due.
+-- A status change: the plan has a change to look at (no lock taken).
 CREATE FUNCTION herald_task_run_due() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    plan BIGINT;
 BEGIN
-    SELECT t.plan_id INTO plan FROM task t WHERE t.id = NEW.task_id;
-    IF plan IS NULL THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO herald_plan_work AS w (plan_id, due_at)
-         VALUES (plan, clock_timestamp())
-    ON CONFLICT (plan_id) DO UPDATE
-            SET version = w.version + 1, due_at = clock_timestamp();
+    INSERT INTO herald_plan_change (plan_id)
+    SELECT t.plan_id FROM task t WHERE t.id = NEW.task_id;
     RETURN NULL;
 END $$;
 
@@ -82,27 +84,19 @@ CREATE TRIGGER task_run_due AFTER UPDATE OF status ON task_run
     EXECUTE FUNCTION herald_task_run_due();
 
 -- The notification carries the run's sequence (the supervisors' counters
--- place a run in its generation with it) and the plan's work-row version
--- after the change: each change adds one, so a supervisor that has seen
--- every version since its read knows its counters are exact (and a gap
--- tells it a notification was lost). AFTER triggers run in name order:
--- `task_run_due` has bumped the version before `task_run_notify_update`.
+-- place a run in its generation with it).
 CREATE OR REPLACE FUNCTION herald_notify_task_run() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    plan BIGINT;
 BEGIN
-    SELECT t.plan_id INTO plan FROM task t WHERE t.id = NEW.task_id;
     PERFORM pg_notify('herald', json_build_object(
         'table', 'task_run',
         'op', TG_OP,
         'id', NEW.id,
         'seq', COALESCE(NEW.herald_seq, NEW.id),
         'task_id', NEW.task_id,
-        'plan_id', plan,
+        'plan_id', (SELECT t.plan_id FROM task t WHERE t.id = NEW.task_id),
         'status', NEW.status,
-        'updated_at', NEW.updated_at,
-        'work_version', (SELECT w.version FROM herald_plan_work w WHERE w.plan_id = plan))::text);
+        'updated_at', NEW.updated_at)::text);
     RETURN NULL;
 END $$;
 
@@ -110,17 +104,20 @@ END $$;
 -- project's requirements.
 CREATE FUNCTION herald_rollout_due(plan BIGINT) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO herald_rollout_work AS w (plan_id) VALUES (plan)
-    ON CONFLICT (plan_id) DO UPDATE
-            SET version = w.version + 1, due_at = clock_timestamp();
+    INSERT INTO herald_rollout_change (plan_id) VALUES (plan);
 $$;
 
--- For issues and plan check runs alike: the row's plan.
+-- For issues and plan check runs alike: the row's plan (and, when an issue
+-- moves, the plan it left).
 CREATE FUNCTION herald_row_rollout_due() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.plan_id IS NOT NULL THEN
+    IF TG_OP <> 'DELETE' AND NEW.plan_id IS NOT NULL THEN
         PERFORM herald_rollout_due(NEW.plan_id);
+    END IF;
+    IF TG_OP <> 'INSERT' AND OLD.plan_id IS NOT NULL
+       AND (TG_OP = 'DELETE' OR OLD.plan_id IS DISTINCT FROM NEW.plan_id) THEN
+        PERFORM herald_rollout_due(OLD.plan_id);
     END IF;
     RETURN NULL;
 END $$;
@@ -131,6 +128,8 @@ CREATE TRIGGER issue_rollout_due_update AFTER UPDATE ON issue
     FOR EACH ROW WHEN (OLD.approval_status IS DISTINCT FROM NEW.approval_status
                        OR OLD.plan_id IS DISTINCT FROM NEW.plan_id)
     EXECUTE FUNCTION herald_row_rollout_due();
+CREATE TRIGGER issue_rollout_due_delete AFTER DELETE ON issue
+    FOR EACH ROW EXECUTE FUNCTION herald_row_rollout_due();
 CREATE TRIGGER plan_check_run_rollout_due_insert AFTER INSERT ON plan_check_run
     FOR EACH ROW EXECUTE FUNCTION herald_row_rollout_due();
 CREATE TRIGGER plan_check_run_rollout_due_update AFTER UPDATE ON plan_check_run
@@ -142,12 +141,10 @@ CREATE TRIGGER plan_check_run_rollout_due_update AFTER UPDATE ON plan_check_run
 CREATE FUNCTION herald_project_rollout_due() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO herald_rollout_work AS w (plan_id)
+    INSERT INTO herald_rollout_change (plan_id)
          SELECT p.id FROM plan p
           WHERE p.project_id = NEW.id
-            AND NOT EXISTS (SELECT 1 FROM rollout r WHERE r.plan_id = p.id)
-    ON CONFLICT (plan_id) DO UPDATE
-            SET version = w.version + 1, due_at = clock_timestamp();
+            AND NOT EXISTS (SELECT 1 FROM rollout r WHERE r.plan_id = p.id);
     RETURN NULL;
 END $$;
 
@@ -160,16 +157,16 @@ CREATE TRIGGER project_rollout_due AFTER UPDATE ON project
 -- here): plans whose current generation has runs, and plans with an issue
 -- and no rollout. The decisions themselves are made by herald.
 INSERT INTO herald_plan_work (plan_id, run_seq, due_at)
-SELECT t.plan_id, max(r.id), clock_timestamp()
-  FROM task_run r
-  JOIN task t ON t.id = r.task_id
+SELECT m.plan_id, m.last_run, clock_timestamp()
+  FROM (SELECT t.plan_id, max(r.id) AS last_run
+          FROM task_run r JOIN task t ON t.id = r.task_id
+         GROUP BY t.plan_id) m
   LEFT JOIN LATERAL (SELECT o.last_run_seq FROM herald_plan_outcome o
-                      WHERE o.plan_id = t.plan_id
+                      WHERE o.plan_id = m.plan_id
                       ORDER BY o.generation DESC LIMIT 1) c ON TRUE
- GROUP BY t.plan_id
-HAVING max(r.id) > COALESCE(max(c.last_run_seq), 0);
+ WHERE m.last_run > COALESCE(c.last_run_seq, 0);
 
-INSERT INTO herald_rollout_work (plan_id)
+INSERT INTO herald_rollout_change (plan_id)
 SELECT DISTINCT i.plan_id FROM issue i
  WHERE i.plan_id IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM rollout r WHERE r.plan_id = i.plan_id);

@@ -32,9 +32,6 @@ pub struct RunChange {
     /// The run's `updated_at` after the change (None: an old trigger that
     /// does not send it).
     pub updated_at: Option<DateTime<Utc>>,
-    /// The plan's work-row version after the change (followed by the
-    /// supervisor, not by the counters).
-    pub work_version: Option<i64>,
 }
 
 /// Why a change needs a full read rather than a counter update.
@@ -256,6 +253,7 @@ mod tests {
             tasks,
             db_now: at(0),
             work_version: Some(1),
+            change_id: None,
         }
     }
 
@@ -266,7 +264,6 @@ mod tests {
             seq: run_id,
             status,
             updated_at: Some(at(run_id)),
-            work_version: None,
         }
     }
 

@@ -34,14 +34,10 @@ use crate::messages::{
 };
 use crate::rollout::{missing_list, RolloutDecision};
 use crate::store::approval::RolloutCreation;
-use crate::store::work::WorkKind;
 use crate::store::{Store, StoreError};
 
 /// `rollout.created_by` for rollouts herald creates.
 pub const ROLLOUT_CREATOR: &str = "herald";
-/// A plan taken by a reconciliation is due again after this long unless
-/// its decision finishes the work row first.
-const ROLLOUT_RECONCILE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Settings of the approval actor.
 #[derive(Debug, Clone)]
@@ -127,17 +123,17 @@ impl Worker {
     }
 
     /// Try once to create plan `plan_id`'s rollout. Once decided (whatever
-    /// the decision), the plan's rollout work row is done with — unless a
-    /// change came after the version read here, which leaves it due.
+    /// the decision), the changes to its conditions seen before the read
+    /// are done with; a change after it stays for the next reconcile.
     async fn try_create(
         &self,
         plan_id: i64,
         trigger: RolloutTrigger,
     ) -> Result<RolloutOutcome, StoreError> {
-        let version = self.store.rollout_work_version(plan_id).await?;
+        let mark = self.store.rollout_change_mark(plan_id).await?;
         let outcome = self.decide(plan_id, trigger).await?;
-        if let Some(version) = version {
-            self.store.finish_rollout_work(plan_id, version).await?;
+        if let Some(mark) = mark {
+            self.store.finish_rollout_work(plan_id, mark).await?;
         }
         Ok(outcome)
     }
@@ -278,14 +274,11 @@ impl Worker {
     /// Try every plan whose rollout work row is due, in batches.
     async fn reconcile(&self) -> Result<(), StoreError> {
         let (mut due, mut created) = (0u64, 0u64);
+        let mut after = 0;
         loop {
             let plans = self
                 .store
-                .take_due_work(
-                    WorkKind::Rollout,
-                    self.config.reconcile_batch,
-                    ROLLOUT_RECONCILE_LEASE,
-                )
+                .rollouts_with_changes(after, self.config.reconcile_batch)
                 .await?;
             for &plan_id in &plans {
                 due += 1;
@@ -301,8 +294,9 @@ impl Worker {
                     ),
                 }
             }
-            if (plans.len() as i64) < self.config.reconcile_batch {
-                break;
+            match plans.last() {
+                Some(&last) => after = last,
+                None => break,
             }
         }
         if due == 0 {

@@ -155,24 +155,7 @@ impl ReceiveLoop {
         use std::sync::atomic::Ordering;
         let table = change.table();
         match self.changes.try_send(change) {
-            Ok(()) => {
-                let dropped = self.dropped.load(Ordering::Relaxed);
-                if dropped > 0
-                    && self
-                        .reconcile
-                        .try_send(Reconcile {
-                            reason: ReconcileReason::Overflow,
-                        })
-                        .is_ok()
-                {
-                    self.dropped.fetch_sub(dropped, Ordering::Relaxed);
-                    self.metrics
-                        .reconciles
-                        .with_label_values(&[ReconcileReason::Overflow.as_str()])
-                        .inc();
-                    info!(event = "notification.overflow_reconcile", dropped);
-                }
-            }
+            Ok(()) => self.reconcile_dropped(),
             Err(SendError::Full(_)) => {
                 if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                     warn!(
@@ -192,6 +175,29 @@ impl ReceiveLoop {
                     error = "the router stopped"
                 );
             }
+        }
+    }
+
+    /// Dropped notifications are owed a reconcile: ask for it, if the
+    /// router takes it now (otherwise at the next change that goes through,
+    /// or when the connection has been quiet for `liveness_interval`).
+    fn reconcile_dropped(&self) {
+        use std::sync::atomic::Ordering;
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0
+            && self
+                .reconcile
+                .try_send(Reconcile {
+                    reason: ReconcileReason::Overflow,
+                })
+                .is_ok()
+        {
+            self.dropped.fetch_sub(dropped, Ordering::Relaxed);
+            self.metrics
+                .reconciles
+                .with_label_values(&[ReconcileReason::Overflow.as_str()])
+                .inc();
+            info!(event = "notification.overflow_reconcile", dropped);
         }
     }
 
@@ -259,7 +265,10 @@ impl ReceiveLoop {
         loop {
             let received = tokio::time::timeout(self.config.liveness_interval, listener.try_recv());
             let Ok(received) = received.await else {
-                // Quiet for a while: does the connection still answer?
+                // Quiet for a while: ask for the reconcile that dropped
+                // notifications are still owed, and check that the
+                // connection still answers.
+                self.reconcile_dropped();
                 let check = sqlx::query("SELECT 1").execute(&mut *listener);
                 match tokio::time::timeout(self.config.liveness_timeout, check).await {
                     Ok(Ok(_)) => continue,

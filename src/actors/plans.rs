@@ -31,7 +31,6 @@ use crate::messages::{
     ReconcileReason, ShutdownPlan, TaskRunChanged,
 };
 use crate::metrics::Metrics;
-use crate::store::work::WorkKind;
 use crate::store::Store;
 
 /// How often dead supervisors are looked for.
@@ -173,20 +172,20 @@ impl PlanRegistry {
         self.reconciling = true;
         let store = self.shared.store.clone();
         let pass = async move {
-            let mut taken = Vec::new();
+            let mut taken: Vec<i64> = Vec::new();
             loop {
+                let after = taken.last().copied().unwrap_or(0);
                 let batch = match store
-                    .take_due_work(WorkKind::Outcome, RECONCILE_BATCH, RECONCILE_LEASE)
+                    .take_due_plans(after, RECONCILE_BATCH, RECONCILE_LEASE)
                     .await
                 {
                     Ok(batch) => batch,
                     Err(error) => return (taken, Some(error)),
                 };
-                let last = (batch.len() as i64) < RECONCILE_BATCH;
-                taken.extend(batch);
-                if last {
+                if batch.is_empty() {
                     return (taken, None);
                 }
+                taken.extend(batch);
             }
         };
         ctx.spawn(

@@ -41,10 +41,6 @@ pub struct TaskRunChanged {
     /// of triggers older than migration 0048).
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
-    /// The plan's work-row version after the change (one more per change;
-    /// absent before migration 0051).
-    #[serde(default)]
-    pub work_version: Option<i64>,
 }
 
 /// An issue was created or its approval state changed.
@@ -139,7 +135,6 @@ mod tests {
                 plan_id: 1,
                 status: TaskRunStatus::Failed,
                 updated_at: None,
-                work_version: None,
             })
         );
     }

@@ -58,6 +58,20 @@ pub struct PlanState {
     pub db_now: DateTime<Utc>,
     /// `herald_plan_work.version` when the state was read (None: no row).
     pub work_version: Option<i64>,
+    /// The newest `herald_plan_change` when the state was read (None: none).
+    pub change_id: Option<i64>,
+}
+
+impl PlanState {
+    /// What to record once `decision` (made on this read) is acted on.
+    pub fn settle(&self, decision: Decision) -> super::work::Settle {
+        super::work::Settle {
+            plan_id: self.plan.id,
+            version: self.work_version,
+            change_id: self.change_id,
+            due: next_look(decision),
+        }
+    }
 }
 
 impl PlanState {
@@ -122,6 +136,7 @@ SELECT p.id, p.title, pr.id AS project_id, pr.resource_id, pr.title AS project_t
        COALESCE(o.last_run_seq, 0) AS boundary,
        g.max_run_seq, g.started_at, g.first_failure_at,
        w.version AS work_version,
+       (SELECT max(c.id) FROM herald_plan_change c WHERE c.plan_id = p.id) AS change_id,
        clock_timestamp() AS db_now
   FROM plan p
   JOIN project pr ON pr.id = p.project_id
@@ -216,6 +231,7 @@ pub async fn plan_state(
         tasks,
         db_now: row.try_get("db_now")?,
         work_version: row.try_get("work_version")?,
+        change_id: row.try_get("change_id")?,
     }))
 }
 
@@ -356,7 +372,7 @@ impl Store {
         }
         let decision = state.decide(window);
         let Decision::Claim(kind, reason) = decision else {
-            set_plan_due(&mut tx, plan_id, next_look(decision)).await?;
+            super::work::settle_plan_work(&mut tx, &state.settle(decision)).await?;
             tx.commit().await?;
             return Ok(ClaimResult::NotDue(state));
         };
@@ -391,16 +407,17 @@ impl Store {
                 generation: state.generation(),
             });
         }
-        // Settled until a new run starts the next generation; a run
-        // inserted after this commit gets a greater sequence.
+        // Settled until a new run starts the next generation (a run
+        // inserted after this commit gets a greater sequence), or a status
+        // change the read did not see.
         sqlx::query(
-            "UPDATE herald_plan_work SET due_at = NULL, run_seq = GREATEST(run_seq, $2)
-              WHERE plan_id = $1",
+            "UPDATE herald_plan_work SET run_seq = GREATEST(run_seq, $2) WHERE plan_id = $1",
         )
         .bind(plan_id)
         .bind(state.max_run_seq.unwrap_or(state.boundary))
         .execute(&mut *tx)
         .await?;
+        super::work::settle_plan_work(&mut tx, &state.settle(Decision::Settled)).await?;
         tx.commit().await?;
         Ok(ClaimResult::Claimed(ClaimedOutcome {
             generation: state.generation(),
@@ -456,18 +473,4 @@ async fn lock_plan_work(conn: &mut PgConnection, plan_id: i64) -> Result<bool, S
         Err(e) if is_lock_not_available(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Set the due time of a plan's work row (locked by the caller).
-async fn set_plan_due(
-    conn: &mut PgConnection,
-    plan_id: i64,
-    due: Option<DateTime<Utc>>,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE herald_plan_work SET due_at = $2 WHERE plan_id = $1")
-        .bind(plan_id)
-        .bind(due)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }

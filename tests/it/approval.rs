@@ -14,7 +14,6 @@ use herald::messages::{
 };
 use herald::pipeline::{ApprovalStatus, PlanCheckStatus};
 use herald::rollout::MissingCondition;
-use herald::store::work::WorkKind;
 use herald::store::Store;
 
 use crate::support::issues::{Check, Seed};
@@ -143,20 +142,20 @@ async fn every_combination_of_settings_approval_and_checks() {
     let work = rollout_work(&db.pool).await;
     assert!(work.is_superset(&expected_due));
     assert_eq!(work, cases.iter().map(|c| c.plan).collect());
-    // Reconciliation takes them in batches, each once.
+    // Reconciliation pages through them, each once.
     let mut taken = BTreeSet::new();
+    let mut after = 0;
     loop {
         let batch = db
             .store
-            .take_due_work(WorkKind::Rollout, 7, Duration::from_secs(60))
+            .rollouts_with_changes(after, 7)
             .await
-            .expect("take");
-        if batch.is_empty() {
-            break;
-        }
+            .expect("page");
+        let Some(&last) = batch.last() else { break };
         for plan in batch {
             assert!(taken.insert(plan), "plan {plan} taken twice");
         }
+        after = last;
     }
     assert_eq!(taken, work);
 
@@ -331,9 +330,9 @@ async fn manual_rollout_is_respected() {
     assert!(rollout_work(&db.pool).await.is_empty());
 }
 
-/// Plans with a rollout work row.
+/// Plans with unread rollout changes.
 async fn rollout_work(pool: &sqlx::PgPool) -> BTreeSet<i64> {
-    sqlx::query_scalar::<_, i64>("SELECT plan_id FROM herald_rollout_work")
+    sqlx::query_scalar::<_, i64>("SELECT DISTINCT plan_id FROM herald_rollout_change")
         .fetch_all(pool)
         .await
         .expect("rollout work rows")

@@ -322,3 +322,39 @@ async fn window_that_ended_while_down_fires_on_start_and_never_again() {
     assert_eq!(plan_events(&db.pool, plan.plan_id).await.len(), 1);
     again.stop().await;
 }
+
+/// Two host transactions changing runs of one plan never wait on a herald
+/// row: status changes only append to `herald_plan_change`. (With a lock on
+/// the plan's work row, the second update waited for the first
+/// transaction, and crossing updates deadlocked.)
+#[actix_rt::test]
+async fn status_updates_of_one_plan_never_wait_on_each_other() {
+    let db = TestDb::new().await;
+    let plan = seed_plan(&db.pool, 2).await;
+    let runs = start_runs(&db.pool, &plan.tasks, "RUNNING").await;
+    let mut first = db.pool.begin().await.expect("begin");
+    sqlx::query("UPDATE task_run SET status = 'DONE' WHERE id = $1")
+        .bind(runs[0])
+        .execute(&mut *first)
+        .await
+        .expect("first update");
+    let mut second = db.pool.begin().await.expect("begin");
+    sqlx::query("SET LOCAL lock_timeout = '2s'")
+        .execute(&mut *second)
+        .await
+        .expect("lock timeout");
+    sqlx::query("UPDATE task_run SET status = 'FAILED' WHERE id = $1")
+        .bind(runs[1])
+        .execute(&mut *second)
+        .await
+        .expect("the second update does not wait for the first transaction");
+    second.commit().await.expect("commit the second");
+    first.commit().await.expect("commit the first");
+    let changes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM herald_plan_change WHERE plan_id = $1")
+            .bind(plan.plan_id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("changes");
+    assert_eq!(changes, 2, "each change is recorded");
+}

@@ -67,7 +67,6 @@ async fn next_change(listener: &mut PgListener, plan: i64) -> Result<RunChange, 
                     seq: change.seq.unwrap_or(change.task_run_id),
                     status: change.status,
                     updated_at: change.updated_at,
-                    work_version: change.work_version,
                 });
             }
         }
@@ -144,13 +143,16 @@ async fn case(
         // The work rows the trigger wrote are a superset of what the rule
         // (Rust only) finds due: a plan with an outcome due now is due now,
         // one with a window open is due by its deadline.
-        let due: Option<chrono::DateTime<chrono::Utc>> =
-            sqlx::query_scalar("SELECT due_at FROM herald_plan_work WHERE plan_id = $1")
-                .bind(plan.plan_id)
-                .fetch_optional(&db.pool)
-                .await
-                .map_err(|e| fail("read the work row", &e))?
-                .flatten();
+        // Unread status changes make a plan due now (the epoch: at once).
+        let due: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM herald_plan_change WHERE plan_id = $1)
+                         THEN 'epoch'::timestamptz
+                         ELSE (SELECT due_at FROM herald_plan_work WHERE plan_id = $1) END",
+        )
+        .bind(plan.plan_id)
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| fail("read the work row", &e))?;
         match full.decide(window) {
             Decision::Claim(..) => {
                 prop_assert!(

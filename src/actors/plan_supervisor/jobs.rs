@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::PlanShared;
 use crate::outcome::Decision;
-use crate::store::plans::{next_look, ClaimResult, ClaimedOutcome, PlanState};
+use crate::store::plans::{ClaimResult, ClaimedOutcome, PlanState};
 use crate::store::StoreError;
 
 /// What runs against the database, one at a time.
@@ -84,15 +84,7 @@ pub(super) async fn evaluate(
 /// change). A row that changed since the read stays due; a failure here
 /// only leaves it due for the next reconciliation.
 async fn settle(shared: &PlanShared, state: &PlanState, decision: Decision) {
-    let Some(version) = state.work_version else {
-        return;
-    };
-    let due = next_look(decision);
-    if let Err(error) = shared
-        .store
-        .settle_plan_work(state.plan.id, version, due)
-        .await
-    {
+    if let Err(error) = shared.store.settle_plan_work(&state.settle(decision)).await {
         warn!(event = "plan.settle_failed", plan_id = state.plan.id, error = %error);
     }
 }

@@ -40,7 +40,7 @@ pub use super::plan_shared::{Origin, PlanConfig, PlanShared};
 use crate::messages::{PlanIdle, PlanStatus, TaskRunChanged};
 use crate::outcome::Decision;
 use crate::plan_progress::{Applied, PlanProgress, ReadReason, RunChange};
-use crate::store::plans::{next_look, PlanState};
+use crate::store::plans::PlanState;
 
 mod handlers;
 mod jobs;
@@ -71,12 +71,6 @@ pub struct PlanSupervisor {
     progress: Option<PlanProgress>,
     /// The database clock minus ours, as of the last read.
     clock_offset: TimeDelta,
-    /// The plan's work-row version the counters are exact at: that of the
-    /// last read, followed one change at a time (None: unknown, or a
-    /// notification was missed).
-    work_version: Option<i64>,
-    /// The decision this supervisor last recorded in the work row.
-    settled: Option<Decision>,
     /// Changes that arrived while a job was in flight, in arrival order.
     queued: Vec<RunChange>,
     /// (task id, run id) from messages naming tasks not (yet) known.
@@ -112,8 +106,6 @@ impl PlanSupervisor {
             claimed_generation: 0,
             progress: None,
             clock_offset: TimeDelta::zero(),
-            work_version: None,
-            settled: None,
             queued: Vec::new(),
             unverified: Vec::new(),
             window: None,
@@ -328,10 +320,6 @@ impl PlanSupervisor {
         self.claimed_generation = state.claimed_generation;
         self.clock_offset = state.db_now - Utc::now();
         self.progress = Some(PlanProgress::from_state(state));
-        self.work_version = state.work_version;
-        // What `evaluate` recorded after this read.
-        let decision = state.decide(self.shared.config.failure_window);
-        self.settled = state.work_version.map(|_| decision);
         for (task_id, run_id) in std::mem::take(&mut self.unverified) {
             if state
                 .tasks
@@ -378,27 +366,7 @@ impl PlanSupervisor {
         let Some(progress) = self.progress.as_mut() else {
             return false;
         };
-        match (self.work_version, change.work_version) {
-            (Some(known), Some(version)) if version <= known => {}
-            (Some(known), Some(version)) if version == known + 1 => {
-                self.work_version = Some(version);
-            }
-            (Some(known), Some(version)) => {
-                // A change this supervisor never heard of came between.
-                debug!(
-                    event = "plan.read_needed",
-                    plan_id = self.plan_id,
-                    task_id = change.task_id,
-                    task_run_id = change.run_id,
-                    reason = "missed_notification",
-                    known,
-                    version
-                );
-                self.work_version = None;
-                return false;
-            }
-            _ => self.work_version = None,
-        }
+
         match progress.apply(change) {
             Applied::Counted => true,
             Applied::ReadNeeded(reason) => {
@@ -434,9 +402,6 @@ impl PlanSupervisor {
 
     /// Act on a decision that is not a claim.
     fn follow(&mut self, decision: Decision, now: DateTime<Utc>, ctx: &mut Context<Self>) {
-        if matches!(decision, Decision::Settled | Decision::WindowOpen { .. }) {
-            self.settle_from_counters(decision, ctx);
-        }
         match decision {
             Decision::WindowOpen { deadline } => {
                 // Also re-arm when the timer fired a little before the
@@ -476,34 +441,6 @@ impl PlanSupervisor {
             Decision::Settled => self.close_window(ctx, "settled", 0),
             Decision::Claim(..) => self.run(Job::Read, ctx),
         }
-    }
-
-    /// Record the counters' decision in the work row when they are exact
-    /// (every change since the last read seen) and it says something new
-    /// that a reconciliation would otherwise re-read the plan to learn:
-    /// settled for good, or due at a window's deadline. Once per such
-    /// decision, not per change: later changes leave the row due, and the
-    /// next reconciliation reads the plan once (a plan still waiting on
-    /// running tasks likewise).
-    fn settle_from_counters(&mut self, decision: Decision, ctx: &mut Context<Self>) {
-        let Some(version) = self.work_version else {
-            return;
-        };
-        if self.settled == Some(decision) {
-            return;
-        }
-        self.settled = Some(decision);
-        let due = next_look(decision);
-        let store = self.shared.store.clone();
-        let plan_id = self.plan_id;
-        ctx.spawn(
-            async move {
-                if let Err(error) = store.settle_plan_work(plan_id, version, due).await {
-                    warn!(event = "plan.settle_failed", plan_id, error = %error);
-                }
-            }
-            .into_actor(self),
-        );
     }
 
     fn close_window(&mut self, ctx: &mut Context<Self>, reason: &str, failed: usize) {
@@ -560,7 +497,6 @@ impl PlanSupervisor {
             seq: change.seq.unwrap_or(change.task_run_id),
             status: change.status,
             updated_at: change.updated_at,
-            work_version: change.work_version,
         };
         if self.evaluating || self.retry_timer.is_some() || self.progress.is_none() {
             if self.queued.len() < MAX_QUEUED {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use herald::daemon::{Daemon, DaemonConfig};
-use herald::store::work::WorkKind;
 
 use crate::bench_db::BenchDb;
 
@@ -196,11 +195,9 @@ async fn idle(db: &BenchDb, plans: u32, args: &HistoryArgs) -> anyhow::Result<()
     // One pass, statement by statement, as the reconcilers run them.
     let (pass, pass_rows) = median_pass(db, |store| async move {
         store
-            .take_due_work(WorkKind::Outcome, 1_000, Duration::from_secs(30))
+            .take_due_plans(0, 1_000, Duration::from_secs(30))
             .await?;
-        store
-            .take_due_work(WorkKind::Rollout, 500, Duration::from_secs(30))
-            .await?;
+        store.rollouts_with_changes(0, 500).await?;
         store.unhandled_transitions(None, 0, 500).await?;
         store.endpoints_with_pending().await?;
         Ok(())
