@@ -70,31 +70,26 @@ END $$;
 CREATE TRIGGER task_run_stamp BEFORE INSERT ON task_run
     FOR EACH ROW EXECUTE FUNCTION herald_stamp_task_run();
 
--- A status change: the plan has a change to look at (no lock taken).
-CREATE FUNCTION herald_task_run_due() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO herald_plan_change (plan_id)
-    SELECT t.plan_id FROM task t WHERE t.id = NEW.task_id;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER task_run_due AFTER UPDATE OF status ON task_run
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION herald_task_run_due();
-
--- The notification carries the run's sequence (the supervisors' counters
--- place a run in its generation with it).
+-- A status change is recorded for its plan (insert-only: no lock taken),
+-- and notified. The notification carries the run's sequence (the
+-- supervisors' counters place a run in its generation with it). One
+-- function, so the run's plan is looked up once per change.
 CREATE OR REPLACE FUNCTION herald_notify_task_run() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    plan BIGINT;
 BEGIN
+    SELECT t.plan_id INTO plan FROM task t WHERE t.id = NEW.task_id;
+    IF TG_OP = 'UPDATE' AND plan IS NOT NULL THEN
+        INSERT INTO herald_plan_change (plan_id) VALUES (plan);
+    END IF;
     PERFORM pg_notify('herald', json_build_object(
         'table', 'task_run',
         'op', TG_OP,
         'id', NEW.id,
         'seq', COALESCE(NEW.herald_seq, NEW.id),
         'task_id', NEW.task_id,
-        'plan_id', (SELECT t.plan_id FROM task t WHERE t.id = NEW.task_id),
+        'plan_id', plan,
         'status', NEW.status,
         'updated_at', NEW.updated_at)::text);
     RETURN NULL;

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use herald::actors::RetentionConfig;
-use herald::daemon::{Daemon, DaemonConfig};
+use herald::daemon::DaemonConfig;
 
 use crate::bench_db::BenchDb;
 use crate::receiver::Receiver;
-use crate::throughput::typed_endpoints;
+use crate::throughput::{start_herald_with, typed_endpoints};
 
 pub async fn retention(rate: u32, seconds: u32, retain: Duration) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
@@ -39,18 +39,15 @@ async fn run(db: &BenchDb, rate: u32, seconds: u32, retain: Duration) -> anyhow:
         deliveries: Some(retain),
         ..RetentionConfig::default()
     };
-    let daemon = Daemon::start(
-        db.options.clone(),
+    let daemon = start_herald_with(
+        db,
         DaemonConfig {
-            node_id: "bench".into(),
-            migrate: false,
             endpoints,
             retention: retention.clone(),
             ..DaemonConfig::default()
         },
     )
     .await?;
-    crate::bench_db::wait_listening(&daemon).await?;
     println!(
         "retention   {rate} deliveries/s for {seconds} s, --retain {}, pass every {}, batches of {}",
         humantime::format_duration(retain),

@@ -50,14 +50,26 @@ pub fn typed_endpoints(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<
 }
 
 async fn start_herald(db: &BenchDb, endpoints: Vec<Endpoint>) -> anyhow::Result<Daemon> {
+    start_herald_with(
+        db,
+        DaemonConfig {
+            endpoints,
+            delivery: DeliveryConfig::default(),
+            ..DaemonConfig::default()
+        },
+    )
+    .await
+}
+
+/// A benchmark's herald (`node_id` bench, the schema already migrated),
+/// listening.
+pub async fn start_herald_with(db: &BenchDb, config: DaemonConfig) -> anyhow::Result<Daemon> {
     let daemon = Daemon::start(
         db.options.clone(),
         DaemonConfig {
             node_id: "bench".into(),
             migrate: false,
-            endpoints,
-            delivery: DeliveryConfig::default(),
-            ..DaemonConfig::default()
+            ..config
         },
     )
     .await?;
