@@ -214,6 +214,34 @@ pub struct DatabaseArgs {
     /// task row a host transaction holds; the claim is retried later.
     #[arg(long, env = "HERALD_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_lock_timeout: Duration,
+
+    /// Schema for herald's own tables, views and functions (created if missing;
+    /// herald installs nothing in public).
+    #[arg(long, env = "HERALD_SCHEMA", default_value = "herald")]
+    pub schema: String,
+
+    /// Schema for the native host tables (project, issue, plan, task, task_run, …),
+    /// which the host application writes (docs/hosts.md).
+    #[arg(long, env = "HERALD_HOST_SCHEMA", default_value = "herald_host")]
+    pub host_schema: String,
+}
+
+impl DatabaseArgs {
+    /// The schemas named by `--schema` and `--host-schema`, checked.
+    pub fn schemas(&self) -> Result<crate::store::Schemas, crate::store::schema::SchemaNameError> {
+        crate::store::Schemas::new(&self.schema, &self.host_schema)
+    }
+
+    /// Pool settings from these arguments.
+    pub fn pool_config(&self) -> anyhow::Result<crate::store::PoolConfig> {
+        Ok(crate::store::PoolConfig {
+            max_connections: self.db_max_connections,
+            statement_timeout: self.db_statement_timeout,
+            lock_timeout: self.db_lock_timeout,
+            schemas: self.schemas()?,
+            ..crate::store::PoolConfig::default()
+        })
+    }
 }
 
 /// `herald run`.

@@ -52,6 +52,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         db_max_connections: 8,
         db_statement_timeout: std::time::Duration::from_secs(10),
         db_lock_timeout: std::time::Duration::from_secs(5),
+        schema: "herald".to_owned(),
+        host_schema: "herald_host".to_owned(),
     })
     .await
     .context("the demo needs the PostgreSQL binaries (see README)")?;

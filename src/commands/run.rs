@@ -16,7 +16,6 @@ use crate::daemon::{default_node_id, Daemon, DaemonConfig};
 use crate::database::Database;
 use crate::reload;
 use crate::shutdown::Shutdown;
-use crate::store::PoolConfig;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Flags that cannot work together are refused before anything starts.
@@ -46,12 +45,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = DaemonConfig {
         node_id: args.node_id.clone().unwrap_or_else(default_node_id),
         migrate: !args.no_migrate,
-        pool: PoolConfig {
-            max_connections: args.database.db_max_connections,
-            statement_timeout: args.database.db_statement_timeout,
-            lock_timeout: args.database.db_lock_timeout,
-            ..PoolConfig::default()
-        },
+        pool: args.database.pool_config()?,
         listener: ListenerConfig {
             reconnect_initial: args.listener.reconnect_initial,
             reconnect_max: args.listener.reconnect_max,

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod plans;
 pub mod records;
 pub mod retention;
+pub mod schema;
 pub mod text;
 pub mod work;
 
@@ -22,6 +23,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+pub use schema::Schemas;
+
 /// Errors from the database layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +32,13 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// One migration failed; PostgreSQL's message names the object.
+    #[error("migration {version:04} ({description}) failed: {detail}")]
+    Migration {
+        version: i64,
+        description: String,
+        detail: String,
+    },
     /// No answer in time (see [`Store::bounded`]).
     #[error("{what}: no answer from PostgreSQL within {after:?}")]
     Timeout { what: &'static str, after: Duration },
@@ -61,6 +71,8 @@ pub struct PoolConfig {
     /// herald's whose client stopped talking mid-transaction is ended by
     /// the server, so its locks (on host rows too) do not outlive it.
     pub idle_in_transaction_timeout: Duration,
+    /// Where herald's objects and the native host tables live.
+    pub schemas: Schemas,
 }
 
 /// How much longer than the statement timeout herald waits for an answer
@@ -76,6 +88,7 @@ impl Default for PoolConfig {
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(60),
+            schemas: Schemas::default(),
         }
     }
 }
@@ -91,6 +104,7 @@ pub struct Store {
     pool: PgPool,
     /// How long a bounded call waits for its answer.
     call_timeout: Duration,
+    schemas: Schemas,
 }
 
 /// The migrations in `migrations/`, embedded at build time.
@@ -105,6 +119,7 @@ impl Store {
         // Server-side keepalives end the session of a client that vanished
         // (sqlx 0.8 sets no client-side TCP keepalive; `bounded` covers
         // the client's side).
+        let options = config.schemas.apply(options);
         let options = options.application_name("herald").options([
             ("statement_timeout", setting_ms(config.statement_timeout)),
             ("lock_timeout", setting_ms(config.lock_timeout)),
@@ -124,16 +139,24 @@ impl Store {
         Ok(Store {
             pool,
             call_timeout: config.statement_timeout + CALL_GRACE,
+            schemas: config.schemas.clone(),
         })
     }
 
-    /// Wrap an existing pool (tests, benchmarks).
+    /// Wrap an existing pool (tests, benchmarks); its connections must have
+    /// the default schemas' `search_path` ([`Schemas::apply`]).
     pub fn from_pool(pool: PgPool) -> Self {
         let defaults = PoolConfig::default();
         Store {
             pool,
             call_timeout: defaults.statement_timeout + CALL_GRACE,
+            schemas: defaults.schemas,
         }
+    }
+
+    /// The schemas this store's connections use.
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
     }
 
     /// The underlying pool, for the listener and tests.
@@ -141,39 +164,29 @@ impl Store {
         &self.pool
     }
 
-    /// Apply every migration that has not been applied yet, calling `progress`
-    /// before each one with (index, total, description).
+    /// Apply every migration that has not been applied yet, one at a time,
+    /// calling `applied` after each one with (index, total, description).
+    /// Returns how many were applied; a failure names the migration.
     pub async fn migrate(
         &self,
-        mut progress: impl FnMut(usize, usize, &str),
+        mut applied: impl FnMut(usize, usize, &str),
     ) -> Result<usize, StoreError> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-                .unwrap_or_default();
-        let pending: Vec<_> = MIGRATOR
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .collect();
-        for (index, migration) in pending.iter().enumerate() {
-            progress(index + 1, pending.len(), &migration.description);
-        }
-        // Migrations may take longer than any statement herald runs later.
-        let mut conn = self.pool.acquire().await?;
+        // Migrations may take longer than any statement herald runs later,
+        // and this connection's settings must not return to the pool.
+        let mut conn = self.pool.acquire().await?.detach();
         sqlx::query("SET statement_timeout = 0")
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await?;
         sqlx::query("SET lock_timeout = 0")
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await?;
-        let migrated = MIGRATOR.run(&mut *conn).await;
-        let _ = sqlx::query("RESET statement_timeout")
-            .execute(&mut *conn)
-            .await;
-        let _ = sqlx::query("RESET lock_timeout").execute(&mut *conn).await;
-        migrated?;
-        Ok(pending.len())
+        let result = schema::migrate(&mut conn, &self.schemas, |index, total, done| {
+            applied(index, total, &done.description)
+        })
+        .await;
+        let _ = sqlx::Connection::close(conn).await;
+        let (_, report) = result?;
+        Ok(report.len())
     }
 
     /// Run `call`, giving up once the statement timeout plus

@@ -21,5 +21,6 @@ mod plan_progress;
 mod plan_supervisor;
 mod platform_models;
 mod platforms;
+mod schemas;
 mod security;
 mod sink;

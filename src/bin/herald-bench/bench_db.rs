@@ -28,7 +28,7 @@ impl BenchDb {
             .execute(&mut connection)
             .await?;
         connection.close().await?;
-        let options = admin.clone().database(&name);
+        let options = herald::store::Schemas::default().apply(admin.clone().database(&name));
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())

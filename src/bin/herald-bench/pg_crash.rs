@@ -47,7 +47,7 @@ async fn run(
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_with(cluster.connect_options())
+        .connect_with(herald::store::Schemas::default().apply(cluster.connect_options()))
         .await?;
     herald::store::Store::from_pool(pool.clone())
         .migrate(|_, _, _| {})

@@ -50,6 +50,17 @@ async fn admin_connection(admin: &PgConnectOptions) -> PgConnection {
 impl TestDb {
     /// Create an empty database, apply the migrations, and connect a pool.
     pub async fn new() -> TestDb {
+        let db = TestDb::empty().await;
+        db.store
+            .migrate(|_, _, _| {})
+            .await
+            .expect("migrations apply");
+        db
+    }
+
+    /// Create an empty database and connect a pool (herald's search_path),
+    /// without migrating.
+    pub async fn empty() -> TestDb {
         let admin = admin_options();
         let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
         let mut connection = admin_connection(&admin).await;
@@ -58,14 +69,13 @@ impl TestDb {
             .await
             .expect("create test database");
         let _ = connection.close().await;
-        let options = admin.clone().database(&name);
+        let options = herald::store::Schemas::default().apply(admin.clone().database(&name));
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect_with(options.clone())
             .await
             .expect("connect to test database");
         let store = Store::from_pool(pool.clone());
-        store.migrate(|_, _, _| {}).await.expect("migrations apply");
         let mut url = url::Url::parse(&admin_url()).expect("a URL");
         url.set_path(&format!("/{name}"));
         TestDb {
