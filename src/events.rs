@@ -20,15 +20,17 @@ pub enum EventType {
     IssueCreated,
     IssueApprovalRequested,
     IssueSentBack,
+    IssueApproved,
     PipelineFailed,
     PipelineCompleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::IssueCreated,
         EventType::IssueApprovalRequested,
         EventType::IssueSentBack,
+        EventType::IssueApproved,
         EventType::PipelineFailed,
         EventType::PipelineCompleted,
     ];
@@ -38,6 +40,7 @@ impl EventType {
             EventType::IssueCreated => "ISSUE_CREATED",
             EventType::IssueApprovalRequested => "ISSUE_APPROVAL_REQUESTED",
             EventType::IssueSentBack => "ISSUE_SENT_BACK",
+            EventType::IssueApproved => "ISSUE_APPROVED",
             EventType::PipelineFailed => "PIPELINE_FAILED",
             EventType::PipelineCompleted => "PIPELINE_COMPLETED",
         }
@@ -51,7 +54,7 @@ impl EventType {
 /// `rollout.created`, the informational event of automatic rollouts.
 pub const ROLLOUT_CREATED: &str = "rollout.created";
 
-/// An event type as a metric label: one of the five, `rollout.created`, or
+/// An event type as a metric label: one of the six, `rollout.created`, or
 /// `custom` — host-chosen types never become labels of their own (each
 /// would be a time series, forever).
 pub fn metric_label(event_type: &str) -> &'static str {
@@ -138,6 +141,15 @@ pub struct SentBackData {
     pub approver: Option<UserRef>,
     pub reason: Option<String>,
     /// The issue's creator; mentioned.
+    pub creator: UserRef,
+}
+
+/// `data` of `ISSUE_APPROVED`: the issue's last approval step passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovedData {
+    /// The role of the step that completed the approval, if the host names it.
+    pub role: Option<String>,
+    /// The issue's creator; mentioned (the one to roll out).
     pub creator: UserRef,
 }
 

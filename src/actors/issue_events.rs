@@ -1,5 +1,6 @@
-//! The `IssueEvents` actor: `ISSUE_CREATED`, `ISSUE_APPROVAL_REQUESTED` and
-//! `ISSUE_SENT_BACK`, each emitted exactly once per issue transition.
+//! The `IssueEvents` actor: `ISSUE_CREATED`, `ISSUE_APPROVAL_REQUESTED`,
+//! `ISSUE_SENT_BACK` and `ISSUE_APPROVED`, each emitted exactly once per
+//! issue transition.
 //!
 //! - Owns: nothing but a bound on its concurrent database work. The issue
 //!   trigger records every transition in `herald_issue_transition`; a row is
@@ -13,7 +14,6 @@
 //!   log + outbox rows). Replicas racing for a row serialize on its lock; the
 //!   loser finds it handled and emits nothing. A crash before commit leaves
 //!   the row unhandled for the next trigger or reconcile.
-//! - `APPROVED` transitions have no event; they are marked handled.
 //! - A notification for an issue that no longer exists is logged
 //!   (`issue_event.issue_not_found`) and skipped.
 //! - Restart: keeps no state.
@@ -28,7 +28,9 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::events::{ApprovalRequestedData, EventType, IssueCreatedData, NewEvent, SentBackData};
+use crate::events::{
+    ApprovalRequestedData, ApprovedData, EventType, IssueCreatedData, NewEvent, SentBackData,
+};
 use crate::messages::StopActor;
 use crate::messages::{IssueChanged, Reconcile, ReconcileGate};
 use crate::store::issue_events::{
@@ -66,8 +68,6 @@ impl Default for IssueEventsConfig {
 pub enum TransitionOutcome {
     /// This call claimed it and emitted `event_id` to `deliveries` endpoints.
     Emitted { event_id: Uuid, deliveries: u64 },
-    /// Claimed; the kind has no event (`APPROVED`).
-    NoEvent,
     /// Someone (another replica, an earlier call) handled it already.
     AlreadyHandled,
 }
@@ -131,15 +131,24 @@ fn payload_error(error: serde_json::Error) -> StoreError {
 }
 
 /// The event for `transition` of the issue in `snapshot`, with the id the
-/// claim recorded. `None` for kinds without an event.
+/// claim recorded.
 async fn build_event(
     conn: &mut sqlx::PgConnection,
     transition: &IssueTransition,
     snapshot: IssueSnapshot,
     event_id: Uuid,
-) -> Result<Option<NewEvent>, StoreError> {
+) -> Result<NewEvent, StoreError> {
     let mut event = match transition.kind {
-        TransitionKind::Approved => return Ok(None),
+        TransitionKind::Approved => NewEvent::typed(
+            EventType::IssueApproved,
+            &ApprovedData {
+                role: transition
+                    .approval_step_role
+                    .clone()
+                    .or(snapshot.approval_step_role),
+                creator: snapshot.issue.creator.clone(),
+            },
+        ),
         TransitionKind::Created => NewEvent::typed(
             EventType::IssueCreated,
             &IssueCreatedData {
@@ -185,7 +194,7 @@ async fn build_event(
     event.project = Some(snapshot.project);
     event.issue = Some(snapshot.issue);
     event.plan = snapshot.plan;
-    Ok(Some(event))
+    Ok(event)
 }
 
 impl Worker {
@@ -217,17 +226,7 @@ impl Worker {
             );
             return Ok(TransitionOutcome::AlreadyHandled);
         };
-        let Some(event) = build_event(&mut tx, &transition, snapshot, event_id).await? else {
-            tx.commit().await?;
-            debug!(
-                event = "issue_event.no_event",
-                issue_id,
-                transition_id = id,
-                kind,
-                node_id
-            );
-            return Ok(TransitionOutcome::NoEvent);
-        };
+        let event = build_event(&mut tx, &transition, snapshot, event_id).await?;
         let deliveries = events::emit(&mut tx, &event).await?;
         tx.commit().await?;
         self.config.metrics.emitted(event.event_type.as_str());

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::events::{
-    ApprovalRequestedData, Event, EventType, FailedTask, IssueCreatedData, IssueRef,
+    ApprovalRequestedData, ApprovedData, Event, EventType, FailedTask, IssueCreatedData, IssueRef,
     PipelineCompletedData, PipelineFailedData, PlanRef, ProjectRef, RolloutRef, SentBackData,
     UserRef,
 };
@@ -115,6 +115,14 @@ pub fn sample(event_type: &str) -> Event {
             SentBackData {
                 approver: Some(bob()),
                 reason: Some("Run it outside business hours".into()),
+                creator: alice(),
+            },
+        ),
+        Some(EventType::IssueApproved) => typed(
+            7,
+            EventType::IssueApproved,
+            ApprovedData {
+                role: Some("DBA".into()),
                 creator: alice(),
             },
         ),

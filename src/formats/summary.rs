@@ -10,7 +10,7 @@ use super::catalogue::Catalogue;
 use super::limits::Budget;
 use super::text::{cut_chars, strip_controls};
 use crate::events::{
-    ApprovalRequestedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
+    ApprovalRequestedData, ApprovedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
     PipelineFailedData, SentBackData, UserRef,
 };
 use crate::presentation::{Links, Locale};
@@ -406,6 +406,15 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
                     users(words.creator, vec![d.creator]),
                 ],
             )
+        }),
+        Some(EventType::IssueApproved) => typed::<ApprovedData>(event).map(|d| {
+            mentions.push(d.creator.clone());
+            let mut fields = Vec::new();
+            if let Some(role) = d.role.filter(|r| !r.trim().is_empty()) {
+                fields.push(text(words.role, role));
+            }
+            fields.push(users(words.creator, vec![d.creator]));
+            (Severity::Success, fields)
         }),
         Some(EventType::PipelineFailed) => typed::<PipelineFailedData>(event).map(|d| {
             // No budget shows more than this: the rest is only counted, so a

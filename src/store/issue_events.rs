@@ -88,8 +88,7 @@ fn user_from_row(row: &PgRow, prefix: &str) -> Result<UserRef, StoreError> {
     })
 }
 
-/// Claim transition `id` for `node` and record the `event_id` it produces
-/// (not for `APPROVED`, which has no event).
+/// Claim transition `id` for `node` and record the `event_id` it produces.
 /// `None`: already handled (by another replica, or earlier), or gone with its
 /// issue. Blocks while another transaction holds the claim.
 pub async fn claim_transition(
@@ -101,7 +100,7 @@ pub async fn claim_transition(
     let row = sqlx::query(
         "UPDATE herald_issue_transition
             SET handled_at = now(), handled_by = $2,
-                event_id = CASE WHEN kind = 'APPROVED' THEN NULL ELSE $3 END
+                event_id = $3
           WHERE id = $1 AND handled_at IS NULL
       RETURNING id, issue_id, kind, approval_step_role, approval_required_count,
                 rejected_by, reject_reason",

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use herald::daemon::{Daemon, DaemonConfig};
-use herald::events::{ApprovalRequestedData, IssueCreatedData, SentBackData};
+use herald::events::{ApprovalRequestedData, ApprovedData, IssueCreatedData, SentBackData};
 use herald::messages::{ChangeOp, IssueChanged, Reconcile, ReconcileReason, TryCreateRollout};
 use herald::pipeline::ApprovalStatus;
 use uuid::Uuid;
@@ -187,6 +187,20 @@ async fn each_transition_is_emitted_once_with_its_people() {
     assert_eq!((again.role.as_str(), again.required_count), ("owner", 1));
     assert_eq!(again.approvers, vec![owner.clone()]);
 
+    // The last step passes: ISSUE_APPROVED, naming the step and the creator.
+    seed.approve(issue).await;
+    let emitted = events(&seed, issue, 5).await;
+    assert_eq!(emitted[4].1, "ISSUE_APPROVED");
+    let approved: ApprovedData = data(
+        &db.store
+            .event(emitted[4].0)
+            .await
+            .expect("read")
+            .expect("event"),
+    );
+    assert_eq!(approved.role.as_deref(), Some("owner"));
+    assert_eq!(approved.creator, ada);
+
     let mut expected_endpoints = vec!["everything".to_string(), webhook.clone()];
     expected_endpoints.sort();
     for (event, _) in &emitted {
@@ -200,14 +214,17 @@ async fn each_transition_is_emitted_once_with_its_people() {
             "CREATED",
             "APPROVAL_REQUESTED",
             "SENT_BACK",
-            "APPROVAL_REQUESTED"
+            "APPROVAL_REQUESTED",
+            "APPROVED"
         ]
     );
     for ((_, handled_by, event_id), (event, _)) in transitions.iter().zip(&emitted) {
         assert_eq!(handled_by.as_deref(), Some("node-a"));
         assert_eq!(event_id.as_ref(), Some(event), "the claim names its event");
     }
-    assert_eq!(seed.event_count().await, 4);
+    // Five issue events and the automatic rollout's `rollout.created`
+    // (the project requires approval, which the last step gave).
+    assert_eq!(seed.event_count().await, 6);
     // A host app's event given only the issue id gets the same snapshot,
     // handles included (herald_emit fills it in).
     let custom: uuid::Uuid =

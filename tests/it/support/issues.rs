@@ -230,12 +230,12 @@ impl Seed {
             .expect("insert endpoint");
     }
 
-    /// A project webhook subscribed to the three issue events.
+    /// A project webhook subscribed to the four issue events.
     pub async fn project_webhook(&self, project: i64) -> String {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO project_webhook (project_id, type, url, event_types)
              VALUES ($1, 'slack', 'http://127.0.0.1:9/hook',
-                     '{ISSUE_CREATED,ISSUE_APPROVAL_REQUESTED,ISSUE_SENT_BACK}')
+                     '{ISSUE_CREATED,ISSUE_APPROVAL_REQUESTED,ISSUE_SENT_BACK,ISSUE_APPROVED}')
              RETURNING id",
         )
         .bind(project)
