@@ -272,6 +272,56 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub plans: PlanArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// The pipeline source.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Where pipeline facts come from: `native` (the host writes herald's host
+    /// tables) or `bytebase` (herald follows a Bytebase metadata database, read
+    /// only; docs/hosts.md).
+    #[arg(long, env = "HERALD_SOURCE", default_value = "native", value_parser = ["native", "bytebase"])]
+    pub source: String,
+
+    /// The Bytebase metadata database (with --source bytebase), through a role
+    /// that may only SELECT.
+    #[arg(long, env = "HERALD_BYTEBASE_URL", hide_env_values = true)]
+    pub bytebase_url: Option<String>,
+
+    /// Time between follow passes of the Bytebase source.
+    #[arg(long, env = "HERALD_BYTEBASE_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub bytebase_poll: Duration,
+}
+
+impl SourceArgs {
+    /// The source these arguments name.
+    pub fn config(&self) -> anyhow::Result<crate::daemon::SourceConfig> {
+        use std::str::FromStr as _;
+        match self.source.as_str() {
+            "bytebase" => {
+                let Some(url) = &self.bytebase_url else {
+                    anyhow::bail!(
+                        "--source bytebase needs --bytebase-url (or HERALD_BYTEBASE_URL)"
+                    );
+                };
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                    .map_err(|e| anyhow::anyhow!("--bytebase-url is not a PostgreSQL URL: {e}"))?;
+                Ok(crate::daemon::SourceConfig::Bytebase(Box::new(
+                    crate::daemon::BytebaseSourceConfig {
+                        options,
+                        follower: crate::actors::FollowerConfig {
+                            poll: self.bytebase_poll,
+                            ..crate::actors::FollowerConfig::default()
+                        },
+                    },
+                )))
+            }
+            _ => Ok(crate::daemon::SourceConfig::Native),
+        }
+    }
 }
 
 /// Plan supervisors.

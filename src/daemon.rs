@@ -9,8 +9,9 @@ use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
 use crate::actors::{
-    ApprovalActor, ApprovalConfig, EndpointLeases, IssueEvents, IssueEventsConfig, Listener,
-    ListenerConfig, PlanConfig, PlanRegistry, Retention, RetentionConfig, Router, RouterTargets,
+    ApprovalActor, ApprovalConfig, BytebaseFollower, EndpointLeases, FollowerConfig, IssueEvents,
+    IssueEventsConfig, Listener, ListenerConfig, PlanConfig, PlanRegistry, Retention,
+    RetentionConfig, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -42,6 +43,25 @@ pub struct DaemonConfig {
     pub reconcile_interval: Duration,
     /// What history is kept, and for how long.
     pub retention: RetentionConfig,
+    /// Where the pipeline facts come from.
+    pub source: SourceConfig,
+}
+
+/// Where the pipeline facts come from (docs/hosts.md).
+#[derive(Debug, Clone, Default)]
+pub enum SourceConfig {
+    /// The host writes herald's native tables.
+    #[default]
+    Native,
+    /// herald follows a Bytebase metadata database (read only).
+    Bytebase(Box<BytebaseSourceConfig>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BytebaseSourceConfig {
+    /// The Bytebase database, through a role that may only SELECT.
+    pub options: PgConnectOptions,
+    pub follower: FollowerConfig,
 }
 
 impl Default for DaemonConfig {
@@ -57,6 +77,7 @@ impl Default for DaemonConfig {
             plans: PlanConfig::default(),
             reconcile_interval: Duration::from_secs(60),
             retention: RetentionConfig::default(),
+            source: SourceConfig::Native,
         }
     }
 }
@@ -75,6 +96,8 @@ pub struct Daemon {
     /// The plan registry (one supervisor per active plan).
     pub plans: Addr<PlanRegistry>,
     pub retention: Addr<Retention>,
+    /// The Bytebase source's follower (None: the native source).
+    pub follower: Option<Addr<BytebaseFollower>>,
     /// The attempt recorder's own connections.
     recorder_store: Store,
 }
@@ -151,6 +174,7 @@ impl Daemon {
             ApprovalConfig {
                 node_id: config.node_id.clone(),
                 metrics: metrics.clone(),
+                create_rollouts: matches!(config.source, SourceConfig::Native),
                 ..ApprovalConfig::default()
             },
         )
@@ -190,6 +214,12 @@ impl Daemon {
         )
         .start();
         let retention = Retention::new(store.clone(), config.retention.clone()).start();
+        let follower = match &config.source {
+            SourceConfig::Native => None,
+            SourceConfig::Bytebase(source) => {
+                Some(start_follower(&store, source, metrics.clone()).await?)
+            }
+        };
         info!(event = "daemon.started", node_id = %config.node_id);
         Ok(Daemon {
             store,
@@ -201,6 +231,7 @@ impl Daemon {
             issue_events,
             plans,
             retention,
+            follower,
             recorder_store,
         })
     }
@@ -214,9 +245,52 @@ impl Daemon {
         let _ = self.approval.send(StopActor).await;
         let _ = self.issue_events.send(StopActor).await;
         let _ = self.retention.send(StopActor).await;
+        if let Some(follower) = &self.follower {
+            let _ = follower.send(StopActor).await;
+        }
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         self.recorder_store.pool().close().await;
         info!(event = "daemon.stopped");
     }
+}
+
+/// Connect to Bytebase (lazily: a database down at start is retried by the
+/// follower, `/readyz` saying why), refuse a schema herald cannot read, and
+/// start the follower.
+async fn start_follower(
+    store: &Store,
+    source: &BytebaseSourceConfig,
+    metrics: Arc<Metrics>,
+) -> Result<Addr<BytebaseFollower>, StoreError> {
+    let options = source
+        .options
+        .clone()
+        .application_name("herald-follower")
+        .options([
+            ("statement_timeout", "10000"),
+            ("default_transaction_read_only", "on"),
+        ]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options);
+    let mut follower = crate::sources::bytebase::follow::Follower::new(
+        crate::store::bytebase::BytebaseDb::new(pool),
+        store.clone(),
+        source.follower.follow.clone(),
+    );
+    match follower.check_schema().await {
+        Ok(_) => {}
+        Err(error @ crate::sources::bytebase::follow::FollowError::Unsupported { .. }) => {
+            return Err(StoreError::Setup(error.to_string()));
+        }
+        Err(error) => {
+            tracing::warn!(event = "source.unavailable", source = "bytebase", error = %error, "retrying with backoff");
+            metrics.set_source_problem(Some(format!(
+                "the Bytebase source cannot be followed: {error}"
+            )));
+        }
+    }
+    Ok(BytebaseFollower::new(follower, source.follower.clone(), metrics).start())
 }

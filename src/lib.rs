@@ -51,4 +51,5 @@ pub mod reload;
 pub mod rollout;
 pub mod shutdown;
 pub mod signing;
+pub mod sources;
 pub mod store;

@@ -42,6 +42,14 @@ pub struct Metrics {
     /// `rollout.created`; see [`crate::events::metric_label`]). Kept as
     /// herald works: a scrape costs nothing in the database.
     pub events_emitted: IntCounterVec,
+    /// Source rows skipped as unmappable (the Bytebase source).
+    pub source_rows_skipped: IntCounter,
+    /// Follow passes of the Bytebase source, by result (`ok`, `skipped`:
+    /// another replica's turn, `failed`).
+    pub source_passes: IntCounterVec,
+    /// Why the source cannot be followed right now (None: it can, or
+    /// the source is native); `/readyz` says it.
+    pub source_problem: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Metrics {
@@ -132,6 +140,17 @@ impl Metrics {
             ),
             &["result"],
         );
+        let source_rows_skipped = IntCounter::new(
+            "source_rows_skipped_total",
+            "Source rows skipped because herald cannot map them (logged once each)",
+        );
+        let source_passes = IntCounterVec::new(
+            Opts::new(
+                "source_passes_total",
+                "Follow passes of the source, by result (ok, skipped, failed)",
+            ),
+            &["result"],
+        );
         // The names and label sets above are constants; building them cannot fail.
         let metrics = Metrics {
             registry,
@@ -151,6 +170,9 @@ impl Metrics {
             plan_windows_open: plan_windows_open.expect("valid metric"),
             plan_outcomes: plan_outcomes.expect("valid metric"),
             events_emitted: events_emitted.expect("valid metric"),
+            source_rows_skipped: source_rows_skipped.expect("valid metric"),
+            source_passes: source_passes.expect("valid metric"),
+            source_problem: Default::default(),
         };
         metrics.register_all();
         metrics
@@ -174,6 +196,8 @@ impl Metrics {
             Box::new(self.plan_windows_open.clone()),
             Box::new(self.plan_outcomes.clone()),
             Box::new(self.events_emitted.clone()),
+            Box::new(self.source_rows_skipped.clone()),
+            Box::new(self.source_passes.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.
@@ -190,6 +214,22 @@ impl Metrics {
         self.events_emitted
             .with_label_values(&[crate::events::metric_label(event_type)])
             .inc();
+    }
+}
+
+impl Metrics {
+    /// Record why the source cannot be followed (None: it can).
+    pub fn set_source_problem(&self, problem: Option<String>) {
+        if let Ok(mut slot) = self.source_problem.lock() {
+            *slot = problem;
+        }
+    }
+
+    pub fn source_problem(&self) -> Option<String> {
+        self.source_problem
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
     }
 }
 

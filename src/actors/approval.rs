@@ -50,6 +50,9 @@ pub struct ApprovalConfig {
     pub concurrency: usize,
     /// Plans read per page by the reconciliation scan.
     pub reconcile_batch: i64,
+    /// Create rollouts (the native source). With the Bytebase source the
+    /// rollout is Bytebase's: herald records the one Bytebase made.
+    pub create_rollouts: bool,
 }
 
 impl Default for ApprovalConfig {
@@ -59,6 +62,7 @@ impl Default for ApprovalConfig {
             node_id: crate::node::default_node_id(),
             concurrency: 4,
             reconcile_batch: 500,
+            create_rollouts: true,
         }
     }
 }
@@ -190,6 +194,16 @@ impl Worker {
                     node_id
                 );
                 Ok(RolloutOutcome::Waiting(missing))
+            }
+            RolloutDecision::Create if !self.config.create_rollouts => {
+                debug!(
+                    event = "rollout.left_to_source",
+                    plan_id,
+                    issue_id,
+                    trigger = trigger_name,
+                    node_id
+                );
+                Ok(RolloutOutcome::LeftToSource)
             }
             RolloutDecision::Create => {
                 match self.store.create_rollout(plan_id, ROLLOUT_CREATOR).await? {

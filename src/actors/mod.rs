@@ -9,13 +9,16 @@
 //!   reconciliation requests to every actor with unfinished work.
 //! - [`approval`]: creates a plan's rollout once its approval and plan
 //!   checks allow it.
-//! - [`issue_events`]: issue created / approval requested / sent back, once
-//!   per transition.
+//! - [`issue_events`]: issue created / approval requested / sent back /
+//!   approved, once per transition.
+//! - [`bytebase_follower`]: mirrors a read-only Bytebase database into the
+//!   native tables (the Bytebase source).
 //! - [`endpoint_leases`]: endpoints, leases, one [`delivery`] actor per held endpoint.
 //! - [`delivery`]: sends one endpoint's outbox in order, with retries.
 //! - [`retention`]: prunes finished history in bounded batches.
 
 pub mod approval;
+pub mod bytebase_follower;
 pub mod delivery;
 pub mod endpoint_leases;
 pub mod issue_events;
@@ -27,6 +30,7 @@ pub mod retention;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
+pub use bytebase_follower::{BytebaseFollower, FollowerConfig};
 pub use delivery::DeliveryActor;
 pub use endpoint_leases::EndpointLeases;
 pub use issue_events::{IssueEvents, IssueEventsConfig};

@@ -56,6 +56,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         links: file_config.links,
         delivery: args.delivery.config(),
         retention: args.delivery.retention(),
+        source: args.source.config()?,
         plans: PlanConfig {
             failure_window: args.plans.failure_window,
             idle: args.plans.plan_idle,

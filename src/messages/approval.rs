@@ -45,6 +45,10 @@ pub enum RolloutOutcome {
     NoIssue,
     /// The plan does not exist (any more).
     PlanNotFound,
+    /// Conditions hold, but rollouts are the source's to create (the
+    /// Bytebase source: its own creator, or herald's repair through its
+    /// API).
+    LeftToSource,
 }
 
 /// Try to create plan `plan_id`'s rollout now.

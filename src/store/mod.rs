@@ -4,12 +4,14 @@
 //! submodule owns the queries for one group of tables.
 
 pub mod approval;
+pub mod bytebase;
 pub mod delivery_log;
 pub mod endpoints;
 pub mod events;
 pub mod host_app;
 pub mod issue_events;
 pub mod leases;
+pub mod mirror;
 pub mod outbox;
 pub mod plans;
 pub mod records;

@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod api_contract;
 mod approval;
+mod bytebase;
 mod console;
 mod delivery;
 mod demo;

@@ -190,6 +190,10 @@ async fn a_failing_migration_names_itself_and_the_object() {
     );
     assert!(message.contains("task_run"), "{message}");
     assert!(!applied.iter().any(|d| d == "host schema"), "{applied:?}");
-    assert_eq!(applied.len(), herald::store::MIGRATOR.iter().count() - 1);
+    let before = herald::store::MIGRATOR
+        .iter()
+        .filter(|m| m.version < 54)
+        .count();
+    assert_eq!(applied.len(), before, "only what was applied is reported");
     let _ = app.close().await;
 }

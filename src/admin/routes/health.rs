@@ -33,9 +33,9 @@ pub async fn healthz() -> HttpResponse {
 /// How long `/readyz` and `/metrics` wait for the database.
 const DATABASE_WAIT: Duration = Duration::from_millis(800);
 
-/// Ready to do work: the database answers (within a second) and the
-/// listener is connected.
-/// Ready: the database answers and the listener is connected (no token).
+/// Ready to do work: the database answers (within a second), the
+/// listener is connected and the source (Bytebase) can be followed.
+/// Ready: the database answers, the listener is connected and the source is followed (no token).
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -58,6 +58,9 @@ pub async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
         return Err(ApiError::Unavailable(
             "the notification listener is not connected".into(),
         ));
+    }
+    if let Some(problem) = state.metrics.source_problem() {
+        return Err(ApiError::Unavailable(problem));
     }
     Ok(HttpResponse::Ok().json(Status {
         status: "ready".into(),

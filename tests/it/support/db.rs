@@ -91,27 +91,34 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Drop the database from a separate thread with its own runtime: Drop
-        // cannot await, and the test's runtime may be shutting down. The pool's
-        // sockets belong to the test's runtime (blocked here), so it is not
-        // closed politely; `WITH (FORCE)` ends its backends.
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(mut connection) = admin.connect().await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut connection)
-                        .await;
-                }
-            });
-        })
-        .join();
+        admin_blocking(
+            &self.admin,
+            vec![format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)],
+        );
     }
+}
+
+/// Run `statements` as the admin from a separate thread with its own
+/// runtime: Drop cannot await, and the test's runtime may be shutting down.
+/// The test's pool sockets belong to that runtime (blocked here), so they
+/// are not closed politely; `DROP DATABASE … WITH (FORCE)` ends their
+/// backends. Failures are ignored (cleanup only).
+pub fn admin_blocking(admin: &PgConnectOptions, statements: Vec<String>) {
+    let admin = admin.clone();
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Ok(mut connection) = admin.connect().await {
+                for statement in statements {
+                    let _ = sqlx::query(&statement).execute(&mut connection).await;
+                }
+            }
+        });
+    })
+    .join();
 }

@@ -1,5 +1,6 @@
 //! Shared test support: real databases, bounded waits.
 
+pub mod bytebase;
 pub mod db;
 pub mod im_api;
 pub mod issues;

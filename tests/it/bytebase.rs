@@ -1,0 +1,451 @@
+//! The Bytebase source: herald follows a Bytebase-shaped database through a
+//! SELECT-only role and every event arrives once, with two replicas.
+
+use std::time::Duration;
+
+use herald::actors::{FollowerConfig, PlanConfig};
+use herald::daemon::{BytebaseSourceConfig, Daemon, DaemonConfig, SourceConfig};
+use serde_json::{json, Value};
+
+use crate::support::bytebase::BytebaseDb;
+use crate::support::logs::LogCapture;
+use crate::support::{wait_until, TestDb};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const PROJECT: &str = "shop";
+
+async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
+    let daemon = Daemon::start(
+        db.options.clone(),
+        DaemonConfig {
+            node_id: node.into(),
+            migrate: false,
+            plans: PlanConfig {
+                failure_window: Duration::from_millis(300),
+                idle: Duration::from_secs(600),
+            },
+            endpoints: vec![crate::delivery::endpoint(
+                "ops",
+                "http://127.0.0.1:9/".into(),
+            )],
+            source: SourceConfig::Bytebase(Box::new(BytebaseSourceConfig {
+                options: bytebase.reader.clone(),
+                follower: FollowerConfig {
+                    poll: Duration::from_millis(50),
+                    ..FollowerConfig::default()
+                },
+            })),
+            ..DaemonConfig::default()
+        },
+    )
+    .await
+    .expect("daemon starts");
+    wait_until("the listener to connect", DEADLINE, || async {
+        (daemon.metrics.listener_connected.get() == 1).then_some(())
+    })
+    .await;
+    daemon
+}
+
+/// Every event herald emitted: (type, payload), in emission order.
+async fn events(db: &TestDb) -> Vec<(String, Value)> {
+    sqlx::query_as("SELECT type, payload FROM herald_event ORDER BY seq")
+        .fetch_all(&db.pool)
+        .await
+        .expect("events")
+}
+
+/// Wait until `count` events exist; return them.
+async fn wait_events(db: &TestDb, count: usize, what: &str) -> Vec<(String, Value)> {
+    wait_until(what, DEADLINE, || async {
+        let all = events(db).await;
+        (all.len() >= count).then_some(all)
+    })
+    .await
+}
+
+fn types(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+fn emails(people: &Value) -> Vec<String> {
+    let mut emails: Vec<String> = people
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| p["email"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    emails.sort();
+    emails
+}
+
+async fn people(bytebase: &BytebaseDb) {
+    bytebase.project(PROJECT, true, false).await;
+    for (email, name) in [
+        ("ada@shop.io", "Ada"),
+        ("owner@shop.io", "Owen"),
+        ("dba1@shop.io", "Dana"),
+        ("dba2@shop.io", "Dave"),
+    ] {
+        bytebase.principal(email, name, "+15550100").await;
+    }
+    bytebase
+        .group("dbas@shop.io", &["dba1@shop.io", "dba2@shop.io"])
+        .await;
+    bytebase
+        .iam(
+            PROJECT,
+            &[
+                ("roles/projectOwner", &["users/owner@shop.io"]),
+                ("roles/dba", &["groups/dbas@shop.io", "allUsers"]),
+            ],
+        )
+        .await;
+}
+
+/// A whole pipeline, as Bytebase writes it, followed by two replicas:
+/// multi-step approval, sent back with its reason, re-requested, approved;
+/// Bytebase's own rollout recorded (herald creates none); a skipped task,
+/// a failure and a retry that starts a new generation. An issue open
+/// before herald attached is not announced; a draft is announced at
+/// submission; a malformed payload is skipped with one log line while the
+/// next change is handled. Each event exactly once.
+#[actix_rt::test]
+async fn a_bytebase_pipeline_is_followed_read_only_and_announced_once() {
+    let (logs, _guard) = LogCapture::install();
+    let db = TestDb::new().await;
+    let bytebase = BytebaseDb::new().await;
+    people(&bytebase).await;
+    // Before herald attaches: an open issue waiting for approval.
+    let old_plan = bytebase.plan(PROJECT, "Old change").await;
+    let old_issue = bytebase
+        .issue(
+            PROJECT,
+            old_plan,
+            "Old change",
+            &["roles/projectOwner"],
+            false,
+        )
+        .await;
+
+    let a = replica(&db, &bytebase, "node-a").await;
+    let b = replica(&db, &bytebase, "node-b").await;
+    wait_until("the first attach", DEADLINE, || async {
+        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
+            .fetch_one(&db.pool)
+            .await
+            .expect("cursors");
+        (attached > 0).then_some(())
+    })
+    .await;
+    assert!(events(&db).await.is_empty(), "the past is not announced");
+
+    // The old issue moves on: that is news.
+    bytebase.approve(PROJECT, old_issue, "owner@shop.io").await;
+    let all = wait_events(&db, 1, "the old issue's approval").await;
+    assert_eq!(types(&all), ["ISSUE_APPROVED"]);
+
+    // A two-step issue.
+    let plan = bytebase.plan(PROJECT, "Add index").await;
+    let issue = bytebase
+        .issue(
+            PROJECT,
+            plan,
+            "Add index",
+            &["roles/projectOwner", "roles/dba"],
+            false,
+        )
+        .await;
+    let all = wait_events(&db, 3, "created and first step").await;
+    assert_eq!(
+        types(&all[1..]),
+        ["ISSUE_CREATED", "ISSUE_APPROVAL_REQUESTED"]
+    );
+    assert_eq!(all[1].1["issue"]["creator"]["email"], "ada@shop.io");
+    assert_eq!(all[2].1["data"]["role"], "roles/projectOwner");
+    assert_eq!(emails(&all[2].1["data"]["approvers"]), ["owner@shop.io"]);
+
+    bytebase.approve(PROJECT, issue, "owner@shop.io").await;
+    let all = wait_events(&db, 4, "second step").await;
+    assert_eq!(all[3].0, "ISSUE_APPROVAL_REQUESTED");
+    assert_eq!(all[3].1["data"]["role"], "roles/dba");
+    // The group expanded; `allUsers` is not.
+    assert_eq!(
+        emails(&all[3].1["data"]["approvers"]),
+        ["dba1@shop.io", "dba2@shop.io"]
+    );
+
+    bytebase
+        .reject(PROJECT, issue, "dba1@shop.io", "take a backup first")
+        .await;
+    let all = wait_events(&db, 5, "sent back").await;
+    assert_eq!(all[4].0, "ISSUE_SENT_BACK");
+    assert_eq!(all[4].1["data"]["reason"], "take a backup first");
+    assert_eq!(all[4].1["data"]["approver"]["email"], "dba1@shop.io");
+
+    bytebase.request_again(PROJECT, issue).await;
+    let all = wait_events(&db, 6, "requested again").await;
+    assert_eq!(all[5].0, "ISSUE_APPROVAL_REQUESTED");
+    assert_eq!(all[5].1["data"]["role"], "roles/projectOwner");
+
+    bytebase.approve(PROJECT, issue, "owner@shop.io").await;
+    wait_events(&db, 7, "second step again").await;
+    bytebase.approve(PROJECT, issue, "dba2@shop.io").await;
+    let all = wait_events(&db, 8, "approved").await;
+    assert_eq!(all[7].0, "ISSUE_APPROVED");
+    assert_eq!(all[7].1["data"]["role"], "roles/dba");
+
+    // The plan check, rewritten in place as Bytebase does, is mirrored.
+    bytebase
+        .check_run(PROJECT, plan, "RUNNING", json!([]))
+        .await;
+    bytebase
+        .check_run(
+            PROJECT,
+            plan,
+            "DONE",
+            json!([{"status": "WARNING", "title": "index", "content": "large table", "code": 402}]),
+        )
+        .await;
+    wait_until("the check run mirrored", DEADLINE, || async {
+        let checks: Vec<(String, Value)> =
+            sqlx::query_as("SELECT status, results FROM plan_check_run")
+                .fetch_all(&db.pool)
+                .await
+                .expect("checks");
+        (checks
+            == [(
+                "DONE".to_owned(),
+                json!([{"status": "WARNING", "title": "index", "content": "large table"}]),
+            )])
+        .then_some(())
+    })
+    .await;
+
+    // A malformed issue payload is skipped; the next change is handled.
+    let bad_plan = bytebase.plan(PROJECT, "Bad").await;
+    bytebase
+        .issue_raw(
+            PROJECT,
+            bad_plan,
+            "Bad",
+            json!({"approval": {"approvers": [{"status": 3}]}}),
+        )
+        .await;
+    // A draft: announced when submitted.
+    let draft_plan = bytebase.plan(PROJECT, "Draft").await;
+    let draft = bytebase
+        .issue(PROJECT, draft_plan, "Draft", &[], true)
+        .await;
+
+    // Bytebase creates the rollout; the tasks run.
+    bytebase.mark_rollout(PROJECT, plan).await;
+    let t1 = bytebase.task(PROJECT, plan, "shop").await;
+    let t2 = bytebase.task(PROJECT, plan, "orders").await;
+    let t3 = bytebase.task(PROJECT, plan, "audit").await;
+    bytebase.skip_task(PROJECT, t3).await;
+    let r1 = bytebase.start_run(PROJECT, t1).await;
+    let r2 = bytebase.start_run(PROJECT, t2).await;
+    bytebase.finish_run(PROJECT, r1, "DONE", None).await;
+    bytebase
+        .finish_run(PROJECT, r2, "FAILED", Some("duplicate key value"))
+        .await;
+    bytebase
+        .set_issue_payload(PROJECT, draft, "payload - 'draft'", &[])
+        .await;
+    let all = wait_until("the failure and the submitted draft", DEADLINE, || async {
+        let all = events(&db).await;
+        let failed = all.iter().any(|(t, _)| t == "PIPELINE_FAILED");
+        let created = all.iter().filter(|(t, _)| t == "ISSUE_CREATED").count() >= 2;
+        (failed && created).then_some(all)
+    })
+    .await;
+    let failed: Vec<&Value> = all
+        .iter()
+        .filter(|(t, _)| t == "PIPELINE_FAILED")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["data"]["generation"], 1);
+    let failed_tasks = failed[0]["data"]["failed_tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failed_tasks.len(), 1);
+    assert_eq!(failed_tasks[0]["database"], "orders");
+    assert_eq!(failed_tasks[0]["error"], "duplicate key value");
+    let bad_logged = logs.find(
+        "source.row_skipped",
+        &[
+            ("table", "issue"),
+            ("field", "approval.approvers[0].status"),
+        ],
+    );
+    assert_eq!(bad_logged.len(), 1, "logged once: {bad_logged:?}");
+
+    // The retry: a new attempt after the outcome, a new generation.
+    let retry = bytebase.start_run(PROJECT, t2).await;
+    bytebase.finish_run(PROJECT, retry, "DONE", None).await;
+    let all = wait_until("the completion", DEADLINE, || async {
+        let all = events(&db).await;
+        all.iter()
+            .any(|(t, _)| t == "PIPELINE_COMPLETED")
+            .then_some(all)
+    })
+    .await;
+    let completed: Vec<&Value> = all
+        .iter()
+        .filter(|(t, _)| t == "PIPELINE_COMPLETED")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(completed[0]["data"]["generation"], 2);
+    assert_eq!(completed[0]["data"]["total_tasks"], 3);
+
+    // Settle, then count: each event once, no rollout by herald.
+    a.stop().await;
+    b.stop().await;
+    let all = events(&db).await;
+    let mut counted: Vec<&str> = types(&all);
+    counted.sort();
+    assert_eq!(
+        counted,
+        [
+            "ISSUE_APPROVAL_REQUESTED",
+            "ISSUE_APPROVAL_REQUESTED",
+            "ISSUE_APPROVAL_REQUESTED",
+            "ISSUE_APPROVAL_REQUESTED",
+            "ISSUE_APPROVED",
+            "ISSUE_APPROVED",
+            "ISSUE_CREATED",
+            "ISSUE_CREATED",
+            "ISSUE_SENT_BACK",
+            "PIPELINE_COMPLETED",
+            "PIPELINE_FAILED",
+        ],
+        "{all:#?}"
+    );
+    let rollouts: Vec<String> = sqlx::query_scalar("SELECT created_by FROM rollout")
+        .fetch_all(&db.pool)
+        .await
+        .expect("rollouts");
+    assert_eq!(rollouts, ["bytebase"]);
+    // herald installed nothing in Bytebase's database.
+    let foreign: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'public'",
+    )
+    .fetch_one(&bytebase.pool)
+    .await
+    .expect("functions");
+    assert_eq!(foreign, 0);
+}
+
+/// A `herald run --source bytebase` process.
+fn spawn_replica(
+    db: &TestDb,
+    bytebase: &BytebaseDb,
+    node: &str,
+    dir: &std::path::Path,
+) -> tokio::process::Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["run", "--database-url", &db.url, "--node-id", node])
+        .args([
+            "--source",
+            "bytebase",
+            "--bytebase-url",
+            &bytebase.reader_url,
+        ])
+        .args(["--bytebase-poll", "50ms", "--failure-window", "300ms"])
+        .args(["--admin-addr", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join(node))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("herald starts")
+}
+
+/// Two herald processes follow one Bytebase; one is killed with SIGKILL
+/// mid-run (possibly mid-pass, its transaction open). Every issue is
+/// announced once and every plan's completion once.
+#[tokio::test]
+async fn a_replica_killed_mid_run_loses_and_repeats_nothing() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    const PLANS: usize = 12;
+    let db = TestDb::new().await;
+    let bytebase = BytebaseDb::new().await;
+    people(&bytebase).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut victim = spawn_replica(&db, &bytebase, "victim", dir.path());
+    let mut survivor = spawn_replica(&db, &bytebase, "survivor", dir.path());
+    wait_until("the first attach", DEADLINE, || async {
+        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+        (attached > 0).then_some(())
+    })
+    .await;
+    let count = |kind: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM herald_event WHERE type = $1")
+                .bind(kind)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0)
+        }
+    };
+    for n in 0..PLANS {
+        let plan = bytebase.plan(PROJECT, &format!("Change {n}")).await;
+        bytebase
+            .issue(PROJECT, plan, &format!("Change {n}"), &[], false)
+            .await;
+        bytebase.mark_rollout(PROJECT, plan).await;
+        let first = bytebase.task(PROJECT, plan, "shop").await;
+        let second = bytebase.task(PROJECT, plan, "orders").await;
+        let runs = [
+            bytebase.start_run(PROJECT, first).await,
+            bytebase.start_run(PROJECT, second).await,
+        ];
+        for run in runs {
+            bytebase.finish_run(PROJECT, run, "DONE", None).await;
+        }
+        if n == PLANS / 3 {
+            let pid = Pid::from_raw(victim.id().expect("pid") as i32);
+            kill(pid, Signal::SIGKILL).expect("kill -9");
+            let _ = victim.wait().await;
+        }
+    }
+    wait_until("every plan completed", DEADLINE, || async {
+        (count("PIPELINE_COMPLETED").await >= PLANS as i64).then_some(())
+    })
+    .await;
+    // Give a duplicate the time it would need to appear.
+    let settled = std::time::Instant::now();
+    wait_until("a further follow pass", DEADLINE, || async {
+        (settled.elapsed() > Duration::from_millis(500)).then_some(())
+    })
+    .await;
+    let _ = survivor.kill().await;
+    assert_eq!(count("ISSUE_CREATED").await, PLANS as i64);
+    assert_eq!(count("PIPELINE_COMPLETED").await, PLANS as i64);
+    let per_plan: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM herald_event WHERE type = 'PIPELINE_COMPLETED' GROUP BY plan_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("per plan");
+    assert!(per_plan.iter().all(|&n| n == 1), "{per_plan:?}");
+}
