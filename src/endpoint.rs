@@ -162,6 +162,9 @@ pub struct Endpoint {
     pub event_types: Vec<String>,
     /// Only events of this project (None: every project).
     pub project_id: Option<i64>,
+    /// Only events of the project with this resource id (`shop`; the
+    /// Bytebase source's projects are known by it).
+    pub project_resource: Option<String>,
     pub enabled: bool,
     pub description: Option<String>,
     /// In order (default) or up to N at once.
@@ -184,6 +187,7 @@ impl fmt::Debug for Endpoint {
             .field("secret", &self.secret)
             .field("event_types", &self.event_types)
             .field("project_id", &self.project_id)
+            .field("project_resource", &self.project_resource)
             .field("enabled", &self.enabled)
             .field("description", &self.description)
             .field("ordering", &self.ordering)

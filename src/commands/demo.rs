@@ -27,11 +27,13 @@ use std::sync::Arc;
 
 const STEP_DEADLINE: Duration = Duration::from_secs(20);
 
-/// What the demo expects to arrive, in order.
-const EXPECTED: [&str; 6] = [
+/// What the demo expects to arrive, in order (`ISSUE_APPROVED` and
+/// `rollout.created` are decided at once, by two actors: in either order).
+const EXPECTED: [&str; 7] = [
     "ISSUE_CREATED",
     "ISSUE_APPROVAL_REQUESTED",
     "issue.approved",
+    "ISSUE_APPROVED",
     "rollout.created",
     "PIPELINE_FAILED",
     "PIPELINE_COMPLETED",
@@ -218,6 +220,29 @@ async fn expect(
     Ok(())
 }
 
+/// Like [`expect`], for webhooks that may arrive in any order.
+async fn expect_unordered(
+    arrivals: &mut mpsc::UnboundedReceiver<ReceivedWebhook>,
+    types: &[&str],
+    received: &mut Vec<ReceivedWebhook>,
+) -> anyhow::Result<()> {
+    let mut left: Vec<&str> = types.to_vec();
+    while !left.is_empty() {
+        let webhook = tokio::time::timeout(STEP_DEADLINE, arrivals.recv())
+            .await
+            .with_context(|| format!("no {} webhook within {STEP_DEADLINE:?}", left.join(" or ")))?
+            .context("the sink stopped")?;
+        let got = webhook.event_type.clone().unwrap_or_default();
+        show_links_and_mentions(&webhook);
+        received.push(webhook);
+        let Some(index) = left.iter().position(|t| *t == got) else {
+            bail!("expected a {} webhook, got {got}", left.join(" or "));
+        };
+        left.remove(index);
+    }
+    Ok(())
+}
+
 /// Where the demo's messages link to: the host app it plays.
 fn demo_links() -> anyhow::Result<Arc<LinkTemplates>> {
     let templates = LinkTemplates::under("https://bytebase.example.com/projects/{project}")
@@ -288,6 +313,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         secret: None,
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: crate::endpoint::Ordering::Strict,
@@ -326,7 +352,8 @@ async fn scenario(
     store.finish_clean_plan_check(pipeline.plan_id).await?;
     println!("→ host app: Grace approves (and emits its own `issue.approved` in that transaction)");
     store.approve_issue(issue, pipeline.approver_ids[0]).await?;
-    expect(arrivals, &EXPECTED[2..4], &mut received).await?;
+    expect(arrivals, &EXPECTED[2..3], &mut received).await?;
+    expect_unordered(arrivals, &EXPECTED[3..5], &mut received).await?;
     match store.rollout_of(pipeline.plan_id).await? {
         Some((id, by)) => println!("  ✓ rollout #{id} exists, created by {by}"),
         None => bail!("herald did not create the rollout"),
@@ -342,14 +369,14 @@ async fn scenario(
         };
         store.finish_task_run(*run, status, error).await?;
     }
-    expect(arrivals, &EXPECTED[4..5], &mut received).await?;
+    expect(arrivals, &EXPECTED[5..6], &mut received).await?;
 
     println!("→ host app: the two failed tasks are retried and succeed");
     let retried = [pipeline.task_ids[1], pipeline.task_ids[3]];
     for run in store.start_task_runs(&retried).await? {
         store.finish_task_run(run, "DONE", None).await?;
     }
-    expect(arrivals, &EXPECTED[5..], &mut received).await?;
+    expect(arrivals, &EXPECTED[6..], &mut received).await?;
     Ok(received)
 }
 

@@ -16,6 +16,14 @@ use crate::endpoint::{Endpoint, EndpointSource, Ordering, Platform};
 use crate::events;
 use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
 
+/// An endpoint's project filter: a project id or a resource id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ProjectRef {
+    Id(i64),
+    Resource(String),
+}
+
 /// The project-webhook id prefix (`Endpoint::project_webhook_id`); config
 /// ids must not use it.
 pub const RESERVED_PREFIX: &str = "project-webhook-";
@@ -114,9 +122,9 @@ pub struct FileEndpoint {
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Only events of this project id.
+    /// Only events of this project: its id (`7`) or resource id (`shop`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<i64>,
+    pub project: Option<ProjectRef>,
     /// Allow plain `http://` to a non-loopback host.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_insecure_http: bool,
@@ -403,7 +411,14 @@ pub fn validate(
                     url,
                     secret,
                     event_types: raw.events.clone(),
-                    project_id: raw.project,
+                    project_id: match &raw.project {
+                        Some(ProjectRef::Id(id)) => Some(*id),
+                        _ => None,
+                    },
+                    project_resource: match &raw.project {
+                        Some(ProjectRef::Resource(resource)) => Some(resource.clone()),
+                        _ => None,
+                    },
                     enabled: raw.enabled,
                     description: raw.description.clone(),
                     ordering,

@@ -211,7 +211,11 @@ pub fn render_effective(config: &Config) -> String {
             events: endpoint.event_types.clone(),
             enabled: endpoint.enabled,
             description: endpoint.description.clone(),
-            project: endpoint.project_id,
+            project: match (&endpoint.project_id, &endpoint.project_resource) {
+                (Some(id), _) => Some(file::ProjectRef::Id(*id)),
+                (None, Some(resource)) => Some(file::ProjectRef::Resource(resource.clone())),
+                (None, None) => None,
+            },
             allow_insecure_http: notes.is_some_and(|n| n.allow_insecure_http),
             ordering: match endpoint.ordering {
                 crate::endpoint::Ordering::Strict => None,

@@ -42,6 +42,7 @@ pub fn endpoint_from_row(
         secret,
         event_types: row.event_types.clone(),
         project_id: Some(row.project_id),
+        project_resource: None,
         enabled: row.enabled,
         description: (!row.title.is_empty()).then(|| row.title.clone()),
         ordering: crate::endpoint::Ordering::Strict,

@@ -79,6 +79,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         secret: secret.map(Secret::new),
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: crate::endpoint::Ordering::Strict,

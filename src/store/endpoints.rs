@@ -76,10 +76,12 @@ impl Store {
         for endpoint in endpoints {
             sqlx::query(
                 "INSERT INTO herald_endpoint
-                        (id, node_id, project_id, event_types, enabled, expires_at, direct_messages)
-                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond', $7)
+                        (id, node_id, project_id, event_types, enabled, expires_at, direct_messages,
+                         project_resource_id)
+                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond', $7, $8)
                  ON CONFLICT (id, node_id) DO UPDATE
                     SET project_id = EXCLUDED.project_id, event_types = EXCLUDED.event_types,
+                        project_resource_id = EXCLUDED.project_resource_id,
                         enabled = EXCLUDED.enabled, expires_at = EXCLUDED.expires_at,
                         direct_messages = EXCLUDED.direct_messages, updated_at = now()",
             )
@@ -90,6 +92,7 @@ impl Store {
             .bind(node_id)
             .bind(millis(ttl))
             .bind(endpoint.direct_messages)
+            .bind(&endpoint.project_resource)
             .execute(&mut *tx)
             .await?;
         }

@@ -24,10 +24,7 @@ async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
                 failure_window: Duration::from_millis(300),
                 idle: Duration::from_secs(600),
             },
-            endpoints: vec![crate::delivery::endpoint(
-                "ops",
-                "http://127.0.0.1:9/".into(),
-            )],
+            endpoints: endpoints(),
             source: SourceConfig::Bytebase(Box::new(BytebaseSourceConfig {
                 options: bytebase.reader.clone(),
                 follower: FollowerConfig {
@@ -45,6 +42,20 @@ async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
     })
     .await;
     daemon
+}
+
+/// `ops` takes everything; `shop-only` filters by the Bytebase project's
+/// resource id, `elsewhere` by one no project has.
+fn endpoints() -> Vec<herald::endpoint::Endpoint> {
+    let mut shop = crate::delivery::endpoint("shop-only", "http://127.0.0.1:9/".into());
+    shop.project_resource = Some(PROJECT.into());
+    let mut elsewhere = crate::delivery::endpoint("elsewhere", "http://127.0.0.1:9/".into());
+    elsewhere.project_resource = Some("nowhere".into());
+    vec![
+        crate::delivery::endpoint("ops", "http://127.0.0.1:9/".into()),
+        shop,
+        elsewhere,
+    ]
 }
 
 /// Every event herald emitted: (type, payload), in emission order.
@@ -325,6 +336,18 @@ async fn a_bytebase_pipeline_is_followed_read_only_and_announced_once() {
             "PIPELINE_FAILED",
         ],
         "{all:#?}"
+    );
+    // Filters by resource id: every event to `ops` and `shop-only`, none to
+    // `elsewhere`.
+    let routed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT endpoint_id, count(*) FROM herald_delivery GROUP BY endpoint_id ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("deliveries");
+    assert_eq!(
+        routed,
+        [("ops".to_owned(), 11), ("shop-only".to_owned(), 11)]
     );
     let rollouts: Vec<String> = sqlx::query_scalar("SELECT created_by FROM rollout")
         .fetch_all(&db.pool)

@@ -23,6 +23,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         secret: Some(Secret::new(SECRET)),
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

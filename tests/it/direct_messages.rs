@@ -23,6 +23,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         secret: Some(Secret::new(secret)),
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

@@ -30,6 +30,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         secret: None,
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

@@ -23,6 +23,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         secret: None,
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

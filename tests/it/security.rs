@@ -133,6 +133,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         secret: Some(Secret::new(SECRET)),
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

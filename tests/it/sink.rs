@@ -19,6 +19,7 @@ fn endpoint(url: &str) -> Endpoint {
         secret: Some(Secret::new(SECRET)),
         event_types: vec!["*".into()],
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

@@ -27,6 +27,7 @@ fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result
         secret: Some(Secret::new(SECRET)),
         event_types,
         project_id: None,
+        project_resource: None,
         enabled: true,
         description: None,
         ordering: herald::endpoint::Ordering::Strict,

@@ -93,7 +93,10 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         admin_blocking(
             &self.admin,
-            vec![format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)],
+            vec![format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )],
         );
     }
 }
