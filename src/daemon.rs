@@ -118,7 +118,7 @@ impl Daemon {
         if config.migrate {
             let applied = store
                 .migrate(|index, total, description| {
-                    info!(event = "migration.applying", index, total, description);
+                    info!(event = "migration.applied", index, total, description);
                 })
                 .await?;
             info!(event = "migration.done", applied);
