@@ -47,6 +47,8 @@ pub struct Metrics {
     /// Follow passes of the Bytebase source, by result (`ok`, `skipped`:
     /// another replica's turn, `failed`).
     pub source_passes: IntCounterVec,
+    /// Time one follow pass takes (passes that did the work).
+    pub source_pass_seconds: Histogram,
     /// Why the source cannot be followed right now (None: it can, or
     /// the source is native); `/readyz` says it.
     pub source_problem: std::sync::Arc<std::sync::Mutex<Option<String>>>,
@@ -151,6 +153,15 @@ impl Metrics {
             ),
             &["result"],
         );
+        let source_pass_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "source_pass_seconds",
+                "Time one follow pass of the source takes (read, map, mirror, commit)",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        );
         // The names and label sets above are constants; building them cannot fail.
         let metrics = Metrics {
             registry,
@@ -172,6 +183,7 @@ impl Metrics {
             events_emitted: events_emitted.expect("valid metric"),
             source_rows_skipped: source_rows_skipped.expect("valid metric"),
             source_passes: source_passes.expect("valid metric"),
+            source_pass_seconds: source_pass_seconds.expect("valid metric"),
             source_problem: Default::default(),
         };
         metrics.register_all();
@@ -198,6 +210,7 @@ impl Metrics {
             Box::new(self.events_emitted.clone()),
             Box::new(self.source_rows_skipped.clone()),
             Box::new(self.source_passes.clone()),
+            Box::new(self.source_pass_seconds.clone()),
         ];
         for collector in collectors {
             // Registration fails only on duplicate names, which is a bug here.

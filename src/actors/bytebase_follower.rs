@@ -90,16 +90,20 @@ impl BytebaseFollower {
             return;
         };
         let pass = async move {
+            let started = std::time::Instant::now();
             let result = follower.pass().await;
-            (follower, result)
+            (follower, result, started.elapsed())
         };
         ctx.spawn(
             pass.into_actor(self)
-                .map(|(follower, result), actor, ctx| {
+                .map(|(follower, result, took), actor, ctx| {
                     actor.follower = Some(follower);
                     match result {
                         Ok(report) => {
                             let label = if report.skipped { "skipped" } else { "ok" };
+                            if !report.skipped {
+                                actor.metrics.source_pass_seconds.observe(took.as_secs_f64());
+                            }
                             actor.metrics.source_passes.with_label_values(&[label]).inc();
                             actor.metrics.source_rows_skipped.inc_by(report.bad as u64);
                             if actor.failures > 0 {

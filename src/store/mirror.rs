@@ -40,13 +40,13 @@ pub async fn try_lock_follower(conn: &mut PgConnection, source: &str) -> Result<
     )
 }
 
-/// Cursors `(kind, project) → last id read`.
+/// Cursors `(kind, project) → last id read` (not the epoch).
 pub async fn cursors(conn: &mut PgConnection) -> Result<Vec<(String, String, i64)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT kind, project, last_id FROM herald_source_cursor")
-            .fetch_all(conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT kind, project, last_id FROM herald_source_cursor WHERE kind <> 'epoch'",
     )
+    .fetch_all(conn)
+    .await?)
 }
 
 pub async fn set_cursor(
@@ -57,7 +57,8 @@ pub async fn set_cursor(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO herald_source_cursor (kind, project, last_id) VALUES ($1, $2, $3)
-         ON CONFLICT (kind, project) DO UPDATE SET last_id = GREATEST(herald_source_cursor.last_id, EXCLUDED.last_id)",
+         ON CONFLICT (kind, project) DO UPDATE SET last_id = EXCLUDED.last_id
+          WHERE herald_source_cursor.last_id < EXCLUDED.last_id",
     )
     .bind(kind)
     .bind(project)
@@ -242,29 +243,33 @@ pub async fn set_members(
     Ok(())
 }
 
-/// A plan: insert (`local` None) or update its title; its local id.
+/// A plan: insert (`local` None) or update its title; its local id and
+/// whether a row changed (the `upsert_*` functions all answer so).
 pub async fn upsert_plan(
     conn: &mut PgConnection,
     local: Option<i64>,
     project_id: i64,
     title: &str,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     match local {
         Some(id) => {
-            sqlx::query("UPDATE plan SET title = $2 WHERE id = $1 AND title IS DISTINCT FROM $2")
-                .bind(id)
-                .bind(title)
-                .execute(conn)
-                .await?;
-            Ok(id)
+            let done = sqlx::query(
+                "UPDATE plan SET title = $2 WHERE id = $1 AND title IS DISTINCT FROM $2",
+            )
+            .bind(id)
+            .bind(title)
+            .execute(conn)
+            .await?;
+            Ok((id, done.rows_affected() > 0))
         }
-        None => Ok(sqlx::query_scalar(
-            "INSERT INTO plan (project_id, title) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(project_id)
-        .bind(title)
-        .fetch_one(conn)
-        .await?),
+        None => Ok((
+            sqlx::query_scalar("INSERT INTO plan (project_id, title) VALUES ($1, $2) RETURNING id")
+                .bind(project_id)
+                .bind(title)
+                .fetch_one(conn)
+                .await?,
+            true,
+        )),
     }
 }
 
@@ -276,10 +281,10 @@ pub async fn upsert_task(
     name: &str,
     instance: &str,
     database: &str,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     match local {
         Some(id) => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE task SET name = $2, instance = $3, database_name = $4
                   WHERE id = $1 AND (name, instance, database_name) IS DISTINCT FROM ($2, $3, $4)",
             )
@@ -289,9 +294,9 @@ pub async fn upsert_task(
             .bind(database)
             .execute(conn)
             .await?;
-            Ok(id)
+            Ok((id, done.rows_affected() > 0))
         }
-        None => Ok(sqlx::query_scalar(
+        None => Ok((sqlx::query_scalar(
             "INSERT INTO task (plan_id, name, instance, database_name) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(plan_id)
@@ -299,7 +304,7 @@ pub async fn upsert_task(
         .bind(instance)
         .bind(database)
         .fetch_one(conn)
-        .await?),
+        .await?, true)),
     }
 }
 
@@ -318,10 +323,10 @@ pub async fn upsert_task_run(
     conn: &mut PgConnection,
     local: Option<i64>,
     run: &NativeRun<'_>,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     match local {
         Some(id) => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE task_run SET status = $2, error_message = $3, started_at = $4, updated_at = now()
                   WHERE id = $1 AND (status, error_message, started_at) IS DISTINCT FROM ($2, $3, $4)",
             )
@@ -331,19 +336,22 @@ pub async fn upsert_task_run(
             .bind(run.started_at)
             .execute(conn)
             .await?;
-            Ok(id)
+            Ok((id, done.rows_affected() > 0))
         }
-        None => Ok(sqlx::query_scalar(
-            "INSERT INTO task_run (task_id, status, error_message, started_at, created_at)
+        None => Ok((
+            sqlx::query_scalar(
+                "INSERT INTO task_run (task_id, status, error_message, started_at, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(run.task_id)
-        .bind(run.status)
-        .bind(run.error)
-        .bind(run.started_at)
-        .bind(run.created_at)
-        .fetch_one(conn)
-        .await?),
+            )
+            .bind(run.task_id)
+            .bind(run.status)
+            .bind(run.error)
+            .bind(run.started_at)
+            .bind(run.created_at)
+            .fetch_one(conn)
+            .await?,
+            true,
+        )),
     }
 }
 
@@ -354,10 +362,10 @@ pub async fn upsert_check_run(
     plan_id: i64,
     status: &str,
     results: &serde_json::Value,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     match local {
         Some(id) => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE plan_check_run SET status = $2, results = $3, updated_at = now()
                   WHERE id = $1 AND (status, results) IS DISTINCT FROM ($2, $3)",
             )
@@ -366,16 +374,16 @@ pub async fn upsert_check_run(
             .bind(results)
             .execute(conn)
             .await?;
-            Ok(id)
+            Ok((id, done.rows_affected() > 0))
         }
-        None => Ok(sqlx::query_scalar(
+        None => Ok((sqlx::query_scalar(
             "INSERT INTO plan_check_run (plan_id, status, results) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(plan_id)
         .bind(status)
         .bind(results)
         .fetch_one(conn)
-        .await?),
+        .await?, true)),
     }
 }
 
@@ -397,11 +405,11 @@ pub async fn upsert_issue(
     conn: &mut PgConnection,
     local: Option<i64>,
     issue: &NativeIssue<'_>,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     let required = issue.step_role.map(|_| 1);
     match local {
         Some(id) => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE issue
                     SET plan_id = $2, title = $3, approval_status = $4, approval_step_role = $5,
                         approval_required_count = $6, rejected_by = $7, reject_reason = $8,
@@ -421,9 +429,9 @@ pub async fn upsert_issue(
             .bind(issue.reject_reason)
             .execute(conn)
             .await?;
-            Ok(id)
+            Ok((id, done.rows_affected() > 0))
         }
-        None => Ok(sqlx::query_scalar(
+        None => Ok((sqlx::query_scalar(
             "INSERT INTO issue (project_id, plan_id, title, creator_id, approval_status,
                                 approval_step_role, approval_required_count, rejected_by, reject_reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -438,7 +446,7 @@ pub async fn upsert_issue(
         .bind(issue.rejected_by)
         .bind(issue.reject_reason)
         .fetch_one(conn)
-        .await?),
+        .await?, true)),
     }
 }
 
@@ -490,4 +498,25 @@ pub async fn plan_has_work(conn: &mut PgConnection, plan_id: i64) -> Result<bool
     .bind(plan_id)
     .fetch_one(conn)
     .await?)
+}
+
+/// The mirror epoch: bumped by every pass that writes (0: none yet).
+pub async fn epoch(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce((SELECT last_id FROM herald_source_cursor WHERE kind = 'epoch' AND project = ''), 0)",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Bump the mirror epoch from `from`; the new value.
+pub async fn bump_epoch(conn: &mut PgConnection, from: i64) -> Result<i64, StoreError> {
+    sqlx::query(
+        "INSERT INTO herald_source_cursor (kind, project, last_id) VALUES ('epoch', '', $1)
+         ON CONFLICT (kind, project) DO UPDATE SET last_id = EXCLUDED.last_id",
+    )
+    .bind(from + 1)
+    .execute(conn)
+    .await?;
+    Ok(from + 1)
 }

@@ -235,6 +235,38 @@ async fn a_bytebase_pipeline_is_followed_read_only_and_announced_once() {
     })
     .await;
 
+    // Rewritten back (a re-run after a plan edit), then done again: every
+    // state arrives, whichever replica mirrors which (a replica's memory of
+    // what it mirrored never hides a change another replica made).
+    let mirrored = |status: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            let now: Vec<String> = sqlx::query_scalar("SELECT status FROM plan_check_run")
+                .fetch_all(&pool)
+                .await
+                .expect("checks");
+            (now == [status]).then_some(())
+        }
+    };
+    for (status, results) in [
+        ("RUNNING", json!([])),
+        (
+            "DONE",
+            json!([{"status": "SUCCESS", "title": "ok", "content": ""}]),
+        ),
+        ("RUNNING", json!([])),
+        (
+            "DONE",
+            json!([{"status": "SUCCESS", "title": "ok", "content": ""}]),
+        ),
+    ] {
+        bytebase.check_run(PROJECT, plan, status, results).await;
+        wait_until(&format!("check run {status}"), DEADLINE, || {
+            mirrored(status)
+        })
+        .await;
+    }
+
     // A malformed issue payload is skipped; the next change is handled.
     let bad_plan = bytebase.plan(PROJECT, "Bad").await;
     bytebase

@@ -14,6 +14,7 @@
 //! and drops it afterwards; receivers listen on loopback only.
 
 mod bench_db;
+mod bytebase;
 mod ceiling;
 mod chaos;
 mod history;
@@ -123,6 +124,19 @@ enum Bench {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         reconcile_interval: std::time::Duration,
     },
+    /// The Bytebase source over a long history: follow lag (Bytebase commit
+    /// → PIPELINE_COMPLETED) p50/p99 and the cost of an idle pass.
+    Bytebase {
+        /// Finished task runs of history in the Bytebase database.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: u32,
+        /// Running one-task plans finished one at a time (lag samples).
+        #[arg(long, default_value_t = 200)]
+        changes: u32,
+        /// How long to watch the idle follower.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        idle: std::time::Duration,
+    },
     /// Retention under sustained load: the outbox's size over time with a
     /// short `--retain`.
     Retention {
@@ -188,6 +202,7 @@ fn main() -> anyhow::Result<()> {
                 tasks,
                 timeout,
             }) => {
+                bytebase::bytebase(1_000_000, 200, std::time::Duration::from_secs(20)).await?;
                 windows::windows(windows::WindowsArgs {
                     plans,
                     tasks,
@@ -214,6 +229,11 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await?
             }
+            Some(Bench::Bytebase {
+                runs,
+                changes,
+                idle,
+            }) => bytebase::bytebase(runs, changes, idle).await?,
             Some(Bench::Retention {
                 rate,
                 seconds,

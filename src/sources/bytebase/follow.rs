@@ -106,6 +106,26 @@ pub struct Follower {
     rejected_since: HashMap<Key, Instant>,
     /// The schema was checked (once per process).
     checked: bool,
+    /// What this replica last mirrored of each source row read in the last
+    /// pass: its fingerprint and local id. A row read again unchanged costs
+    /// no query in herald's database. Valid while no other replica has
+    /// mirrored since (`epoch`); dropped after a failed pass.
+    mirrored: HashMap<(&'static str, Key), (u64, i64)>,
+    /// Rows seen this pass (the cache keeps only those).
+    seen: HashSet<(&'static str, Key)>,
+    /// The mirror epoch this replica's cache belongs to: every pass that
+    /// writes bumps it, so a replica finding another value knows someone
+    /// else mirrored and forgets its cache.
+    epoch: i64,
+}
+
+/// A source row's fingerprint: anything herald mirrors from it, with
+/// whatever else its mapping depends on.
+fn fingerprint(value: &impl std::fmt::Debug) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{value:?}").hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What a pass gathered before writing.
@@ -129,7 +149,39 @@ impl Follower {
             people_read_at: None,
             rejected_since: HashMap::new(),
             checked: false,
+            mirrored: HashMap::new(),
+            seen: HashSet::new(),
+            epoch: 0,
         }
+    }
+
+    /// The local id of a source row, from the cache or the key map.
+    async fn local(
+        &mut self,
+        tx: &mut PgConnection,
+        kind: &'static str,
+        key: &Key,
+    ) -> Result<Option<i64>, FollowError> {
+        self.seen.insert((kind, key.clone()));
+        if let Some((_, id)) = self.mirrored.get(&(kind, key.clone())) {
+            return Ok(Some(*id));
+        }
+        Ok(mirror::local_id(tx, kind, &key.0, key.1).await?)
+    }
+
+    /// The local id of a row mirrored with this fingerprint already.
+    fn unchanged(&mut self, kind: &'static str, key: &Key, fingerprint: u64) -> Option<i64> {
+        self.seen.insert((kind, key.clone()));
+        match self.mirrored.get(&(kind, key.clone())) {
+            Some((known, id)) if *known == fingerprint => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn remember(&mut self, kind: &'static str, key: &Key, fingerprint: u64, local: i64) {
+        self.seen.insert((kind, key.clone()));
+        self.mirrored
+            .insert((kind, key.clone()), (fingerprint, local));
     }
 
     /// Check that the database has every table and column herald reads;
@@ -193,6 +245,21 @@ impl Follower {
         if !self.checked {
             self.check_schema().await?;
         }
+        self.seen.clear();
+        let result = self.pass_locked().await;
+        match &result {
+            Ok(report) if !report.skipped => {
+                let seen = std::mem::take(&mut self.seen);
+                self.mirrored.retain(|key, _| seen.contains(key));
+            }
+            Ok(_) => {}
+            // What the cache says may not have committed.
+            Err(_) => self.mirrored.clear(),
+        }
+        result
+    }
+
+    async fn pass_locked(&mut self) -> Result<PassReport, FollowError> {
         let mut tx = self.store.pool().begin().await?;
         if !mirror::try_lock_follower(&mut tx, "bytebase").await? {
             return Ok(PassReport {
@@ -201,6 +268,11 @@ impl Follower {
             });
         }
         let mut report = PassReport::default();
+        let epoch = mirror::epoch(&mut tx).await?;
+        if epoch != self.epoch {
+            self.mirrored.clear();
+            self.epoch = epoch;
+        }
         let projects = self
             .bytebase
             .projects()
@@ -232,6 +304,7 @@ impl Follower {
             .into_iter()
             .map(|(k, p, id)| ((k, p), id))
             .collect();
+        let read_cursors = cursors.clone();
         report.attached = cursors.is_empty();
         let mut attach_issues = Vec::new();
         if report.attached {
@@ -254,7 +327,7 @@ impl Follower {
             + gathered.issues.len()
             + gathered.runs.len()
             + gathered.checks.len();
-        let attached_issue_ids = self
+        let (attached_issue_ids, wrote) = self
             .apply(&mut tx, &local_projects, gathered, &mut report)
             .await?;
         if report.attached {
@@ -272,7 +345,12 @@ impl Follower {
             );
         }
         for ((table, project), last) in &cursors {
-            mirror::set_cursor(&mut tx, table, project, *last).await?;
+            if read_cursors.get(&(table.clone(), project.clone())) != Some(last) {
+                mirror::set_cursor(&mut tx, table, project, *last).await?;
+            }
+        }
+        if wrote {
+            self.epoch = mirror::bump_epoch(&mut tx, self.epoch).await?;
         }
         tx.commit().await?;
         Ok(report)
@@ -348,11 +426,7 @@ impl Follower {
         let mut missing_tasks = Vec::new();
         for run in &runs_all {
             let key = (run.project.clone(), run.task_id);
-            if !task_keys.contains(&key)
-                && mirror::local_id(tx, kind::TASK, &run.project, run.task_id)
-                    .await?
-                    .is_none()
-            {
+            if !task_keys.contains(&key) && self.local(tx, kind::TASK, &key).await?.is_none() {
                 missing_tasks.push(key.clone());
             }
             task_keys.insert(key);
@@ -410,11 +484,9 @@ impl Follower {
             .collect();
         let mut new_tasks = Vec::new();
         for task in &tasks_all {
-            if mirror::local_id(tx, kind::TASK, &task.project, task.id)
-                .await?
-                .is_none()
-            {
-                new_tasks.push((task.project.clone(), task.id));
+            let key = (task.project.clone(), task.id);
+            if self.local(tx, kind::TASK, &key).await?.is_none() {
+                new_tasks.push(key);
             }
         }
         let have: HashSet<Key> = runs_all.iter().map(|r| (r.project.clone(), r.id)).collect();
@@ -495,7 +567,11 @@ impl Follower {
         projects: &HashMap<String, i64>,
         gathered: Gathered,
         report: &mut PassReport,
-    ) -> Result<HashMap<Key, i64>, FollowError> {
+    ) -> Result<(HashMap<Key, i64>, bool), FollowError> {
+        // Plans whose rows (or whose children's) changed: their liveness is
+        // decided again.
+        let mut touched: HashSet<Key> = HashSet::new();
+        let mut wrote = false;
         // Plans.
         let mut plan_ids: HashMap<Key, i64> = HashMap::new();
         let mut plan_versions: HashMap<Key, i64> = HashMap::new();
@@ -513,14 +589,26 @@ impl Follower {
                     continue;
                 }
             };
-            let local = mirror::local_id(tx, kind::PLAN, &plan.project, plan.id).await?;
-            let id = mirror::upsert_plan(tx, local, project_id, &plan.name).await?;
-            if local.is_none() {
-                mirror::set_row(tx, kind::PLAN, &plan.project, plan.id, Some(id), true).await?;
-            }
-            if config.has_rollout {
-                rollouts.push(id);
-            }
+            let print = fingerprint(plan);
+            let id = match self.unchanged(kind::PLAN, &key, print) {
+                Some(id) => id,
+                None => {
+                    let local = self.local(tx, kind::PLAN, &key).await?;
+                    let (id, changed) =
+                        mirror::upsert_plan(tx, local, project_id, &plan.name).await?;
+                    if local.is_none() {
+                        mirror::set_row(tx, kind::PLAN, &plan.project, plan.id, Some(id), true)
+                            .await?;
+                    }
+                    if config.has_rollout {
+                        rollouts.push(id);
+                    }
+                    self.remember(kind::PLAN, &key, print, id);
+                    touched.insert(key.clone());
+                    wrote |= changed;
+                    id
+                }
+            };
             if plan.deleted {
                 deleted_plans.insert(key.clone());
             }
@@ -542,8 +630,13 @@ impl Follower {
                     continue;
                 }
             };
-            let local = mirror::local_id(tx, kind::TASK, &task.project, task.id).await?;
-            let id = mirror::upsert_task(
+            let print = fingerprint(&(task, plan_id));
+            if let Some(id) = self.unchanged(kind::TASK, &key, print) {
+                task_ids.insert(key, id);
+                continue;
+            }
+            let local = self.local(tx, kind::TASK, &key).await?;
+            let (id, changed) = mirror::upsert_task(
                 tx,
                 local,
                 plan_id,
@@ -558,6 +651,9 @@ impl Follower {
             if payload.skipped {
                 skipped.push((key.clone(), id));
             }
+            self.remember(kind::TASK, &key, print, id);
+            touched.insert((task.project.clone(), task.plan_id));
+            wrote |= changed;
             task_ids.insert(key, id);
         }
         // Check runs.
@@ -578,8 +674,15 @@ impl Follower {
             let Some((status, results)) = model::check_run(&check.status, &result, version) else {
                 continue;
             };
-            let local = mirror::local_id(tx, kind::CHECK_RUN, &check.project, check.id).await?;
-            let id = mirror::upsert_check_run(tx, local, plan_id, status, &results).await?;
+            let print = fingerprint(&(check, version));
+            if self.unchanged(kind::CHECK_RUN, &key, print).is_some() {
+                continue;
+            }
+            let local = self.local(tx, kind::CHECK_RUN, &key).await?;
+            let (id, changed) =
+                mirror::upsert_check_run(tx, local, plan_id, status, &results).await?;
+            self.remember(kind::CHECK_RUN, &key, print, id);
+            wrote |= changed;
             if local.is_none() {
                 mirror::set_row(
                     tx,
@@ -599,7 +702,7 @@ impl Follower {
         if gathered.new_issue || stale {
             self.read_people(tx, projects, report).await?;
         }
-        let issue_ids = self
+        let (issue_ids, issue_plans, issues_written) = self
             .apply_issues(
                 tx,
                 projects,
@@ -609,6 +712,13 @@ impl Follower {
                 report,
             )
             .await?;
+        wrote |= issues_written > 0;
+        touched.extend(issue_plans);
+        let plan_of_task: HashMap<Key, Key> = gathered
+            .tasks
+            .iter()
+            .map(|t| ((t.project.clone(), t.id), (t.project.clone(), t.plan_id)))
+            .collect();
         // Task runs, oldest first: a retry's new attempt after the old one.
         for run in &gathered.runs {
             let key = (run.project.clone(), run.id);
@@ -633,8 +743,12 @@ impl Follower {
             let error = (status == "FAILED")
                 .then_some(result.detail.as_str())
                 .filter(|d| !d.is_empty());
-            let local = mirror::local_id(tx, kind::TASK_RUN, &run.project, run.id).await?;
-            let id = mirror::upsert_task_run(
+            let print = fingerprint(&(run, task_id));
+            if self.unchanged(kind::TASK_RUN, &key, print).is_some() {
+                continue;
+            }
+            let local = self.local(tx, kind::TASK_RUN, &key).await?;
+            let (id, changed) = mirror::upsert_task_run(
                 tx,
                 local,
                 &NativeRun {
@@ -655,13 +769,18 @@ impl Follower {
                 !model::is_terminal_run(&run.status),
             )
             .await?;
+            self.remember(kind::TASK_RUN, &key, print, id);
+            if let Some(plan) = plan_of_task.get(&(run.project.clone(), run.task_id)) {
+                touched.insert(plan.clone());
+            }
+            wrote |= changed;
         }
         for ((project, task), task_id) in skipped {
             if mirror::local_id(tx, kind::TASK_SKIP, &project, task)
                 .await?
                 .is_none()
             {
-                let id = mirror::upsert_task_run(
+                let (id, changed) = mirror::upsert_task_run(
                     tx,
                     None,
                     &NativeRun {
@@ -673,6 +792,7 @@ impl Follower {
                     },
                 )
                 .await?;
+                wrote |= changed;
                 mirror::set_row(tx, kind::TASK_SKIP, &project, task, Some(id), false).await?;
             }
         }
@@ -688,11 +808,14 @@ impl Follower {
             .filter_map(|i| i.plan_id.map(|p| (i.project.clone(), p)))
             .collect();
         for (key, id) in &plan_ids {
+            if !touched.contains(key) {
+                continue;
+            }
             let live = !deleted_plans.contains(key)
                 && (open_plans.contains(key) || mirror::plan_has_work(tx, *id).await?);
             mirror::set_row(tx, kind::PLAN, &key.0, key.1, Some(*id), live).await?;
         }
-        Ok(issue_ids)
+        Ok((issue_ids, wrote))
     }
 
     async fn apply_issues(
@@ -703,7 +826,7 @@ impl Follower {
         plan_ids: &HashMap<Key, i64>,
         plan_versions: &HashMap<Key, i64>,
         report: &mut PassReport,
-    ) -> Result<HashMap<Key, i64>, FollowError> {
+    ) -> Result<(HashMap<Key, i64>, HashSet<Key>, usize), FollowError> {
         let mut parsed = Vec::new();
         for issue in issues {
             let key = (issue.project.clone(), issue.id);
@@ -733,13 +856,15 @@ impl Follower {
             }
         }
         let mut ids = HashMap::new();
+        let mut touched = HashSet::new();
+        let mut written = 0;
         for (issue, key, payload) in parsed {
             let Some(&project_id) = projects.get(&issue.project) else {
                 continue;
             };
             let open = issue.status == "OPEN";
-            let local = mirror::local_id(tx, kind::ISSUE, &issue.project, issue.id).await?;
             if payload.draft {
+                let local = mirror::local_id(tx, kind::ISSUE, &issue.project, issue.id).await?;
                 // Announced at submission, not before.
                 mirror::set_row(tx, kind::ISSUE, &issue.project, issue.id, local, open).await?;
                 continue;
@@ -751,6 +876,12 @@ impl Follower {
                 .unwrap_or(0);
             let approval = model::approval(&payload, version);
             let reason = reasons.get(&key).map(String::as_str);
+            let print = fingerprint(&(issue, version, reason));
+            if let Some(id) = self.unchanged(kind::ISSUE, &key, print) {
+                ids.insert(key, id);
+                continue;
+            }
+            let local = self.local(tx, kind::ISSUE, &key).await?;
             if approval.status == "REJECTED" && reason.is_none() {
                 let since = *self
                     .rejected_since
@@ -769,7 +900,7 @@ impl Follower {
                 Some(email) => Some(mirror::user_by_email(tx, email).await?),
                 None => None,
             };
-            let id = mirror::upsert_issue(
+            let (id, changed) = mirror::upsert_issue(
                 tx,
                 local,
                 &NativeIssue {
@@ -789,9 +920,16 @@ impl Follower {
             )
             .await?;
             mirror::set_row(tx, kind::ISSUE, &issue.project, issue.id, Some(id), open).await?;
+            self.remember(kind::ISSUE, &key, print, id);
+            if let Some(plan) = issue.plan_id {
+                touched.insert((issue.project.clone(), plan));
+            }
+            if changed {
+                written += 1;
+            }
             ids.insert(key, id);
         }
-        Ok(ids)
+        Ok((ids, touched, written))
     }
 
     /// Approvers: for each project, the members of each role from the
