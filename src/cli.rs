@@ -294,9 +294,51 @@ pub struct SourceArgs {
     /// Time between follow passes of the Bytebase source.
     #[arg(long, env = "HERALD_BYTEBASE_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub bytebase_poll: Duration,
+
+    /// Bytebase's external URL (`https://bytebase.example.com`): with it, herald
+    /// creates through Bytebase's API the rollouts Bytebase's own creator has not
+    /// made within --bytebase-rollout-grace.
+    #[arg(long, env = "HERALD_BYTEBASE_API_URL")]
+    pub bytebase_api_url: Option<url::Url>,
+
+    /// The Bytebase service account herald signs in as (needs bb.rollouts.create).
+    #[arg(long, env = "HERALD_BYTEBASE_API_EMAIL")]
+    pub bytebase_api_email: Option<String>,
+
+    /// File holding that account's password or service key.
+    #[arg(long, env = "HERALD_BYTEBASE_API_PASSWORD_FILE")]
+    pub bytebase_api_password_file: Option<PathBuf>,
+
+    /// How long Bytebase's own creator has before herald creates a due rollout.
+    #[arg(long, env = "HERALD_BYTEBASE_ROLLOUT_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub bytebase_rollout_grace: Duration,
 }
 
 impl SourceArgs {
+    /// Bytebase's API, if configured (all three of URL, e-mail, password).
+    fn api(&self) -> anyhow::Result<Option<crate::sources::bytebase::api::ApiConfig>> {
+        let Some(base) = &self.bytebase_api_url else {
+            return Ok(None);
+        };
+        let (Some(email), Some(file)) =
+            (&self.bytebase_api_email, &self.bytebase_api_password_file)
+        else {
+            anyhow::bail!(
+                "--bytebase-api-url needs --bytebase-api-email and --bytebase-api-password-file"
+            );
+        };
+        let password = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("--bytebase-api-password-file {}: {e}", file.display()))?
+            .trim()
+            .to_owned();
+        Ok(Some(crate::sources::bytebase::api::ApiConfig {
+            base: base.clone(),
+            email: email.clone(),
+            password,
+            timeout: Duration::from_secs(10),
+        }))
+    }
+
     /// The source these arguments name.
     pub fn config(&self) -> anyhow::Result<crate::daemon::SourceConfig> {
         use std::str::FromStr as _;
@@ -315,6 +357,11 @@ impl SourceArgs {
                         follower: crate::actors::FollowerConfig {
                             poll: self.bytebase_poll,
                             ..crate::actors::FollowerConfig::default()
+                        },
+                        api: self.api()?,
+                        repair: crate::actors::RepairConfig {
+                            grace: self.bytebase_rollout_grace,
+                            ..crate::actors::RepairConfig::default()
                         },
                     },
                 )))

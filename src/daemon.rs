@@ -11,7 +11,7 @@ use tracing::info;
 use crate::actors::{
     ApprovalActor, ApprovalConfig, BytebaseFollower, EndpointLeases, FollowerConfig, IssueEvents,
     IssueEventsConfig, Listener, ListenerConfig, PlanConfig, PlanRegistry, Retention,
-    RetentionConfig, Router, RouterTargets,
+    RetentionConfig, RolloutRepair, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -62,6 +62,10 @@ pub struct BytebaseSourceConfig {
     /// The Bytebase database, through a role that may only SELECT.
     pub options: PgConnectOptions,
     pub follower: FollowerConfig,
+    /// Rollout repair through Bytebase's API (None: rollouts are left to
+    /// Bytebase's own creator).
+    pub api: Option<crate::sources::bytebase::api::ApiConfig>,
+    pub repair: crate::actors::RepairConfig,
 }
 
 impl Default for DaemonConfig {
@@ -98,6 +102,8 @@ pub struct Daemon {
     pub retention: Addr<Retention>,
     /// The Bytebase source's follower (None: the native source).
     pub follower: Option<Addr<BytebaseFollower>>,
+    /// Rollout repair through Bytebase's API (None: not configured).
+    pub repair: Option<Addr<RolloutRepair>>,
     /// The attempt recorder's own connections.
     recorder_store: Store,
 }
@@ -175,6 +181,12 @@ impl Daemon {
                 node_id: config.node_id.clone(),
                 metrics: metrics.clone(),
                 create_rollouts: matches!(config.source, SourceConfig::Native),
+                request_grace: match &config.source {
+                    SourceConfig::Bytebase(source) if source.api.is_some() => {
+                        Some(source.repair.grace)
+                    }
+                    _ => None,
+                },
                 ..ApprovalConfig::default()
             },
         )
@@ -214,10 +226,23 @@ impl Daemon {
         )
         .start();
         let retention = Retention::new(store.clone(), config.retention.clone()).start();
-        let follower = match &config.source {
-            SourceConfig::Native => None,
+        let (follower, repair) = match &config.source {
+            SourceConfig::Native => (None, None),
             SourceConfig::Bytebase(source) => {
-                Some(start_follower(&store, source, metrics.clone()).await?)
+                let (follower, bytebase) = start_follower(&store, source, metrics.clone()).await?;
+                let repair = match &source.api {
+                    Some(api) => {
+                        let api = crate::sources::bytebase::api::BytebaseApi::new(api.clone())
+                            .map_err(|e| StoreError::Setup(e.to_string()))?;
+                        let repair = crate::actors::RepairConfig {
+                            node_id: config.node_id.clone(),
+                            ..source.repair.clone()
+                        };
+                        Some(RolloutRepair::new(store.clone(), bytebase, api, repair).start())
+                    }
+                    None => None,
+                };
+                (Some(follower), repair)
             }
         };
         info!(event = "daemon.started", node_id = %config.node_id);
@@ -232,6 +257,7 @@ impl Daemon {
             plans,
             retention,
             follower,
+            repair,
             recorder_store,
         })
     }
@@ -248,6 +274,9 @@ impl Daemon {
         if let Some(follower) = &self.follower {
             let _ = follower.send(StopActor).await;
         }
+        if let Some(repair) = &self.repair {
+            let _ = repair.send(StopActor).await;
+        }
         let _ = self.delivery.send(ShutdownDelivery).await;
         self.store.pool().close().await;
         self.recorder_store.pool().close().await;
@@ -262,7 +291,7 @@ async fn start_follower(
     store: &Store,
     source: &BytebaseSourceConfig,
     metrics: Arc<Metrics>,
-) -> Result<Addr<BytebaseFollower>, StoreError> {
+) -> Result<(Addr<BytebaseFollower>, crate::store::bytebase::BytebaseDb), StoreError> {
     let options = source
         .options
         .clone()
@@ -275,8 +304,9 @@ async fn start_follower(
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options);
+    let bytebase = crate::store::bytebase::BytebaseDb::new(pool);
     let mut follower = crate::sources::bytebase::follow::Follower::new(
-        crate::store::bytebase::BytebaseDb::new(pool),
+        bytebase.clone(),
         store.clone(),
         source.follower.follow.clone(),
     );
@@ -292,5 +322,8 @@ async fn start_follower(
             )));
         }
     }
-    Ok(BytebaseFollower::new(follower, source.follower.clone(), metrics).start())
+    Ok((
+        BytebaseFollower::new(follower, source.follower.clone(), metrics).start(),
+        bytebase,
+    ))
 }

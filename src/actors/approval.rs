@@ -53,6 +53,10 @@ pub struct ApprovalConfig {
     /// Create rollouts (the native source). With the Bytebase source the
     /// rollout is Bytebase's: herald records the one Bytebase made.
     pub create_rollouts: bool,
+    /// With `create_rollouts` off: ask for the rollout through the
+    /// source's API if the source has not made it this long after the
+    /// conditions hold (None: leave it to the source).
+    pub request_grace: Option<std::time::Duration>,
 }
 
 impl Default for ApprovalConfig {
@@ -63,6 +67,7 @@ impl Default for ApprovalConfig {
             concurrency: 4,
             reconcile_batch: 500,
             create_rollouts: true,
+            request_grace: None,
         }
     }
 }
@@ -196,6 +201,18 @@ impl Worker {
                 Ok(RolloutOutcome::Waiting(missing))
             }
             RolloutDecision::Create if !self.config.create_rollouts => {
+                if let Some(grace) = self.config.request_grace {
+                    if self.store.request_rollout(plan_id, grace).await? {
+                        info!(
+                            event = "rollout.requested",
+                            plan_id,
+                            issue_id,
+                            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                            trigger = trigger_name,
+                            node_id
+                        );
+                    }
+                }
                 debug!(
                     event = "rollout.left_to_source",
                     plan_id,

@@ -16,6 +16,8 @@
 //! - [`endpoint_leases`]: endpoints, leases, one [`delivery`] actor per held endpoint.
 //! - [`delivery`]: sends one endpoint's outbox in order, with retries.
 //! - [`retention`]: prunes finished history in bounded batches.
+//! - [`rollout_repair`]: creates through Bytebase's API the rollouts
+//!   Bytebase's own creator has not made within a grace period.
 
 pub mod approval;
 pub mod bytebase_follower;
@@ -27,6 +29,7 @@ pub mod plan_shared;
 pub mod plan_supervisor;
 pub mod plans;
 pub mod retention;
+pub mod rollout_repair;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
@@ -38,4 +41,5 @@ pub use listener::{Listener, ListenerConfig};
 pub use plan_supervisor::{PlanConfig, PlanSupervisor};
 pub use plans::PlanRegistry;
 pub use retention::{Retention, RetentionConfig};
+pub use rollout_repair::{RepairConfig, RolloutRepair};
 pub use router::{Router, RouterTargets};

@@ -440,3 +440,22 @@ impl BytebaseDb {
         .await?)
     }
 }
+
+impl BytebaseDb {
+    /// The issue of plan `(project, plan)` (`idx_issue_unique_plan_id`).
+    pub async fn issue_of_plan(
+        &self,
+        project: &str,
+        plan: i64,
+    ) -> Result<Option<BbIssue>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM issue t WHERE t.project = $1 AND t.plan_id = $2",
+            Table::Issue.columns()
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(project)
+            .bind(plan)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod plans;
 pub mod records;
 pub mod retention;
+pub mod rollout_requests;
 pub mod schema;
 pub mod text;
 pub mod work;

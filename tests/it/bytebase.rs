@@ -8,6 +8,7 @@ use herald::daemon::{BytebaseSourceConfig, Daemon, DaemonConfig, SourceConfig};
 use serde_json::{json, Value};
 
 use crate::support::bytebase::BytebaseDb;
+use crate::support::bytebase_api::{self, BytebaseApi};
 use crate::support::logs::LogCapture;
 use crate::support::{wait_until, TestDb};
 
@@ -15,6 +16,26 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const PROJECT: &str = "shop";
 
 async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
+    replica_with_api(db, bytebase, node, None).await
+}
+
+/// A replica that repairs rollouts through `api` (grace 500 ms).
+async fn replica_with_api(
+    db: &TestDb,
+    bytebase: &BytebaseDb,
+    node: &str,
+    api: Option<&BytebaseApi>,
+) -> Daemon {
+    let dir = std::env::temp_dir();
+    let password_file = dir.join(format!("herald-bb-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&password_file, bytebase_api::PASSWORD).expect("password file");
+    let api = api.map(|api| herald::sources::bytebase::api::ApiConfig {
+        base: api.base(),
+        email: bytebase_api::EMAIL.into(),
+        password: std::fs::read_to_string(&password_file).expect("password"),
+        timeout: Duration::from_secs(5),
+    });
+    let _ = std::fs::remove_file(&password_file);
     let daemon = Daemon::start(
         db.options.clone(),
         DaemonConfig {
@@ -30,6 +51,12 @@ async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
                 follower: FollowerConfig {
                     poll: Duration::from_millis(50),
                     ..FollowerConfig::default()
+                },
+                api,
+                repair: herald::actors::RepairConfig {
+                    grace: Duration::from_millis(500),
+                    interval: Duration::from_millis(50),
+                    ..Default::default()
                 },
             })),
             ..DaemonConfig::default()
@@ -503,4 +530,115 @@ async fn a_replica_killed_mid_run_loses_and_repeats_nothing() {
     .await
     .expect("per plan");
     assert!(per_plan.iter().all(|&n| n == 1), "{per_plan:?}");
+}
+
+/// Rollout repair: with the API configured, a plan whose conditions hold
+/// and that Bytebase has not rolled out within the grace period is rolled
+/// out through Bytebase's API — once across two replicas; "already exists"
+/// counts as created; a rollout Bytebase makes within the grace is left
+/// alone (no call).
+#[actix_rt::test]
+async fn due_rollouts_bytebase_did_not_create_are_created_through_its_api_once() {
+    let db = TestDb::new().await;
+    let bytebase = BytebaseDb::new().await;
+    people(&bytebase).await;
+    let api = BytebaseApi::start(bytebase.pool.clone());
+    let a = replica_with_api(&db, &bytebase, "node-a", Some(&api)).await;
+    let b = replica_with_api(&db, &bytebase, "node-b", Some(&api)).await;
+    wait_until("the first attach", DEADLINE, || async {
+        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+        (attached > 0).then_some(())
+    })
+    .await;
+    let approved_plan = |name: &'static str| {
+        let bytebase = &bytebase;
+        async move {
+            let plan = bytebase.plan(PROJECT, name).await;
+            let issue = bytebase
+                .issue(PROJECT, plan, name, &["roles/projectOwner"], false)
+                .await;
+            (plan, issue)
+        }
+    };
+    let requests = || async {
+        let rows: Vec<(String, i32)> =
+            sqlx::query_as("SELECT state, attempts FROM herald_rollout_request ORDER BY plan_id")
+                .fetch_all(&db.pool)
+                .await
+                .expect("requests");
+        rows
+    };
+
+    // 1. Nobody rolls it out: herald does, through the API, once.
+    let (first, issue) = approved_plan("Repair me").await;
+    bytebase.approve(PROJECT, issue, "owner@shop.io").await;
+    let target = format!("projects/{PROJECT}/plans/{first}");
+    wait_until("the repair", DEADLINE, || async {
+        (requests().await == [("created".to_owned(), 1)]).then_some(())
+    })
+    .await;
+    assert_eq!(api.creates(&target).len(), 1, "{:?}", api.calls());
+    assert_eq!(api.creates(&target)[0].status, 200);
+
+    // 2. Bytebase answers "already exists": created, no retry.
+    let (second, issue) = approved_plan("Exists already").await;
+    let exists = format!("projects/{PROJECT}/plans/{second}");
+    api.already_exists(&exists);
+    bytebase.approve(PROJECT, issue, "owner@shop.io").await;
+    wait_until("already exists taken as created", DEADLINE, || async {
+        let all = requests().await;
+        (all.len() == 2 && all[1] == ("created".to_owned(), 1)).then_some(())
+    })
+    .await;
+    assert_eq!(api.creates(&exists).len(), 1);
+
+    // 3. Bytebase rolls out within the grace: no call.
+    let (third, issue) = approved_plan("Bytebase does it").await;
+    bytebase.approve(PROJECT, issue, "owner@shop.io").await;
+    bytebase.mark_rollout(PROJECT, third).await;
+    wait_until(
+        "Bytebase's rollout recorded, nothing pending",
+        DEADLINE,
+        || async {
+            let by_bytebase: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM rollout WHERE created_by = 'bytebase'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .ok()?;
+            let pending = requests().await.iter().any(|(state, _)| state == "pending");
+            (by_bytebase == 1 && !pending).then_some(())
+        },
+    )
+    .await;
+    // Requested before Bytebase's rollout was seen (then `exists`), or
+    // never: either way not created by herald.
+    let third_state = requests().await.get(2).map(|r| r.0.clone());
+    assert!(
+        matches!(third_state.as_deref(), None | Some("exists")),
+        "{third_state:?}"
+    );
+    let none = format!("projects/{PROJECT}/plans/{third}");
+    assert!(api.creates(&none).is_empty(), "{:?}", api.calls());
+
+    a.stop().await;
+    b.stop().await;
+    let rollouts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT created_by, count(*) FROM rollout GROUP BY created_by ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .expect("rollouts");
+    assert_eq!(
+        rollouts,
+        [("bytebase".to_owned(), 1), ("herald".to_owned(), 2)]
+    );
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM herald_event WHERE type = 'rollout.created'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("events");
+    assert_eq!(created, 2, "one rollout.created per rollout herald made");
+    api.stop().await;
 }

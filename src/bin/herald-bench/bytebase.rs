@@ -146,6 +146,8 @@ async fn measure(
             source: SourceConfig::Bytebase(Box::new(BytebaseSourceConfig {
                 options,
                 follower: FollowerConfig::default(),
+                api: None,
+                repair: Default::default(),
             })),
             ..DaemonConfig::default()
         },

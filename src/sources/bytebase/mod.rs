@@ -9,6 +9,7 @@
 //! The SQL lives in [`crate::store::bytebase`] (reads, Bytebase's
 //! indexes) and [`crate::store::mirror`] (writes to herald's tables).
 
+pub mod api;
 pub mod follow;
 pub mod model;
 

@@ -1,6 +1,7 @@
 //! Shared test support: real databases, bounded waits.
 
 pub mod bytebase;
+pub mod bytebase_api;
 pub mod db;
 pub mod im_api;
 pub mod issues;
