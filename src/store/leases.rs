@@ -115,6 +115,21 @@ impl Store {
         .rows_affected())
     }
 
+    /// Give back every lease `owner` still holds (the last step of a
+    /// graceful stop: nothing of this owner sends any more, and a give-back
+    /// still in flight when the process ends must not leave a lease to
+    /// expire).
+    pub async fn release_owner_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE herald_endpoint_lease SET expires_at = now() - interval '1 millisecond'
+              WHERE owner = $1 AND expires_at > now()",
+        )
+        .bind(owner)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// How long until the lease of `endpoint_id` expires (database clock),
     /// if it is held.
     pub async fn lease_expires_in(

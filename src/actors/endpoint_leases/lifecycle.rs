@@ -233,6 +233,11 @@ impl Handler<ShutdownDelivery> for EndpointLeases {
                     if let Err(error) = store.release_leases(&owner, &left).await {
                         warn!(event = "lease.release_failed", error = %error);
                     }
+                    // Give-backs of endpoints that drained may still be in
+                    // flight; the actor stops now, so finish them here.
+                    if let Err(error) = store.release_owner_leases(&owner).await {
+                        warn!(event = "lease.release_failed", error = %error);
+                    }
                     if let Err(error) = store.leave_replicas(&owner).await {
                         warn!(event = "lease.release_failed", error = %error);
                     }
