@@ -26,16 +26,12 @@ async fn replica_with_api(
     node: &str,
     api: Option<&BytebaseApi>,
 ) -> Daemon {
-    let dir = std::env::temp_dir();
-    let password_file = dir.join(format!("herald-bb-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&password_file, bytebase_api::PASSWORD).expect("password file");
     let api = api.map(|api| herald::sources::bytebase::api::ApiConfig {
         base: api.base(),
         email: bytebase_api::EMAIL.into(),
-        password: std::fs::read_to_string(&password_file).expect("password"),
+        password: bytebase_api::PASSWORD.into(),
         timeout: Duration::from_secs(5),
     });
-    let _ = std::fs::remove_file(&password_file);
     let daemon = Daemon::start(
         db.options.clone(),
         DaemonConfig {
@@ -83,6 +79,18 @@ fn endpoints() -> Vec<herald::endpoint::Endpoint> {
         shop,
         elsewhere,
     ]
+}
+
+/// Wait until a replica's first pass attached (its cursors committed).
+async fn wait_attached(db: &TestDb) {
+    wait_until("the first attach", DEADLINE, || async {
+        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+        (attached > 0).then_some(())
+    })
+    .await;
 }
 
 /// Every event herald emitted: (type, payload), in emission order.
@@ -170,14 +178,7 @@ async fn a_bytebase_pipeline_is_followed_read_only_and_announced_once() {
 
     let a = replica(&db, &bytebase, "node-a").await;
     let b = replica(&db, &bytebase, "node-b").await;
-    wait_until("the first attach", DEADLINE, || async {
-        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
-            .fetch_one(&db.pool)
-            .await
-            .expect("cursors");
-        (attached > 0).then_some(())
-    })
-    .await;
+    wait_attached(&db).await;
     assert!(events(&db).await.is_empty(), "the past is not announced");
 
     // The old issue moves on: that is news.
@@ -471,14 +472,7 @@ async fn a_replica_killed_mid_run_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let mut victim = spawn_replica(&db, &bytebase, "victim", dir.path());
     let mut survivor = spawn_replica(&db, &bytebase, "survivor", dir.path());
-    wait_until("the first attach", DEADLINE, || async {
-        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
-            .fetch_one(&db.pool)
-            .await
-            .ok()?;
-        (attached > 0).then_some(())
-    })
-    .await;
+    wait_attached(&db).await;
     let count = |kind: &'static str| {
         let pool = db.pool.clone();
         async move {
@@ -545,14 +539,7 @@ async fn due_rollouts_bytebase_did_not_create_are_created_through_its_api_once()
     let api = BytebaseApi::start(bytebase.pool.clone());
     let a = replica_with_api(&db, &bytebase, "node-a", Some(&api)).await;
     let b = replica_with_api(&db, &bytebase, "node-b", Some(&api)).await;
-    wait_until("the first attach", DEADLINE, || async {
-        let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
-            .fetch_one(&db.pool)
-            .await
-            .ok()?;
-        (attached > 0).then_some(())
-    })
-    .await;
+    wait_attached(&db).await;
     let approved_plan = |name: &'static str| {
         let bytebase = &bytebase;
         async move {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -51,21 +51,7 @@ impl BytebaseApi {
             exists: Mutex::new(Vec::new()),
             pool,
         });
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(handle))
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .bind("127.0.0.1:0")
-        .expect("api binds");
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (addr, handle) = super::im_api::serve(state.clone(), handle);
         BytebaseApi {
             state,
             addr,

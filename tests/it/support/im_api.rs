@@ -65,21 +65,7 @@ impl ImApi {
                 .collect(),
             ..State::default()
         }));
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(handle))
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .bind("127.0.0.1:0")
-        .expect("api binds");
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (addr, handle) = serve(state.clone(), handle);
         ImApi {
             state,
             addr,
@@ -124,6 +110,33 @@ impl ImApi {
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
+}
+
+/// Serve `handler` for every path on a loopback port, with `state` as its
+/// `web::Data`; the server's address and handle.
+pub fn serve<S, F, Args>(state: Arc<S>, handler: F) -> (SocketAddr, ServerHandle)
+where
+    S: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .bind("127.0.0.1:0")
+    .expect("api binds");
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (addr, handle)
 }
 
 fn answer(status: u16, body: Value) -> HttpResponse {
