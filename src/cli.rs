@@ -312,6 +312,12 @@ pub struct SourceArgs {
     /// How long Bytebase's own creator has before herald creates a due rollout.
     #[arg(long, env = "HERALD_BYTEBASE_ROLLOUT_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub bytebase_rollout_grace: Duration,
+
+    /// Also deliver to Bytebase's own project webhooks (imported read-only,
+    /// kept in step). Off by default: Bytebase already posts to them, so
+    /// with this on each such webhook hears from both (docs/hosts.md).
+    #[arg(long, env = "HERALD_BYTEBASE_IMPORT_WEBHOOKS")]
+    pub bytebase_import_webhooks: bool,
 }
 
 impl SourceArgs {
@@ -356,6 +362,10 @@ impl SourceArgs {
                         options,
                         follower: crate::actors::FollowerConfig {
                             poll: self.bytebase_poll,
+                            follow: crate::sources::bytebase::follow::FollowConfig {
+                                import_webhooks: self.bytebase_import_webhooks,
+                                ..Default::default()
+                            },
                             ..crate::actors::FollowerConfig::default()
                         },
                         api: self.api()?,

@@ -65,6 +65,10 @@ pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
     ("instance_change_history", &["id", "version"]),
 ];
 
+/// What importing project webhooks reads too (`--bytebase-import-webhooks`:
+/// the role needs SELECT on it only then).
+pub const WEBHOOK_COLUMNS: (&str, &[&str]) = ("project_webhook", &["id", "project", "payload"]);
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BbProject {
     pub resource_id: String,
@@ -123,6 +127,13 @@ pub struct BbCheckRun {
     pub plan_id: i64,
     pub status: String,
     pub result: serde_json::Value,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BbWebhook {
+    pub id: i64,
+    pub project: String,
+    pub payload: serde_json::Value,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -189,8 +200,9 @@ impl BytebaseDb {
         &self.pool
     }
 
-    /// `table.column` pairs herald needs that this database lacks.
-    pub async fn missing_columns(&self) -> Result<Vec<String>, StoreError> {
+    /// `table.column` pairs herald needs that this database lacks (or the
+    /// role cannot read); with `webhooks`, [`WEBHOOK_COLUMNS`] too.
+    pub async fn missing_columns(&self, webhooks: bool) -> Result<Vec<String>, StoreError> {
         let present: Vec<(String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns
               WHERE table_schema = current_schema()",
@@ -198,7 +210,8 @@ impl BytebaseDb {
         .fetch_all(&self.pool)
         .await?;
         let mut missing = Vec::new();
-        for (table, columns) in REQUIRED_COLUMNS {
+        let webhook_columns = webhooks.then_some(&WEBHOOK_COLUMNS);
+        for (table, columns) in REQUIRED_COLUMNS.iter().chain(webhook_columns) {
             for column in *columns {
                 if !present.iter().any(|(t, c)| t == table && c == column) {
                     missing.push(format!("{table}.{column}"));
@@ -220,6 +233,15 @@ impl BytebaseDb {
     pub async fn projects(&self) -> Result<Vec<BbProject>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT resource_id, name, deleted, setting FROM project ORDER BY resource_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every project webhook (a small table, read whole).
+    pub async fn project_webhooks(&self) -> Result<Vec<BbWebhook>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id::bigint AS id, project, payload FROM project_webhook ORDER BY project, id",
         )
         .fetch_all(&self.pool)
         .await?)

@@ -19,6 +19,18 @@ pub mod kind {
     pub const CHECK_RUN: &str = "plan_check_run";
     /// A skipped task's synthetic SKIPPED run.
     pub const TASK_SKIP: &str = "task_skip";
+    /// An imported project webhook (`--bytebase-import-webhooks`).
+    pub const PROJECT_WEBHOOK: &str = "project_webhook";
+}
+
+/// A source's project webhook as a native `project_webhook` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeWebhook {
+    pub project_id: i64,
+    pub platform: &'static str,
+    pub title: String,
+    pub url: String,
+    pub event_types: Vec<String>,
 }
 
 /// One followed source row.
@@ -519,4 +531,47 @@ pub async fn bump_epoch(conn: &mut PgConnection, from: i64) -> Result<i64, Store
     .execute(conn)
     .await?;
     Ok(from + 1)
+}
+
+/// Mirror a webhook under `local` (its id when mirrored before, even if
+/// since removed); its id and whether anything was written.
+pub async fn upsert_project_webhook(
+    conn: &mut PgConnection,
+    local: Option<i64>,
+    webhook: &NativeWebhook,
+) -> Result<(i64, bool), StoreError> {
+    let written: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO project_webhook (id, project_id, type, title, url, event_types)
+         VALUES (coalesce($1, nextval(pg_get_serial_sequence('project_webhook', 'id'))), $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE
+            SET project_id = EXCLUDED.project_id, type = EXCLUDED.type, title = EXCLUDED.title,
+                url = EXCLUDED.url, event_types = EXCLUDED.event_types
+          WHERE (project_webhook.project_id, project_webhook.type, project_webhook.title,
+                 project_webhook.url, project_webhook.event_types)
+                IS DISTINCT FROM (EXCLUDED.project_id, EXCLUDED.type, EXCLUDED.title,
+                                  EXCLUDED.url, EXCLUDED.event_types)
+         RETURNING id",
+    )
+    .bind(local)
+    .bind(webhook.project_id)
+    .bind(webhook.platform)
+    .bind(&webhook.title)
+    .bind(&webhook.url)
+    .bind(&webhook.event_types)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match (written, local) {
+        (Some(id), _) => Ok((id, true)),
+        (None, Some(id)) => Ok((id, false)),
+        (None, None) => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+    }
+}
+
+/// Remove a mirrored webhook (its source row is gone or no longer imports).
+pub async fn delete_project_webhook(conn: &mut PgConnection, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM project_webhook WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

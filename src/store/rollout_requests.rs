@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::{Store, StoreError};
 
 /// A request taken for an attempt.
@@ -15,14 +17,27 @@ pub struct RolloutRequest {
     pub source: Option<(String, i64)>,
 }
 
-/// A request as the API and tests show it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A request as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct RequestState {
+    /// herald's plan id.
     pub plan_id: i64,
+    /// The plan as the source names it (`projects/shop/plans/101`); null
+    /// for a plan the source no longer maps.
+    pub source_plan: Option<String>,
+    /// `pending`, `created` (by herald), `exists` (the source made it) or
+    /// `dropped` (its conditions no longer hold).
     pub state: String,
+    /// API calls made so far.
     pub attempts: i32,
+    /// The last failed call's error (cleared once done).
     pub last_error: Option<String>,
+    /// The replica that last tried.
     pub claimed_by: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    /// When a pending request is next tried.
+    pub due_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -120,12 +135,25 @@ impl Store {
         Ok(())
     }
 
-    /// Every request, newest first (for the API and tests).
-    pub async fn rollout_requests(&self) -> Result<Vec<RequestState>, StoreError> {
+    /// Up to `limit` requests, newest first, pending ones only if asked.
+    pub async fn rollout_requests(
+        &self,
+        pending_only: bool,
+        limit: i64,
+    ) -> Result<Vec<RequestState>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT plan_id, state, attempts, last_error, claimed_by FROM herald_rollout_request
-              ORDER BY requested_at DESC LIMIT 500",
+            "SELECT r.plan_id,
+                    (SELECT 'projects/' || s.project || '/plans/' || s.source_id
+                       FROM herald_source_row s WHERE s.kind = 'plan' AND s.local_id = r.plan_id)
+                        AS source_plan,
+                    r.state, r.attempts, r.last_error, r.claimed_by, r.requested_at, r.due_at,
+                    r.finished_at
+               FROM herald_rollout_request r
+              WHERE NOT $1 OR r.state = 'pending'
+              ORDER BY r.requested_at DESC, r.plan_id DESC LIMIT $2",
         )
+        .bind(pending_only)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?)
     }

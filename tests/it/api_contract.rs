@@ -101,6 +101,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
             "/v1/endpoints/{id}/enable",
             "/v1/events",
             "/v1/reload",
+            "/v1/rollout-requests",
             "/v1/windows",
         ]
     );

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use herald::actors::{FollowerConfig, PlanConfig};
 use herald::daemon::{BytebaseSourceConfig, Daemon, DaemonConfig, SourceConfig};
+use herald::sources::bytebase::follow::FollowConfig;
 use serde_json::{json, Value};
 
 use crate::support::bytebase::BytebaseDb;
@@ -12,8 +13,8 @@ use crate::support::bytebase_api::{self, BytebaseApi};
 use crate::support::logs::LogCapture;
 use crate::support::{wait_until, TestDb};
 
-const DEADLINE: Duration = Duration::from_secs(30);
-const PROJECT: &str = "shop";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const PROJECT: &str = "shop";
 
 async fn replica(db: &TestDb, bytebase: &BytebaseDb, node: &str) -> Daemon {
     replica_with_api(db, bytebase, node, None).await
@@ -25,6 +26,17 @@ async fn replica_with_api(
     bytebase: &BytebaseDb,
     node: &str,
     api: Option<&BytebaseApi>,
+) -> Daemon {
+    replica_with(db, bytebase, node, api, FollowConfig::default()).await
+}
+
+/// A replica following with `follow`, repairing rollouts through `api`.
+pub(crate) async fn replica_with(
+    db: &TestDb,
+    bytebase: &BytebaseDb,
+    node: &str,
+    api: Option<&BytebaseApi>,
+    follow: FollowConfig,
 ) -> Daemon {
     let api = api.map(|api| herald::sources::bytebase::api::ApiConfig {
         base: api.base(),
@@ -46,6 +58,7 @@ async fn replica_with_api(
                 options: bytebase.reader.clone(),
                 follower: FollowerConfig {
                     poll: Duration::from_millis(50),
+                    follow,
                     ..FollowerConfig::default()
                 },
                 api,
@@ -82,7 +95,7 @@ fn endpoints() -> Vec<herald::endpoint::Endpoint> {
 }
 
 /// Wait until a replica's first pass attached (its cursors committed).
-async fn wait_attached(db: &TestDb) {
+pub(crate) async fn wait_attached(db: &TestDb) {
     wait_until("the first attach", DEADLINE, || async {
         let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM herald_source_cursor")
             .fetch_one(&db.pool)
@@ -94,7 +107,7 @@ async fn wait_attached(db: &TestDb) {
 }
 
 /// Every event herald emitted: (type, payload), in emission order.
-async fn events(db: &TestDb) -> Vec<(String, Value)> {
+pub(crate) async fn events(db: &TestDb) -> Vec<(String, Value)> {
     sqlx::query_as("SELECT type, payload FROM herald_event ORDER BY seq")
         .fetch_all(&db.pool)
         .await
@@ -102,7 +115,7 @@ async fn events(db: &TestDb) -> Vec<(String, Value)> {
 }
 
 /// Wait until `count` events exist; return them.
-async fn wait_events(db: &TestDb, count: usize, what: &str) -> Vec<(String, Value)> {
+pub(crate) async fn wait_events(db: &TestDb, count: usize, what: &str) -> Vec<(String, Value)> {
     wait_until(what, DEADLINE, || async {
         let all = events(db).await;
         (all.len() >= count).then_some(all)
@@ -127,7 +140,7 @@ fn emails(people: &Value) -> Vec<String> {
     emails
 }
 
-async fn people(bytebase: &BytebaseDb) {
+pub(crate) async fn people(bytebase: &BytebaseDb) {
     bytebase.project(PROJECT, true, false).await;
     for (email, name) in [
         ("ada@shop.io", "Ada"),
@@ -609,6 +622,53 @@ async fn due_rollouts_bytebase_did_not_create_are_created_through_its_api_once()
     );
     let none = format!("projects/{PROJECT}/plans/{third}");
     assert!(api.creates(&none).is_empty(), "{:?}", api.calls());
+
+    // The API shows the requests: newest first, by the source's plan name.
+    let admin = herald::admin::AdminServer::start(
+        &herald::admin::AdminConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            token: None,
+            names: Vec::new(),
+        },
+        herald::admin::AdminState::of(&a),
+    )
+    .expect("admin");
+    let listed = |query: &'static str| {
+        let url = format!("http://{}/v1/rollout-requests{query}", admin.local_addr);
+        async move {
+            let body: Value = reqwest::get(url)
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            body["requests"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let all = listed("").await;
+    let shown: Vec<(&str, &str, i64)> = all
+        .iter()
+        .filter(|r| r["state"] == "created")
+        .map(|r| {
+            (
+                r["source_plan"].as_str().unwrap_or(""),
+                r["claimed_by"].as_str().unwrap_or(""),
+                r["attempts"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), 2, "{all:?}");
+    assert_eq!(
+        (shown[0].0, shown[0].2),
+        (exists.as_str(), 1),
+        "newest first"
+    );
+    assert_eq!((shown[1].0, shown[1].2), (target.as_str(), 1));
+    assert!(shown.iter().all(|r| r.1 == "node-a" || r.1 == "node-b"));
+    assert!(all.iter().all(|r| r["finished_at"].is_string()), "{all:?}");
+    assert!(listed("?pending=true").await.is_empty());
+    assert_eq!(listed("?limit=1").await.len(), 1);
+    admin.stop().await;
 
     a.stop().await;
     b.stop().await;

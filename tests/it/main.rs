@@ -7,6 +7,7 @@ mod admin;
 mod api_contract;
 mod approval;
 mod bytebase;
+mod bytebase_webhooks;
 mod console;
 mod delivery;
 mod demo;

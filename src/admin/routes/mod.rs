@@ -6,6 +6,7 @@ mod endpoints;
 mod events;
 mod health;
 pub mod openapi;
+mod rollout_requests;
 
 use actix_web::web;
 
@@ -15,5 +16,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
     events::configure(config);
     endpoints::configure(config);
     deliveries::configure(config);
+    rollout_requests::configure(config);
     config.service(openapi::document);
 }

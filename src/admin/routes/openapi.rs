@@ -7,7 +7,7 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{console, deliveries, endpoints, events, health};
+use super::{console, deliveries, endpoints, events, health, rollout_requests};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::{console, deliveries, endpoints, events, health};
         deliveries::replay,
         events::emit,
         events::reload,
+        rollout_requests::list,
         console::windows,
         console::decisions,
     ),

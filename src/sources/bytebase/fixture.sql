@@ -29,6 +29,17 @@ CREATE TABLE project (
     setting     JSONB NOT NULL DEFAULT '{}'
 );
 
+-- Read only with --bytebase-import-webhooks.
+CREATE TABLE project_webhook (
+    id          SERIAL PRIMARY KEY,
+    resource_id TEXT NOT NULL DEFAULT gen_random_uuid()::text,
+    project     TEXT NOT NULL REFERENCES project (resource_id),
+    -- ProjectWebhook (proto/store/store/project_webhook.proto): type (a
+    -- WebhookType name), title, url, activities[] (Activity.Type names),
+    -- directMessage.
+    payload     JSONB NOT NULL DEFAULT '{}'
+);
+
 CREATE TABLE principal (
     id            SERIAL PRIMARY KEY,
     deleted       BOOLEAN NOT NULL DEFAULT FALSE,

@@ -27,6 +27,8 @@ use sqlx::PgConnection;
 use tracing::{info, warn};
 
 use super::model::{self, PayloadError};
+
+mod webhooks;
 use crate::store::bytebase::{BbCheckRun, BbIssue, BbPlan, BbTask, BbTaskRun, BytebaseDb, Table};
 use crate::store::mirror::{self, kind, NativeIssue, NativeRun};
 use crate::store::{Store, StoreError};
@@ -45,6 +47,9 @@ pub struct FollowConfig {
     /// A rejection waits this long for its comment (the reason), which
     /// Bytebase may write in a later transaction.
     pub reason_grace: Duration,
+    /// Import Bytebase's project webhooks as native ones (re-read as often
+    /// as approvers); off by default: Bytebase posts to them itself.
+    pub import_webhooks: bool,
 }
 
 impl Default for FollowConfig {
@@ -53,6 +58,7 @@ impl Default for FollowConfig {
             batch: 500,
             people_every: Duration::from_secs(5),
             reason_grace: Duration::from_secs(2),
+            import_webhooks: false,
         }
     }
 }
@@ -102,6 +108,7 @@ pub struct Follower {
     /// Bad rows already logged: (table, project, id, field).
     logged: HashSet<(&'static str, String, i64, String)>,
     people_read_at: Option<Instant>,
+    webhooks_read_at: Option<Instant>,
     /// Rejections seen without their comment yet, since when.
     rejected_since: HashMap<Key, Instant>,
     /// The schema was checked (once per process).
@@ -147,6 +154,7 @@ impl Follower {
             config,
             logged: HashSet::new(),
             people_read_at: None,
+            webhooks_read_at: None,
             rejected_since: HashMap::new(),
             checked: false,
             mirrored: HashMap::new(),
@@ -189,7 +197,7 @@ impl Follower {
     pub async fn check_schema(&mut self) -> Result<Option<String>, FollowError> {
         let missing = self
             .bytebase
-            .missing_columns()
+            .missing_columns(self.config.import_webhooks)
             .await
             .map_err(FollowError::Source)?;
         if !missing.is_empty() {
@@ -254,7 +262,10 @@ impl Follower {
             }
             Ok(_) => {}
             // What the cache says may not have committed.
-            Err(_) => self.mirrored.clear(),
+            Err(_) => {
+                self.mirrored.clear();
+                self.webhooks_read_at = None;
+            }
         }
         result
     }
@@ -297,6 +308,15 @@ impl Follower {
             )
             .await?;
             local_projects.insert(project.resource_id.clone(), id);
+        }
+        if self.config.import_webhooks
+            && self
+                .webhooks_read_at
+                .map_or(true, |at| at.elapsed() >= self.config.people_every)
+        {
+            self.import_webhooks(&mut tx, &projects, &local_projects, &mut report)
+                .await?;
+            self.webhooks_read_at = Some(Instant::now());
         }
         let names: Vec<String> = local_projects.keys().cloned().collect();
         let mut cursors: HashMap<(String, String), i64> = mirror::cursors(&mut tx)

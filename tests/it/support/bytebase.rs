@@ -128,6 +128,35 @@ impl BytebaseDb {
         .expect("iam");
     }
 
+    /// A Bytebase project webhook with this ProjectWebhook payload; its id.
+    pub async fn webhook(&self, project: &str, payload: Value) -> i32 {
+        sqlx::query_scalar(
+            "INSERT INTO project_webhook (project, payload) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(project)
+        .bind(payload)
+        .fetch_one(&self.pool)
+        .await
+        .expect("webhook")
+    }
+
+    pub async fn set_webhook(&self, id: i32, payload: Value) {
+        sqlx::query("UPDATE project_webhook SET payload = $2 WHERE id = $1")
+            .bind(id)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .expect("update webhook");
+    }
+
+    pub async fn delete_webhook(&self, id: i32) {
+        sqlx::query("DELETE FROM project_webhook WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .expect("delete webhook");
+    }
+
     /// Run `sql` in a transaction holding the project row's lock, with
     /// `$1` the project and `$2` the next id of `table` in that project
     /// (Bytebase's nextProjectID: MAX(id)+1, at least 101).
