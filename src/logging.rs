@@ -1,11 +1,18 @@
 //! Logging setup: `tracing` to stderr, human text or JSON, filtered by
-//! `RUST_LOG` (default `info`). Every decision is logged with a stable
-//! `event` field; `docs/operations.md` lists them.
+//! `RUST_LOG` (default `info`); colour only on a terminal and never with
+//! `NO_COLOR`. Every decision is logged with a stable `event` field;
+//! `docs/operations.md` lists them. The decision log (the console's live
+//! view) has its own filter — herald's decisions at INFO and above — so
+//! `RUST_LOG=warn` quiets stderr without emptying the console.
+
+use std::io::IsTerminal as _;
 
 use clap::ValueEnum;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::decision_log::DecisionLayer;
 
@@ -25,15 +32,43 @@ pub enum LogFormat {
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let registry = tracing_subscriber::registry()
-        .with(filter)
-        .with(DecisionLayer);
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    // A second call (tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => registry.with(lines.with_target(false)).try_init(),
-        LogFormat::Json => registry
-            .with(lines.json().flatten_event(true).with_current_span(false))
-            .try_init(),
+    let lines = match format {
+        LogFormat::Text => lines
+            .with_target(false)
+            .with_ansi(colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ))
+            .boxed(),
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .boxed(),
     };
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(DecisionLayer.with_filter(Targets::new().with_target("herald", Level::INFO)))
+        .with(lines.with_filter(filter))
+        .try_init();
+}
+
+/// Colour codes only for a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.map_or(true, |v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 }

@@ -13,13 +13,19 @@ fn main() -> ExitCode {
         Command::Demo(_) => "warn",
         _ => "info",
     };
-    herald::logging::init(cli.log_format, default_filter);
+    let log_format = cli.log_format;
+    herald::logging::init(log_format, default_filter);
     let result = actix::System::new().block_on(async move {
         match cli.command {
             Command::Run(args) => commands::run::run(*args).await,
             Command::Migrate(args) => commands::migrate::migrate(args).await,
             Command::Deliveries(args) => commands::deliveries::list(args).await,
             Command::Replay(args) => commands::deliveries::replay(args).await,
+            Command::Delivery(herald::cli::DeliveryCommand::Show(args)) => {
+                commands::deliveries::show(args).await
+            }
+            Command::Endpoints(command) => commands::endpoints::endpoints(command).await,
+            Command::Reload(args) => commands::endpoints::reload(args).await,
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
             Command::Sink(args) => commands::sink::sink(args).await,
@@ -31,9 +37,14 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Said once: as a log line for a log shipper, else as plain text.
         Err(error) => {
-            tracing::error!(event = "herald.failed", error = %format!("{error:#}"));
-            eprintln!("herald: {error:#}");
+            match log_format {
+                herald::logging::LogFormat::Json => {
+                    tracing::error!(event = "herald.failed", error = %format!("{error:#}"))
+                }
+                herald::logging::LogFormat::Text => eprintln!("herald: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

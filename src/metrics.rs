@@ -190,8 +190,27 @@ impl Metrics {
         metrics
     }
 
+    /// Every metric's full name (`herald_…`), as `GET /metrics` names it
+    /// (docs/operations.md lists them all: a test checks).
+    pub fn names(&self) -> Vec<String> {
+        self.collectors()
+            .iter()
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .map(|name| format!("herald_{name}"))
+            .collect()
+    }
+
     fn register_all(&self) {
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+        for collector in self.collectors() {
+            // Registration fails only on duplicate names, which is a bug here.
+            if let Err(e) = self.registry.register(collector) {
+                tracing::error!(event = "metrics.register_failed", error = %e);
+            }
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
             Box::new(self.notifications.clone()),
             Box::new(self.notifications_malformed.clone()),
             Box::new(self.notifications_dropped.clone()),
@@ -211,13 +230,7 @@ impl Metrics {
             Box::new(self.source_rows_skipped.clone()),
             Box::new(self.source_passes.clone()),
             Box::new(self.source_pass_seconds.clone()),
-        ];
-        for collector in collectors {
-            // Registration fails only on duplicate names, which is a bug here.
-            if let Err(e) = self.registry.register(collector) {
-                tracing::error!(event = "metrics.register_failed", error = %e);
-            }
-        }
+        ]
     }
 }
 

@@ -490,6 +490,8 @@ impl Sender {
             latency_ms: 0,
             response_excerpt: None,
             started_at: self.now(),
+            request_headers: None,
+            request_body: None,
         };
         match self.record(record, NextStep::Failed).await {
             Recorded::Yes => {
@@ -529,6 +531,7 @@ impl Sender {
                     }
                     if failures == 3 {
                         record.response_excerpt = None;
+                        record.request_body = None;
                         record.error = record
                             .error
                             .as_ref()
@@ -589,6 +592,7 @@ impl Sender {
             Decision::Failed { .. } => NextStep::Failed,
         };
         let latency = outcome.as_ref().map(|o| o.latency).unwrap_or_default();
+        let sent = outcome.as_ref().and_then(|o| o.request.as_ref());
         let record = AttemptRecord {
             delivery_id: delivery.id,
             event_id: event.id,
@@ -603,6 +607,8 @@ impl Sender {
             latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
             response_excerpt: outcome.as_ref().and_then(|o| o.body_excerpt.clone()),
             started_at,
+            request_headers: sent.map(|r| r.headers_json()),
+            request_body: sent.map(|r| r.body.clone()),
         };
         match self.record(record.clone(), next).await {
             Recorded::Yes => {}

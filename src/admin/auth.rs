@@ -7,7 +7,8 @@
 //!   rebinding cannot talk to it;
 //! - a mutating request (anything but GET/HEAD) must be
 //!   `application/json` (a cross-origin form or `text/plain` POST cannot
-//!   be) and, when a browser sends `Origin`, come from the API's own origin.
+//!   be) or have no body at all, and, when a browser sends `Origin`, come
+//!   from the API's own origin.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -80,7 +81,12 @@ pub async fn require_token(
                 .next()
                 .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
         });
-        if !json {
+        // A POST with no body at all (`curl -X POST …/v1/reload`) carries
+        // nothing a cross-site form could forge: forms always send a type.
+        let bodiless = header(&request, "content-type").is_none()
+            && header(&request, "transfer-encoding").is_none()
+            && header(&request, "content-length").map_or(true, |n| n.trim() == "0");
+        if !json && !bodiless {
             return Ok(refuse(
                 request,
                 ApiError::UnsupportedMediaType(

@@ -1,14 +1,16 @@
-//! `herald deliveries` (the delivery log as a table or JSON) and
-//! `herald replay` (one, several, or every failed delivery, with progress).
+//! `herald deliveries` (the delivery log as a table or JSON), `herald
+//! delivery show` (one in full) and `herald replay` (one, several, or every
+//! failed delivery; progress on a terminal only).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::admin_client::AdminClient;
-use crate::cli::{DeliveriesArgs, ReplayArgs};
+use super::table;
+use crate::cli::{DeliveriesArgs, DeliveryShowArgs, ReplayArgs};
 
-fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         if let Some(value) = value {
@@ -20,8 +22,12 @@ fn query_string(pairs: &[(&str, Option<String>)]) -> String {
 
 pub async fn list(args: DeliveriesArgs) -> anyhow::Result<()> {
     let client = AdminClient::new(&args.admin)?;
+    if let Some(endpoint) = &args.endpoint {
+        client.require_endpoint(endpoint).await?;
+    }
     let query = query_string(&[
         ("endpoint", args.endpoint.clone()),
+        ("event_id", args.event.clone()),
         ("event_type", args.event_type.clone()),
         ("status", args.status.clone()),
         ("since", args.since.clone()),
@@ -56,16 +62,12 @@ pub fn render_table(deliveries: &[Value]) -> String {
         "CREATED",
         "LAST ERROR",
     ];
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let rows: Vec<[String; 8]> = deliveries
+    let text = table::cell;
+    let rows: Vec<Vec<String>> = deliveries
         .iter()
         .map(|d| {
             let created = text(&d["created_at"]);
-            [
+            vec![
                 text(&d["id"]),
                 text(&d["state"]),
                 text(&d["attempts"]),
@@ -81,34 +83,14 @@ pub fn render_table(deliveries: &[Value]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    if rows.is_empty() {
-        out.push_str("(no deliveries)\n");
-    }
-    out
+    table::render(&header, &rows, "(no deliveries)")
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let client = AdminClient::new(&args.admin)?;
+    if let Some(endpoint) = &args.endpoint {
+        client.require_endpoint(endpoint).await?;
+    }
     let ids = if args.all_failed {
         failed_ids(&client, args.endpoint.as_deref()).await?
     } else {
@@ -116,22 +98,103 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let total = ids.len();
     let mut failures = 0;
+    // A progress line only for a person watching: never into a pipe or file.
+    let progress = total > 1 && std::io::stderr().is_terminal();
+    let body = json!({ "requested_by": AdminClient::requester() });
     for (done, id) in ids.iter().enumerate() {
-        if let Err(error) = client.post(&format!("/v1/deliveries/{id}/replay")).await {
+        if let Err(error) = client
+            .post_json(&format!("/v1/deliveries/{id}/replay"), &body)
+            .await
+        {
             failures += 1;
-            eprintln!("\ndelivery {id}: {error:#}");
+            if progress {
+                eprintln!();
+            }
+            eprintln!("delivery {id}: {error:#}");
         }
-        if total > 1 {
+        if progress {
             eprint!("\rreplaying: {}/{total}", done + 1);
             let _ = std::io::stderr().flush();
         }
     }
-    if total > 1 {
+    if progress {
         eprintln!();
     }
     println!("{} of {total} deliveries queued again", total - failures);
     anyhow::ensure!(failures == 0, "{failures} replays failed");
     Ok(())
+}
+
+/// `herald delivery show ID`.
+pub async fn show(args: DeliveryShowArgs) -> anyhow::Result<()> {
+    let client = AdminClient::new(&args.admin)?;
+    let detail = client.get(&format!("/v1/deliveries/{}", args.id)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        print!("{}", render_detail(&detail));
+    }
+    Ok(())
+}
+
+/// One delivery as text: the summary, the event's payload, each attempt
+/// with its request (headers and body) and answer, the replays.
+pub fn render_detail(detail: &Value) -> String {
+    let text = table::cell;
+    let d = &detail["delivery"];
+    let e = &detail["event"];
+    let mut out = format!(
+        "delivery {}  {}  {} attempt(s)\nendpoint  {}\nevent     {} {} (webhook-id {})\ncreated   {}\n",
+        text(&d["id"]),
+        text(&d["state"]),
+        text(&d["attempts"]),
+        text(&d["endpoint_id"]),
+        text(&e["type"]),
+        text(&e["id"]),
+        text(&e["webhook_id"]),
+        text(&d["created_at"]),
+    );
+    out.push_str("\npayload\n");
+    out.push_str(&serde_json::to_string_pretty(&e["payload"]).unwrap_or_default());
+    out.push('\n');
+    for attempt in detail["attempts"].as_array().into_iter().flatten() {
+        let trigger = match attempt["requested_by"].as_str() {
+            Some(who) => format!("{} by {who}", text(&attempt["trigger"])),
+            None => text(&attempt["trigger"]),
+        };
+        out.push_str(&format!(
+            "\nattempt {}  {}  ({trigger})  {}  HTTP {}  {} ms\n  POST {}\n",
+            text(&attempt["attempt"]),
+            text(&attempt["status"]),
+            text(&attempt["created_at"]),
+            text(&attempt["http_status"]),
+            text(&attempt["latency_ms"]),
+            text(&attempt["url"]),
+        ));
+        for pair in attempt["request_headers"].as_array().into_iter().flatten() {
+            out.push_str(&format!("  {}: {}\n", text(&pair[0]), text(&pair[1])));
+        }
+        if let Some(body) = attempt["request_body"].as_str() {
+            out.push_str(&format!("  body: {body}\n"));
+        }
+        if let Some(error) = attempt["error"].as_str() {
+            out.push_str(&format!("  error: {error}\n"));
+        }
+        if let Some(answer) = attempt["response_excerpt"].as_str() {
+            out.push_str(&format!("  answer: {answer}\n"));
+        }
+    }
+    for replay in detail["replays"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n{} by {} at {} (was {}; from attempt {})\n",
+            text(&replay["kind"]),
+            text(&replay["requested_by"]),
+            text(&replay["requested_at"]),
+            text(&replay["from_state"]),
+            text(&replay["first_attempt"]),
+        ));
+    }
+    out
 }
 
 /// Every failed delivery id, following the cursor.

@@ -5,6 +5,8 @@ mod admin_token;
 pub mod check_config;
 pub mod deliveries;
 pub mod demo;
+pub mod endpoints;
 pub mod migrate;
 pub mod run;
 pub mod sink;
+mod table;

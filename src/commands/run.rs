@@ -91,12 +91,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Err(error).context("herald could not start");
         }
     };
+    let address_file = write_admin_address(&args.database.data_dir, admin.local_addr);
     let signal = shutdown
         .on_signal()
         .await
         .context("cannot install signal handlers")?;
     info!(event = "shutdown.requested", signal);
     hangups.abort();
+    if let Some(file) = address_file {
+        let _ = std::fs::remove_file(file);
+    }
     admin.stop().await;
     daemon.stop().await;
     database.close().await?;
@@ -117,5 +121,29 @@ async fn reload_on_sighup(source: Source, delivery: Addr<EndpointLeases>) {
     while hangup.recv().await.is_some() {
         // Errors are logged by reload; the old config stays in effect.
         let _ = reload::reload(&source, &delivery, "SIGHUP").await;
+    }
+}
+
+/// Tell the CLI on this machine where the admin API listens
+/// (`<data dir>/admin-url`); a failure only costs the CLI its default.
+fn write_admin_address(
+    data_dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> Option<std::path::PathBuf> {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let path = super::admin_client::address_path(data_dir);
+    let written = std::fs::create_dir_all(data_dir)
+        .and_then(|()| std::fs::write(&path, format!("http://{host}:{}\n", addr.port())));
+    match written {
+        Ok(()) => Some(path),
+        Err(error) => {
+            tracing::warn!(event = "admin.address_not_written", file = %path.display(), error = %error, "the CLI will not find this admin API by itself: pass --admin-url");
+            None
+        }
     }
 }

@@ -174,7 +174,12 @@ async fn attempt(
                 .ok_or_else(|| not_sendable("app credentials are not app_id:app_secret".into()))?;
             let url = method(base, "auth/v3/tenant_access_token/internal").map_err(not_sendable)?;
             let credentials = serde_json::json!({"app_id": app_id, "app_secret": app_secret});
-            let outcome = accepted(call.post_json(&url, &credentials, None).await)?;
+            // The token call's body is the app secret: never kept.
+            let outcome = accepted(
+                call.post_json(&url, &credentials, None)
+                    .await
+                    .without_request(),
+            )?;
             let token =
                 api::feishu_token(&outcome.body).ok_or_else(|| DirectAttempt::Answered {
                     reply: Some(Reply::Failed(format!(

@@ -27,6 +27,8 @@ pub struct HttpOutcome {
     /// (no connection was made).
     pub refused: bool,
     pub latency: Duration,
+    /// The request as sent (none when nothing was built to send).
+    pub request: Option<SentRequest>,
 }
 
 impl HttpOutcome {
@@ -40,7 +42,79 @@ impl HttpOutcome {
             error: Some(error),
             refused: false,
             latency,
+            request: None,
         }
+    }
+
+    /// The outcome without its request (one whose body carries credentials).
+    pub fn without_request(self) -> HttpOutcome {
+        HttpOutcome {
+            request: None,
+            ..self
+        }
+    }
+}
+
+/// Longest request body kept with an attempt, bytes (bodies herald renders
+/// fit the platforms' limits, all far below this; a larger custom event's
+/// body is cut with an ellipsis).
+pub const REQUEST_BODY_MAX_BYTES: usize = 64 * 1024;
+
+/// herald's `User-Agent`.
+pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));
+
+/// A request as the attempt log keeps it: every header herald set, with
+/// credentials masked, and the body (capped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRequest {
+    pub headers: Vec<(String, String)>,
+    pub body: RecordText,
+}
+
+impl SentRequest {
+    pub fn of(request: &RenderedRequest) -> SentRequest {
+        let mut headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), masked(name, value)))
+            .collect();
+        headers.push(("user-agent".into(), USER_AGENT.into()));
+        SentRequest {
+            headers,
+            body: RecordText::capped(
+                &String::from_utf8_lossy(&request.body),
+                REQUEST_BODY_MAX_BYTES,
+            ),
+        }
+    }
+
+    /// The headers as a JSON array of `[name, value]` pairs.
+    pub fn headers_json(&self) -> String {
+        serde_json::Value::from(
+            self.headers
+                .iter()
+                .map(|(name, value)| serde_json::json!([name, value]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    }
+}
+
+/// A header's value as the log may show it: credentials (an
+/// `Authorization` token, a cookie, anything named like a key, token or
+/// secret) become `****`, keeping an auth scheme's name.
+fn masked(name: &str, value: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    let secret = ["authorization", "proxy-authorization", "cookie"].contains(&name.as_str())
+        || ["token", "secret", "key", "password"]
+            .iter()
+            .any(|word| name.contains(word));
+    if !secret {
+        return value.to_owned();
+    }
+    match value.split_once(' ') {
+        Some((scheme, _)) if name.ends_with("authorization") => format!("{scheme} ****"),
+        _ => "****".into(),
     }
 }
 
@@ -130,7 +204,7 @@ pub fn client(
         // HTTPS_PROXY and friends would send every request through a proxy
         // the destination policy never sees: herald connects directly.
         .no_proxy()
-        .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?)
 }
@@ -144,6 +218,7 @@ pub async fn post(
     limit: usize,
 ) -> HttpOutcome {
     let started = Instant::now();
+    let sent = SentRequest::of(request);
     let mut headers = HeaderMap::new();
     for (name, value) in &request.headers {
         if let (Ok(name), Ok(value)) = (
@@ -170,6 +245,7 @@ pub async fn post(
         error: Some(error),
         refused,
         latency: started.elapsed(),
+        request: Some(sent.clone()),
     };
     let response = match tokio::time::timeout_at(deadline, send).await {
         Ok(Ok(response)) => response,
@@ -202,6 +278,7 @@ pub async fn post(
         error: None,
         refused: false,
         latency: started.elapsed(),
+        request: Some(sent),
     }
 }
 
@@ -236,4 +313,37 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_headers_are_masked_and_the_rest_kept() {
+        let request = RenderedRequest {
+            body: b"{\"text\":\"hi\"}".to_vec(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("webhook-signature".into(), "v1,abc=".into()),
+                ("Authorization".into(), "Bearer xoxb-123".into()),
+                ("x-api-key".into(), "k-1".into()),
+            ],
+            url: None,
+        };
+        let sent = SentRequest::of(&request);
+        let value = |name: &str| {
+            sent.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value("content-type"), Some("application/json"));
+        assert_eq!(value("webhook-signature"), Some("v1,abc="));
+        assert_eq!(value("authorization"), Some("Bearer ****"));
+        assert_eq!(value("x-api-key"), Some("****"));
+        assert_eq!(value("user-agent"), Some(USER_AGENT));
+        assert_eq!(sent.body.as_str(), "{\"text\":\"hi\"}");
+        assert!(!sent.headers_json().contains("xoxb"));
+    }
 }

@@ -56,6 +56,10 @@ pub struct AttemptRecord {
     pub latency_ms: i32,
     pub response_excerpt: Option<RecordText>,
     pub started_at: DateTime<Utc>,
+    /// The request's headers as a JSON array of `[name, value]` pairs
+    /// (credentials already masked), and its body.
+    pub request_headers: Option<String>,
+    pub request_body: Option<RecordText>,
 }
 
 /// What becomes of the delivery after an attempt.
@@ -313,20 +317,22 @@ impl Store {
         Ok(())
     }
 
-    /// Put a failed delivery back in its endpoint's queue with a fresh
-    /// attempt budget. Returns its endpoint id, or `None` if there is no
-    /// failed delivery with that id.
-    pub async fn replay_delivery(&self, delivery_id: i64) -> Result<Option<String>, StoreError> {
+    /// Put a failed or delivered delivery back in its endpoint's queue with
+    /// a fresh retry budget (same event, same `webhook-id`); its attempt
+    /// numbers keep increasing and the replay is recorded with who asked.
+    /// The endpoint, or `None` when it is not there or still pending.
+    pub async fn replay_delivery(
+        &self,
+        delivery_id: i64,
+        requested_by: &str,
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let endpoint: Option<String> = sqlx::query_scalar(
-            "UPDATE herald_delivery
-                SET state = 'pending', attempts = 0, throttled_attempts = 0, queued_at = now(),
-                    next_attempt_at = now(), completed_at = NULL,
-                    updated_at = now()
-              WHERE id = $1 AND state = 'failed'
-              RETURNING endpoint_id",
-        )
+        let endpoint: Option<String> = sqlx::query_scalar(&replay_sql(
+            "SELECT id FROM herald_delivery WHERE id = $1 AND state IN ('failed', 'delivered')",
+        ))
         .bind(delivery_id)
+        .bind(requested_by)
+        .bind("replay")
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(endpoint) = &endpoint {
@@ -334,6 +340,33 @@ impl Store {
         }
         tx.commit().await?;
         Ok(endpoint)
+    }
+
+    /// Replay every failed delivery of `endpoint_id` created since `since`
+    /// (Svix's "recover"), oldest first; how many.
+    pub async fn recover_endpoint(
+        &self,
+        endpoint_id: &str,
+        since: DateTime<Utc>,
+        requested_by: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let replayed: Vec<String> = sqlx::query_scalar(&replay_sql(
+            "SELECT id FROM herald_delivery
+              WHERE endpoint_id = $1 AND state = 'failed' AND created_at >= $4
+              ORDER BY id",
+        ))
+        .bind(endpoint_id)
+        .bind(requested_by)
+        .bind("recover")
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !replayed.is_empty() {
+            notify_outbox(&mut tx, endpoint_id).await?;
+        }
+        tx.commit().await?;
+        Ok(replayed.len() as u64)
     }
 
     /// Endpoints with pending deliveries (the sweep's work list, one pass
@@ -411,4 +444,26 @@ async fn notify_outbox(conn: &mut sqlx::PgConnection, endpoint_id: &str) -> Resu
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The replay statement over the deliveries `chosen` selects (by `id`,
+/// from `$1`; binds `$2` requested_by and `$3` kind): each is pending again with a
+/// fresh budget, its offset past every attempt so far, and a replay row.
+/// Returns each replayed delivery's endpoint.
+fn replay_sql(chosen: &str) -> String {
+    format!(
+        "WITH chosen AS ({chosen} FOR UPDATE),
+              replayed AS (
+             UPDATE herald_delivery d
+                SET attempt_offset = d.attempt_offset + d.attempts,
+                    state = 'pending', attempts = 0, throttled_attempts = 0, queued_at = now(),
+                    next_attempt_at = now(), completed_at = NULL, updated_at = now()
+               FROM chosen c, herald_delivery old
+              WHERE d.id = c.id AND old.id = c.id
+          RETURNING d.id, d.endpoint_id, old.state AS from_state, d.attempt_offset + 1 AS first_attempt),
+              logged AS (
+             INSERT INTO herald_delivery_replay (delivery_id, requested_by, kind, from_state, first_attempt)
+             SELECT id, $2, $3, from_state, first_attempt FROM replayed)
+         SELECT endpoint_id FROM replayed"
+    )
 }

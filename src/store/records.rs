@@ -25,11 +25,11 @@ WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[],
                          $6::text[], $7::text[], $8::int[], $9::bool[], $10::bool[],
                          $11::int[], $12::text[], $13::int[], $14::text[], $15::timestamptz[],
-                         $16::text[], $17::bigint[])
+                         $16::text[], $17::bigint[], $18::text[], $19::text[])
         WITH ORDINALITY AS t(owner, epoch, delivery_id, event_id, event_type,
                              endpoint_id, url, attempt, succeeded, throttled,
                              http_status, error, latency_ms, excerpt, started_at,
-                             state, retry_ms, ord)
+                             state, retry_ms, request_headers, request_body, ord)
 ), leased AS (
     SELECT i.ord
       FROM input i
@@ -48,16 +48,19 @@ WITH input AS (
       FROM input i
      WHERE d.id = i.delivery_id AND d.state = 'pending'
        AND i.ord IN (SELECT ord FROM leased)
-    RETURNING i.ord
+    RETURNING i.ord, d.attempt_offset
 ), attempt AS (
+    -- Numbered after the attempts before the latest replay.
     INSERT INTO herald_delivery_attempt
         (delivery_id, event_id, event_type, endpoint_id, url, attempt, status,
-         http_status, error, latency_ms, response_excerpt, created_at)
-    SELECT i.delivery_id, i.event_id, i.event_type, i.endpoint_id, i.url, i.attempt,
+         http_status, error, latency_ms, response_excerpt, created_at,
+         request_headers, request_body)
+    SELECT i.delivery_id, i.event_id, i.event_type, i.endpoint_id, i.url,
+           u.attempt_offset + i.attempt,
            CASE WHEN i.succeeded THEN 'succeeded' ELSE 'failed' END,
-           i.http_status, i.error, i.latency_ms, i.excerpt, i.started_at
-      FROM input i
-     WHERE i.ord IN (SELECT ord FROM updated)
+           i.http_status, i.error, i.latency_ms, i.excerpt, i.started_at,
+           i.request_headers::jsonb, i.request_body
+      FROM input i JOIN updated u ON u.ord = i.ord
 )
 SELECT i.ord,
        EXISTS (SELECT 1 FROM updated u WHERE u.ord = i.ord) AS updated,
@@ -135,6 +138,18 @@ impl Store {
             )
             .bind(states)
             .bind(retry_ms)
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.record.request_headers.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.record.request_body.as_ref().map(RecordText::as_str))
+                    .collect::<Vec<_>>(),
+            )
             .fetch_all(self.pool())
             .await?;
         Ok(rows

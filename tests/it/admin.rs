@@ -452,7 +452,13 @@ async fn endpoints_and_the_delivery_log() {
             .expect("post"),
     )
     .await;
-    assert_eq!(status, 409, "only failed deliveries replay");
+    assert_eq!(status, 202, "a delivered message is resent too");
+    wait_until("the resend delivered", DEADLINE, || async {
+        let (_, shown) = json(get(&format!("/v1/deliveries/{second}")).await.ok()?).await;
+        (shown["delivery"]["state"] == "delivered" && shown["attempts"][2]["attempt"] == 3)
+            .then_some(())
+    })
+    .await;
     let replayed = herald_cli(&admin, &["replay", "--all-failed"]).await;
     assert!(replayed.contains("1 of 1"), "{replayed}");
     wait_until("every delivery delivered", DEADLINE, || async {
@@ -728,6 +734,27 @@ async fn sighup_reloads_the_config_file() {
         .await
         .expect("post");
     assert_eq!(plain.status(), 415);
+    // A POST with no body at all is no form: `curl -X POST …/v1/reload`.
+    let bare = http
+        .post(format!("{base}/v1/reload"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("post");
+    let bare_status = bare.status();
+    let bare_body = bare.text().await.unwrap_or_default();
+    assert!(
+        bare_status == 200 || bare_status == 400,
+        "{bare_status} {bare_body}"
+    );
+    let bare_foreign = http
+        .post(format!("{base}/v1/reload"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bare_foreign.status(), 403);
     let foreign = http
         .post(format!("{base}/v1/reload"))
         .header("authorization", format!("Bearer {token}"))
@@ -750,12 +777,20 @@ async fn sighup_reloads_the_config_file() {
         403,
         "DNS rebinding: a foreign Host is refused"
     );
-    // The CLI on the same machine finds the generated token by itself.
+    // The CLI on the same machine finds the generated token and the admin
+    // address (not the default :8080) by itself.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data").join("admin-url"))
+            .expect("admin-url")
+            .trim(),
+        base
+    );
     let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["deliveries", "--admin-url", &base, "--data-dir"])
+        .args(["deliveries", "--data-dir"])
         .arg(dir.path().join("data"))
         .env_remove("HERALD_ADMIN_TOKEN")
         .env_remove("HERALD_ADMIN_TOKEN_FILE")
+        .env_remove("HERALD_ADMIN_URL")
         .output()
         .await
         .expect("cli runs");

@@ -393,14 +393,18 @@ async fn failing_endpoint_is_disabled_reenabled_and_replayed() {
     assert_eq!(
         daemon
             .store
-            .replay_delivery(failed[0])
+            .replay_delivery(failed[0], "test")
             .await
             .expect("replay")
             .as_deref(),
         Some("down")
     );
     assert_eq!(
-        daemon.store.replay_delivery(-1).await.expect("replay"),
+        daemon
+            .store
+            .replay_delivery(-1, "test")
+            .await
+            .expect("replay"),
         None
     );
     wait_state(&db, "down", "delivered", 2).await;

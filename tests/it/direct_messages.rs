@@ -200,6 +200,32 @@ async fn feishu_direct_messages_by_email_and_open_id_in_chinese() {
             .is_some_and(|t| t.starts_with("需要审批")),
         "{card}"
     );
+    // The attempt log keeps each message call as sent, its token masked;
+    // never the token call, whose body is the app secret.
+    let kept: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT request_headers::text, request_body FROM herald_delivery_attempt ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("attempts");
+    assert_eq!(kept.len(), 3);
+    for (headers, body) in &kept {
+        let (headers, body) = (
+            headers.as_deref().unwrap_or(""),
+            body.as_deref().unwrap_or(""),
+        );
+        assert!(!headers.contains(im_api::FEISHU_SECRET) && !body.contains(im_api::FEISHU_SECRET));
+    }
+    let message_calls = kept
+        .iter()
+        .filter(|(headers, body)| {
+            headers
+                .as_deref()
+                .is_some_and(|h| h.contains("Bearer ****"))
+                && body.as_deref().is_some_and(|b| b.contains("receive_id"))
+        })
+        .count();
+    assert_eq!(message_calls, 3, "each attempt's message call: {kept:?}");
     daemon.stop().await;
     api.stop().await;
 }

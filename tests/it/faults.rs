@@ -305,6 +305,8 @@ async fn records_are_fenced_by_the_lease_epoch() {
         latency_ms: 1,
         response_excerpt: None,
         started_at: chrono::Utc::now(),
+        request_headers: None,
+        request_body: None,
     };
     let attempts = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM herald_delivery_attempt")
@@ -458,6 +460,8 @@ async fn a_batch_records_the_rows_whose_lease_holds_and_reports_the_rest() {
                 latency_ms: 1,
                 response_excerpt: None,
                 started_at: chrono::Utc::now(),
+                request_headers: None,
+                request_body: None,
             },
             next: NextStep::Delivered,
         });

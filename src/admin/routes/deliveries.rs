@@ -1,20 +1,40 @@
-//! `GET /v1/deliveries` (filters, cursor), `GET /v1/deliveries/{id}`,
-//! `POST /v1/deliveries/{id}/replay`.
+//! `GET /v1/deliveries` (filters, cursor; by event id or `webhook-id`),
+//! `GET /v1/deliveries/{id}` (the event, each attempt's request and
+//! response, replays), `POST /v1/deliveries/{id}/replay`.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::input::{optional_body, parse_event_id, parse_since, requester};
 use crate::admin::error::{refuse_nul, ErrorBody};
 use crate::admin::{AdminState, ApiError};
-use crate::store::delivery_log::{AttemptRow, DeliveryFilter, DeliverySummary};
+use crate::store::delivery_log::{
+    AttemptRow, DeliveryFilter, DeliveryRecord, DeliverySummary, EventView, ReplayRow,
+};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(list).service(show).service(replay);
 }
 
-const STATES: [&str; 3] = ["pending", "delivered", "failed"];
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -22,10 +42,14 @@ const STATES: [&str; 3] = ["pending", "delivered", "failed"];
 pub struct ListQuery {
     /// Only this endpoint's deliveries.
     endpoint: Option<String>,
+    /// Only this event's deliveries: its id (a UUID), or the `webhook-id`
+    /// its requests carry (`msg_…`).
+    event_id: Option<String>,
+    /// Only the event whose requests carry this `webhook-id` (`msg_…`).
+    webhook_id: Option<String>,
     /// Only this event type.
     event_type: Option<String>,
-    /// `pending`, `delivered` or `failed`.
-    status: Option<String>,
+    status: Option<DeliveryState>,
     /// RFC 3339 time, or a humantime age such as `1h`.
     since: Option<String>,
     /// The previous page's `next_cursor`.
@@ -43,11 +67,14 @@ pub struct DeliveryPage {
     next_cursor: Option<i64>,
 }
 
-/// A delivery and its attempts, oldest first.
+/// A delivery, its event (the payload), its attempts oldest first (each
+/// with the request as sent and the answer) and its replays.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDetail {
     delivery: DeliverySummary,
+    event: EventView,
     attempts: Vec<AttemptRow>,
+    replays: Vec<ReplayRow>,
 }
 
 /// A replay was queued.
@@ -58,22 +85,18 @@ pub struct Replayed {
     state: String,
 }
 
-fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    let age = humantime::parse_duration(text).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "since={text:?} is neither an RFC 3339 time nor an age like 30m"
-        ))
-    })?;
-    let age = chrono::Duration::from_std(age)
-        .map_err(|_| ApiError::BadRequest(format!("since={text:?} is too long ago")))?;
-    Ok(Utc::now() - age)
+/// Who asks for a replay (optional; the body itself may be left out).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Recorded with the replay (default `admin-api`; the CLI sends
+    /// `cli:$USER`, the console `console`).
+    requested_by: Option<String>,
 }
 
 /// The delivery log, filtered, newest first.
 #[utoipa::path(
+    operation_id = "list_deliveries",
     tag = "deliveries",
     params(ListQuery),
     responses(
@@ -98,14 +121,21 @@ pub async fn list(
             refuse_nul(field, value)?;
         }
     }
-    if let Some(status) = &query.status {
-        if !STATES.contains(&status.as_str()) {
-            return Err(ApiError::BadRequest(format!(
-                "status={status:?} is not one of {}",
-                STATES.join(", ")
-            )));
+    let event_id = match (&query.event_id, &query.webhook_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give event_id or webhook_id, not both".into(),
+            ))
         }
-    }
+        (Some(id), None) => Some(parse_event_id(id)?),
+        (None, Some(id)) if id.starts_with("msg_") => Some(parse_event_id(id)?),
+        (None, Some(id)) => {
+            return Err(ApiError::BadRequest(format!(
+                "webhook_id={id:?} is not a webhook-id (msg_…)"
+            )))
+        }
+        (None, None) => None,
+    };
     let limit = query.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
@@ -114,8 +144,9 @@ pub async fn list(
     }
     let filter = DeliveryFilter {
         endpoint_id: query.endpoint,
+        event_id,
         event_type: query.event_type,
-        state: query.status,
+        state: query.status.map(|s| s.as_str().to_owned()),
         since: query.since.as_deref().map(parse_since).transpose()?,
         before_id: query.cursor,
         limit,
@@ -130,8 +161,11 @@ pub async fn list(
     }))
 }
 
-/// One delivery with its attempts (status, latency, response excerpt).
+/// One delivery: its event's payload, every attempt with the request as
+/// sent (headers, credentials masked, and body) and the answer (status,
+/// latency, response excerpt), and its replays.
 #[utoipa::path(
+    operation_id = "show_delivery",
     tag = "deliveries",
     params(("id" = i64, Path, description = "the delivery's id")),
     responses(
@@ -149,17 +183,30 @@ pub async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (delivery, attempts) = state
+    let DeliveryRecord {
+        summary,
+        event,
+        attempts,
+        replays,
+    } = state
         .store
         .delivery(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))?;
-    Ok(HttpResponse::Ok().json(DeliveryDetail { delivery, attempts }))
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        delivery: summary,
+        event,
+        attempts,
+        replays,
+    }))
 }
 
-/// Queue a failed delivery again (same event, same `webhook-id`).
+/// Send a failed or delivered delivery again (same event, same
+/// `webhook-id`, a fresh retry budget; attempt numbers continue and the
+/// replay is recorded with who asked).
 #[utoipa::path(
-    request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
+    operation_id = "replay_delivery",
+    request_body(content = Option<ReplayRequest>, description = "optional; with a body, `Content-Type: application/json` (CSRF)"),
     tag = "deliveries",
     params(("id" = i64, Path, description = "the delivery's id")),
     responses(
@@ -169,7 +216,7 @@ pub async fn show(
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
         (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the delivery is not failed"),
+        (status = 409, body = ErrorBody, description = "the delivery is still pending"),
     ),
     security(("bearer" = []))
 )]
@@ -177,11 +224,14 @@ pub async fn show(
 pub async fn replay(
     state: web::Data<AdminState>,
     id: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match state.store.replay_delivery(id).await? {
+    let request: ReplayRequest = optional_body(&body)?;
+    let requested_by = requester(request.requested_by)?;
+    match state.store.replay_delivery(id, &requested_by).await? {
         Some(endpoint_id) => {
-            tracing::info!(event = "delivery.replayed", delivery_id = id, endpoint_id = %endpoint_id);
+            tracing::info!(event = "delivery.replayed", delivery_id = id, endpoint_id = %endpoint_id, requested_by = %requested_by);
             Ok(HttpResponse::Accepted().json(Replayed {
                 id,
                 state: "pending".into(),
@@ -189,9 +239,8 @@ pub async fn replay(
         }
         None => match state.store.delivery(id).await? {
             None => Err(ApiError::NotFound(format!("no delivery {id}"))),
-            Some((delivery, _)) => Err(ApiError::Conflict(format!(
-                "delivery {id} is {}; only failed deliveries can be replayed",
-                delivery.state
+            Some(_) => Err(ApiError::Conflict(format!(
+                "delivery {id} is pending: it is being sent already"
             ))),
         },
     }

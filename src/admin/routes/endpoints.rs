@@ -1,18 +1,24 @@
-//! `GET /v1/endpoints`, `POST /v1/endpoints/{id}/enable|disable`.
+//! `GET /v1/endpoints`, `POST /v1/endpoints/{id}/enable|disable`,
+//! `POST /v1/endpoints/{id}/recover` (replay its failures since a time).
 
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::input::{optional_body, parse_since, requester};
 use crate::admin::error::ErrorBody;
 use crate::admin::{AdminState, ApiError};
 use crate::endpoint::{redacted_url, Endpoint, EndpointSource, Platform};
 use crate::messages::delivery::{GetEndpoints, GetInvalidEndpoints};
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(list).service(enable).service(disable);
+    config
+        .service(list)
+        .service(enable)
+        .service(disable)
+        .service(recover);
 }
 
 /// An endpoint as listed: never its secret; its URL with tokens redacted.
@@ -72,6 +78,7 @@ async fn known_endpoints(state: &AdminState) -> Result<Vec<Endpoint>, ApiError> 
 
 /// Every endpoint (config file and project webhooks) with its health.
 #[utoipa::path(
+    operation_id = "list_endpoints",
     tag = "endpoints",
     responses(
         (status = 200, body = EndpointList),
@@ -132,15 +139,28 @@ pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError
     }))
 }
 
+/// `Err(NotFound)` unless herald knows endpoint `id` (usable or invalid).
+async fn require_known(state: &AdminState, id: &str) -> Result<(), ApiError> {
+    if known_endpoints(state).await?.iter().any(|e| e.id == id) {
+        return Ok(());
+    }
+    let invalid = state
+        .delivery
+        .send(GetInvalidEndpoints)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?;
+    if invalid.iter().any(|(known, _)| known == id) {
+        return Ok(());
+    }
+    Err(ApiError::NotFound(format!("no endpoint {id:?}")))
+}
+
 async fn set_enabled(
     state: &AdminState,
     id: &str,
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let known = known_endpoints(state).await?;
-    if !known.iter().any(|e| e.id == id) {
-        return Err(ApiError::NotFound(format!("no endpoint {id:?}")));
-    }
+    require_known(state, id).await?;
     state.store.set_endpoint_enabled(id, enabled).await?;
     tracing::info!(event = if enabled { "endpoint.enabled" } else { "endpoint.disabled_by_operator" }, endpoint_id = %id);
     Ok(HttpResponse::Ok().json(EnabledState {
@@ -151,6 +171,7 @@ async fn set_enabled(
 
 /// Enable an endpoint (its pending deliveries resume).
 #[utoipa::path(
+    operation_id = "enable_endpoint",
     request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
     tag = "endpoints",
     params(("id" = String, Path, description = "the endpoint's id")),
@@ -174,6 +195,7 @@ pub async fn enable(
 
 /// Disable an endpoint (its deliveries wait until it is enabled).
 #[utoipa::path(
+    operation_id = "disable_endpoint",
     request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
     tag = "endpoints",
     params(("id" = String, Path, description = "the endpoint's id")),
@@ -193,4 +215,64 @@ pub async fn disable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     set_enabled(&state, &id, false).await
+}
+
+/// Which failures to send again.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Failed deliveries created since: an RFC 3339 time or an age (`2h`).
+    since: String,
+    /// Recorded with each replay (default `admin-api`).
+    requested_by: Option<String>,
+}
+
+/// How many failures were queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recovered {
+    id: String,
+    replayed: u64,
+}
+
+/// Send every failed delivery of an endpoint since a time again, oldest
+/// first (as Svix's recover): each a replay with who asked.
+#[utoipa::path(
+    request_body(content = RecoverRequest, description = "`Content-Type: application/json` (CSRF)"),
+    tag = "endpoints",
+    operation_id = "recover_endpoint",
+    params(("id" = String, Path, description = "the endpoint's id")),
+    responses(
+        (status = 202, body = Recovered),
+        (status = 400, body = ErrorBody, description = "no valid `since`"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 500, body = ErrorBody, description = "the database failed"),
+        (status = 503, body = ErrorBody, description = "delivery is not running"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/endpoints/{id}/recover")]
+pub async fn recover(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: Option<RecoverRequest> = optional_body::<Option<RecoverRequest>>(&body)?;
+    let request = request.ok_or_else(|| {
+        ApiError::BadRequest("send {\"since\": \"2h\"} (or an RFC 3339 time)".into())
+    })?;
+    let since = parse_since(&request.since)?;
+    let requested_by = requester(request.requested_by)?;
+    require_known(&state, &id).await?;
+    let replayed = state
+        .store
+        .recover_endpoint(&id, since, &requested_by)
+        .await?;
+    tracing::info!(event = "endpoint.recovered", endpoint_id = %id, since = %since.to_rfc3339(), replayed, requested_by = %requested_by);
+    Ok(HttpResponse::Accepted().json(Recovered {
+        id: id.into_inner(),
+        replayed,
+    }))
 }

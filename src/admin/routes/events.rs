@@ -1,13 +1,16 @@
 //! `POST /v1/events`: emit a custom event (fans out like any other);
-//! `POST /v1/reload`: reload the config file.
+//! `GET /v1/events/{id}`: one event (by id or `webhook-id`) and its
+//! deliveries; `POST /v1/reload`: reload the config file.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::input::parse_event_id;
 use crate::admin::error::{refuse_nul, refuse_nul_in_json, ErrorBody};
 use crate::admin::{AdminState, ApiError};
 use crate::events::{is_valid_type_name, NewEvent, ProjectRef, RelatedIds};
+use crate::store::delivery_log::{DeliveryFilter, DeliverySummary, EventView};
 
 /// A custom event to emit (docs/events.md).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,7 +34,7 @@ pub struct EmitRequest {
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(emit).service(reload);
+    config.service(emit).service(show).service(reload);
 }
 
 /// Reload the config file; a bad file keeps the old config (400 says why).
@@ -53,6 +56,7 @@ pub struct Emitted {
 
 /// Read the config file again (like SIGHUP); a bad file changes nothing.
 #[utoipa::path(
+    operation_id = "reload_config",
     request_body(content = Object, description = "send `{}`: a change must be `Content-Type: application/json` (CSRF)"),
     tag = "operations",
     responses(
@@ -84,6 +88,7 @@ pub async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
 
 /// Emit a custom event (fanned out like herald's own).
 #[utoipa::path(
+    operation_id = "emit_event",
     tag = "events",
     request_body = EmitRequest,
     responses(
@@ -127,4 +132,49 @@ pub async fn emit(
         id: event.id,
         deliveries,
     }))
+}
+
+/// An event and every delivery of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDetail {
+    event: EventView,
+    deliveries: Vec<DeliverySummary>,
+}
+
+/// One event, by its id or by the `webhook-id` its requests carry, with
+/// its payload and every delivery of it (one per endpoint and recipient).
+#[utoipa::path(
+    tag = "events",
+    operation_id = "show_event",
+    params(("id" = String, Path, description = "the event's id (UUID) or its `webhook-id` (`msg_…`)")),
+    responses(
+        (status = 200, body = EventDetail),
+        (status = 400, body = ErrorBody, description = "neither a UUID nor a webhook-id"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 404, body = ErrorBody),
+        (status = 500, body = ErrorBody, description = "the database failed"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/events/{id}")]
+pub async fn show(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let event_id = parse_event_id(&id)?;
+    let event = state
+        .store
+        .event_view(event_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
+    let deliveries = state
+        .store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(event_id),
+            limit: 1000,
+            ..DeliveryFilter::default()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(EventDetail { event, deliveries }))
 }

@@ -5,6 +5,7 @@ mod deliveries;
 mod endpoints;
 mod events;
 mod health;
+mod input;
 pub mod openapi;
 mod rollout_requests;
 

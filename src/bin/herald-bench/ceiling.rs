@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use herald::store::outbox::{AttemptRecord, NextStep};
+use herald::store::text::RecordText;
 
 use crate::bench_db::BenchDb;
+
+/// The headers herald keeps with a generic webhook's attempt.
+const REQUEST_HEADERS: &str = r#"[["content-type","application/json"],["webhook-id","msg_0192a9e1b2c37d4e8f9a0b1c2d3e4f50"],["webhook-timestamp","1764806400"],["webhook-signature","v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="],["user-agent","herald/0.1.0"]]"#;
 
 pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
@@ -59,6 +63,12 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                     return Ok::<_, anyhow::Error>(());
                 }
                 for delivery in batch {
+                    let body = format!(
+                        r#"{{"type":"{}","timestamp":"{}","data":{{"n":{}}}}}"#,
+                        delivery.event_type,
+                        Utc::now().to_rfc3339(),
+                        delivery.id
+                    );
                     let record = AttemptRecord {
                         delivery_id: delivery.id,
                         event_id: delivery.event_id,
@@ -73,6 +83,9 @@ pub async fn ceiling(deliveries: usize, writers: usize) -> anyhow::Result<()> {
                         latency_ms: 0,
                         response_excerpt: None,
                         started_at: Utc::now(),
+                        // What herald keeps of a generic webhook's request.
+                        request_headers: Some(REQUEST_HEADERS.into()),
+                        request_body: Some(RecordText::capped(&body, usize::MAX)),
                     };
                     recorder
                         .record("ceiling", 1, record, NextStep::Delivered)

@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::logging::LogFormat;
 
+mod admin;
+pub use admin::*;
+
 /// herald: focused, signed, exactly-once notifications from a database-change pipeline.
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about, long_about = None)]
@@ -28,8 +31,17 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// List deliveries from a running herald's delivery log (admin API).
     Deliveries(DeliveriesArgs),
-    /// Replay failed deliveries through a running herald (admin API).
+    /// Send deliveries again through a running herald (admin API): failed or
+    /// delivered ones by id, or every failed one.
     Replay(ReplayArgs),
+    /// One delivery in full (admin API).
+    #[command(subcommand)]
+    Delivery(DeliveryCommand),
+    /// List, enable, disable or recover endpoints (admin API).
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+    /// Make a running herald read its config file again (admin API).
+    Reload(ReloadArgs),
     /// Play a whole pipeline end to end on a temporary embedded database.
     Demo(DemoArgs),
     /// Validate the config file and print the effective endpoints (secrets masked).
@@ -48,27 +60,6 @@ pub enum SecretCommand {
     Generate,
 }
 
-/// How to reach a running herald's admin API.
-#[derive(Debug, Clone, Args)]
-pub struct AdminClientArgs {
-    /// Base URL of the admin API.
-    #[arg(
-        long,
-        env = "HERALD_ADMIN_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub admin_url: url::Url,
-
-    /// File holding the admin API's bearer token (or set HERALD_ADMIN_TOKEN). By default
-    /// the token a local `herald run` generated in --data-dir is used.
-    #[arg(long, env = "HERALD_ADMIN_TOKEN_FILE")]
-    pub admin_token_file: Option<PathBuf>,
-
-    /// Where a local `herald run` keeps its data (and its generated admin token).
-    #[arg(long, env = "HERALD_DATA_DIR", default_value = "herald-data")]
-    pub data_dir: PathBuf,
-}
-
 /// `herald demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -84,47 +75,6 @@ pub struct DemoArgs {
     /// (the URL and a one-time token are printed) until Ctrl-C.
     #[arg(long)]
     pub keep_open: bool,
-}
-
-/// `herald deliveries`.
-#[derive(Debug, Clone, Args)]
-pub struct DeliveriesArgs {
-    #[command(flatten)]
-    pub admin: AdminClientArgs,
-    /// Only this endpoint.
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// Only this event type.
-    #[arg(long)]
-    pub event_type: Option<String>,
-    /// Only deliveries in this state: pending, delivered, failed.
-    #[arg(long)]
-    pub status: Option<String>,
-    /// Only deliveries created since: an RFC 3339 time or an age such as 1h.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Rows to show.
-    #[arg(long, default_value_t = 50)]
-    pub limit: i64,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `herald replay`.
-#[derive(Debug, Clone, Args)]
-pub struct ReplayArgs {
-    #[command(flatten)]
-    pub admin: AdminClientArgs,
-    /// Delivery ids to replay.
-    #[arg(required_unless_present = "all_failed")]
-    pub ids: Vec<i64>,
-    /// Replay every failed delivery (of --endpoint, if given).
-    #[arg(long, conflicts_with = "ids")]
-    pub all_failed: bool,
-    /// With --all-failed: only this endpoint.
-    #[arg(long, requires = "all_failed")]
-    pub endpoint: Option<String>,
 }
 
 /// `herald sink`.
