@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             Command::Reload(args) => commands::endpoints::reload(args).await,
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
+            Command::Routes(herald::cli::RoutesCommand::Test(args)) => commands::routes::test(args),
             Command::Sink(args) => commands::sink::sink(args).await,
             Command::Secret(herald::cli::SecretCommand::Generate) => {
                 println!("{}", herald::signing::generate_secret().expose());

@@ -45,7 +45,10 @@ pub enum Command {
     /// Play a whole pipeline end to end on a temporary embedded database.
     Demo(DemoArgs),
     /// Validate the config file and print the effective endpoints (secrets masked).
-    CheckConfig(ConfigArgs),
+    CheckConfig(CheckConfigArgs),
+    /// Which endpoints of the config file an event would reach (`routes test`).
+    #[command(subcommand)]
+    Routes(RoutesCommand),
     /// Receive webhooks locally: print each one and verify its signature.
     Sink(SinkArgs),
     /// Secrets: `herald secret generate` prints a new Standard Webhooks secret.
@@ -58,6 +61,51 @@ pub enum Command {
 pub enum SecretCommand {
     /// Print a new Standard Webhooks secret (`whsec_` + base64 of 32 random bytes).
     Generate,
+}
+
+/// Where herald may send (`run` and `check-config` judge alike).
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    /// Address ranges herald may send to besides public addresses, comma-separated
+    /// CIDRs (e.g. 10.20.0.0/16,fd00:1::/64). Loopback, private, link-local, CGNAT,
+    /// unique-local and other special addresses are refused otherwise.
+    #[arg(long, env = "HERALD_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
+    pub allow_private_networks: Vec<ipnet::IpNet>,
+}
+
+impl NetworkArgs {
+    pub fn policy(&self) -> crate::delivery::destination::NetworkPolicy {
+        crate::delivery::destination::NetworkPolicy::new(self.allow_private_networks.clone())
+    }
+}
+
+/// `herald routes …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RoutesCommand {
+    /// Say which config endpoints an event of TYPE (of --project) would
+    /// reach, and why each other one would not.
+    Test(RoutesTestArgs),
+}
+
+/// `herald routes test`.
+#[derive(Debug, Clone, Args)]
+pub struct RoutesTestArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The event type, e.g. PIPELINE_FAILED or user.created.
+    pub event_type: String,
+    /// The event's project: a resource id (`shop`) or a numeric project id.
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+/// `herald check-config`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// `herald demo`.
@@ -387,11 +435,8 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HERALD_LEASE_TTL", default_value = "20s", value_parser = humantime::parse_duration)]
     pub lease_ttl: Duration,
 
-    /// Address ranges herald may send to besides public addresses, comma-separated
-    /// CIDRs (e.g. 10.20.0.0/16,fd00:1::/64). Loopback, private, link-local, CGNAT,
-    /// unique-local and other special addresses are refused otherwise.
-    #[arg(long, env = "HERALD_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
-    pub allow_private_networks: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// Delete finished deliveries (with their attempts) and events nothing refers to
     /// once older than this; `0s` keeps them forever.
@@ -439,7 +484,7 @@ impl DeliveryArgs {
             disable_after: self.disable_after,
             orphan_grace: self.orphan_grace,
             network: crate::delivery::destination::NetworkPolicy::new(
-                self.allow_private_networks.clone(),
+                self.network.allow_private_networks.clone(),
             ),
             ..crate::delivery::DeliveryConfig::default()
         }
@@ -540,7 +585,7 @@ mod tests {
         let Command::CheckConfig(args) = cli.command else {
             panic!("expected check-config");
         };
-        assert_eq!(args.path(), (PathBuf::from("x.yaml"), true));
+        assert_eq!(args.config.path(), (PathBuf::from("x.yaml"), true));
         let cli = Cli::try_parse_from(["herald", "run", "--secrets-dir", "/s"]).expect("valid");
         let Command::Run(args) = cli.command else {
             panic!("expected run");

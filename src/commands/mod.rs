@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod demo;
 pub mod endpoints;
 pub mod migrate;
+pub mod routes;
 pub mod run;
 pub mod sink;
 mod table;

@@ -94,8 +94,10 @@ impl FileLinks {
                 Ok(template) => templates.push((kind, template)),
                 Err(message) => problems.push(Problem {
                     file: path.to_path_buf(),
+                    position: None,
                     endpoint: String::new(),
-                    field: kind.as_str(),
+                    index: None,
+                    field: format!("links.{}", kind.as_str()),
                     message: format!("`{source}` {message}"),
                 }),
             }
@@ -176,6 +178,25 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
+}
+
+/// What an endpoint may subscribe to: `*`, one of herald's own types, or a
+/// custom type, which is dotted (`user.created`). An undotted name that is
+/// not herald's is a typo that would subscribe to nothing.
+fn subscribable(event: &str) -> Result<(), String> {
+    if event == "*" || events::EventType::parse(event).is_some() {
+        return Ok(());
+    }
+    if event.contains('.') && events::is_valid_type_name(event) {
+        return Ok(());
+    }
+    let known: Vec<&str> = events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let hint = super::shape::closest(event, &known)
+        .map(|best| format!(" (did you mean `{best}`?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "`{event}` is not one of herald's event types{hint}; custom types are dotted (`user.created`), `*` is every type"
+    ))
 }
 
 fn valid_id(id: &str) -> bool {
@@ -262,8 +283,10 @@ pub fn validate(
         let mut problem = |field: &'static str, message: String| {
             problems.push(Problem {
                 file: path.to_path_buf(),
+                position: None,
                 endpoint: label.clone(),
-                field,
+                index: Some(index),
+                field: field.to_owned(),
                 message,
             })
         };
@@ -301,7 +324,14 @@ pub fn validate(
                 "http" => {
                     problem(
                         "url",
-                        "plain http is only allowed to a loopback address written as an IP (127.0.0.1, [::1]); use https or set `allow_insecure_http: true`".into(),
+                        if url
+                            .host_str()
+                            .is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+                        {
+                            "plain http is only allowed to a loopback address written as an IP: write 127.0.0.1 or [::1] instead of localhost (a name is resolved, and the destination policy refuses what it resolves to), or use https".into()
+                        } else {
+                            "plain http is only allowed to a loopback address written as an IP (127.0.0.1, [::1]); use https or set `allow_insecure_http: true`".into()
+                        },
                     );
                     None
                 }
@@ -322,11 +352,8 @@ pub fn validate(
             );
         }
         for event in &raw.events {
-            if event != "*" && !events::is_valid_type_name(event) {
-                problem(
-                    "events",
-                    format!("`{event}` is not `*` or a dotted event type name"),
-                );
+            if let Err(message) = subscribable(event) {
+                problem("events", message);
             }
         }
         let mut resolved = None;

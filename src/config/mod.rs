@@ -8,7 +8,9 @@
 //!   project webhooks (those come from the database).
 
 pub mod file;
+mod located;
 pub mod secrets;
+mod shape;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tracing::info;
 
 pub use file::{EndpointNotes, FileConfig, FileEndpoint, FileLinks};
+pub use located::Position;
 pub use secrets::SecretOrigin;
 
 use crate::endpoint::Endpoint;
@@ -39,36 +42,42 @@ pub struct Config {
     pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
 }
 
-/// One validation problem.
+/// One problem with the file: where (line and column when known), which
+/// endpoint and field, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
+    pub position: Option<Position>,
     /// The endpoint's id, or `#<position>` when it has none; empty for a
-    /// problem in the `links:` section.
+    /// problem outside `endpoints:` (`links:`, a top-level key).
     pub endpoint: String,
-    pub field: &'static str,
+    /// The endpoint's place in `endpoints:` (0-based), for locating it.
+    pub index: Option<usize>,
+    /// The key, as written in the file (`links.issue` outside endpoints).
+    pub field: String,
     pub message: String,
+}
+
+impl Problem {
+    /// The node's path as the locator names it.
+    fn path(&self) -> String {
+        match self.index {
+            Some(index) => format!("endpoints[{index}].{}", self.field),
+            None => self.field.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.endpoint.is_empty() {
-            return write!(
-                f,
-                "{}: links: {}: {}",
-                self.file.display(),
-                self.field,
-                self.message
-            );
+        write!(f, "{}", self.file.display())?;
+        if let Some(Position { line, column }) = self.position {
+            write!(f, ":{line}:{column}")?;
         }
-        write!(
-            f,
-            "{}: endpoint `{}`: {}: {}",
-            self.file.display(),
-            self.endpoint,
-            self.field,
-            self.message
-        )
+        if !self.endpoint.is_empty() {
+            write!(f, ": endpoint `{}`", self.endpoint)?;
+        }
+        write!(f, ": {}: {}", self.field, self.message)
     }
 }
 
@@ -83,11 +92,21 @@ pub enum ConfigError {
     },
     #[error("config file {} is not valid: {message}", path.display())]
     Parse { path: PathBuf, message: String },
+    #[error("config file {}{} is not valid YAML: {message}", path.display(), at(position))]
+    Syntax {
+        path: PathBuf,
+        position: Option<Position>,
+        message: String,
+    },
     #[error("config file {} has {} problem(s):\n{}", path.display(), problems.len(), list(problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
     },
+}
+
+fn at(position: &Option<Position>) -> String {
+    position.map_or(String::new(), |p| format!(":{}:{}", p.line, p.column))
 }
 
 fn list(problems: &[Problem]) -> String {
@@ -149,30 +168,91 @@ pub fn load(path: &Path, secrets_dir: &Path, explicit: bool) -> Result<Config, C
 /// (`endpoints: []`), so a half-written file on reload cannot silently stop
 /// every global delivery.
 pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, ConfigError> {
-    let parse_error = |message: String| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message,
-    };
     let value: serde_norway::Value = if text.trim().is_empty() {
         serde_norway::Value::Null
     } else {
-        serde_norway::from_str(text).map_err(|e| parse_error(e.to_string()))?
+        serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            position: e.location().map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            }),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        })?
     };
     let has_endpoints = value
         .as_mapping()
         .is_some_and(|m| m.contains_key("endpoints"));
     if !has_endpoints {
-        return Err(parse_error(
-            "no `endpoints:` key (the file is empty or cut short); write `endpoints: []` to run without global endpoints".into(),
-        ));
+        return Err(ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: "no `endpoints:` key (the file is empty or cut short); write `endpoints: []` to run without global endpoints".into(),
+        });
     }
-    let file: FileConfig =
-        serde_norway::from_value(value).map_err(|e| parse_error(e.to_string()))?;
-    let validated =
-        file::validate(&file, path, secrets_dir).map_err(|problems| ConfigError::Invalid {
+    let labels = endpoint_labels(&value);
+    let shaped = shape::read(value);
+    let locations = located::Locations::of(text);
+    let mut problems: Vec<Problem> = shaped
+        .problems
+        .iter()
+        .map(|found| {
+            let index = endpoint_index(&found.path);
+            let field = match index {
+                Some(index) => found
+                    .path
+                    .strip_prefix(&format!("endpoints[{index}]"))
+                    .unwrap_or("")
+                    .trim_start_matches('.')
+                    .to_owned(),
+                None => found.path.clone(),
+            };
+            Problem {
+                file: path.to_path_buf(),
+                position: locations.find(&found.path),
+                endpoint: index
+                    .and_then(|i| labels.get(i).cloned())
+                    .unwrap_or_default(),
+                index,
+                field: if field.is_empty() {
+                    "(item)".into()
+                } else {
+                    field
+                },
+                message: found.message.clone(),
+            }
+        })
+        .collect();
+    let validated = file::validate(&shaped.file, path, secrets_dir);
+    let semantic = match &validated {
+        Ok(_) => Vec::new(),
+        Err(found) => found.clone(),
+    };
+    for mut problem in semantic {
+        let item = problem.index.map(|i| format!("endpoints[{i}]"));
+        if shaped.reported.contains(&problem.path())
+            || item.is_some_and(|item| shaped.reported.contains(&item))
+        {
+            continue; // said already, as a shape problem
+        }
+        problem.position = locations.find(&problem.path());
+        problems.push(problem);
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.position);
+        return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
             problems,
-        })?;
+        });
+    }
+    let validated = validated.map_err(|problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })?;
     let (endpoints, notes) = validated.endpoints.into_iter().unzip();
     Ok(Config {
         endpoints,
@@ -182,14 +262,49 @@ pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, Conf
     })
 }
 
+/// Where `node` (`endpoints[2].url`) is in config `text`.
+pub fn locate(text: &str, node: &str) -> Option<Position> {
+    located::Locations::of(text).find(node)
+}
+
+/// Each endpoint's label as problems name it: its id, or `#<n>`.
+fn endpoint_labels(value: &serde_norway::Value) -> Vec<String> {
+    value
+        .get("endpoints")
+        .and_then(|e| e.as_sequence())
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, item)| match item.get("id").and_then(|id| id.as_str()) {
+                        Some(id) if !id.is_empty() => id.to_owned(),
+                        _ => format!("#{}", i + 1),
+                    },
+                )
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `Some(i)` for a path inside `endpoints[i]`.
+fn endpoint_index(path: &str) -> Option<usize> {
+    let rest = path.strip_prefix("endpoints[")?;
+    rest.split(']').next()?.parse().ok()
+}
+
 /// The effective configuration as YAML: itself a valid config file (secrets
-/// appear by NAME only, never by value), preceded by comments saying where
+/// appear by NAME only, never by value; URLs with their path and query —
+/// where webhook tokens live — masked), preceded by comments saying where
 /// each secret was read from.
 pub fn render_effective(config: &Config) -> String {
     let mut out = String::new();
     match &config.path {
         Some(path) => out.push_str(&format!("# effective config from {}\n", path.display())),
         None => out.push_str("# no config file: no global endpoints\n"),
+    }
+    if !config.endpoints.is_empty() {
+        out.push_str("# URLs are shown with their tokens masked (…)\n");
     }
     let mut file = FileConfig {
         links: FileLinks::from_templates(&config.links),
@@ -206,7 +321,7 @@ pub fn render_effective(config: &Config) -> String {
         file.endpoints.push(FileEndpoint {
             id: endpoint.id.clone(),
             platform: endpoint.platform.as_str().to_string(),
-            url: endpoint.url.to_string(),
+            url: crate::endpoint::redacted_url(&endpoint.url),
             secret: notes.and_then(|n| n.secret_name.clone()),
             events: endpoint.event_types.clone(),
             enabled: endpoint.enabled,

@@ -78,7 +78,7 @@ fn http_needs_loopback_or_opt_in() {
     let p = one_problem(
         "endpoints:\n  - {id: a, type: slack, url: 'http://hooks.example.com/x', events: ['*']}\n",
     );
-    assert_eq!((p.endpoint.as_str(), p.field), ("a", "url"));
+    assert_eq!((p.endpoint.as_str(), p.field.as_str()), ("a", "url"));
     assert!(p.message.contains("allow_insecure_http"), "{p}");
     let secrets = secrets_with(&[]);
     for text in [
@@ -103,7 +103,7 @@ fn http_needs_loopback_or_opt_in() {
 fn generic_needs_a_secret() {
     let p =
         one_problem("endpoints:\n  - {id: g, type: generic, url: 'https://x/y', events: ['*']}\n");
-    assert_eq!((p.endpoint.as_str(), p.field), ("g", "secret"));
+    assert_eq!((p.endpoint.as_str(), p.field.as_str()), ("g", "secret"));
 }
 
 #[test]
@@ -141,14 +141,14 @@ fn ids_are_unique_and_not_reserved() {
     let p = one_problem(
         "endpoints:\n  - {id: s, type: slack, url: 'https://x/y', events: ['*']}\n  - {id: s, type: slack, url: 'https://x/z', events: ['*']}\n",
     );
-    assert_eq!((p.endpoint.as_str(), p.field), ("s", "id"));
+    assert_eq!((p.endpoint.as_str(), p.field.as_str()), ("s", "id"));
     let p = one_problem(
         "endpoints:\n  - {id: project-webhook-3, type: slack, url: 'https://x/y', events: ['*']}\n",
     );
     assert_eq!(p.field, "id");
     let p =
         one_problem("endpoints:\n  - {id: '', type: slack, url: 'https://x/y', events: ['*']}\n");
-    assert_eq!((p.endpoint.as_str(), p.field), ("#1", "id"));
+    assert_eq!((p.endpoint.as_str(), p.field.as_str()), ("#1", "id"));
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn every_problem_is_collected_with_file_endpoint_and_field() {
     let found = problems(text, secrets.path());
     let summary: Vec<(&str, &str)> = found
         .iter()
-        .map(|p| (p.endpoint.as_str(), p.field))
+        .map(|p| (p.endpoint.as_str(), p.field.as_str()))
         .collect();
     assert_eq!(
         summary,
@@ -173,13 +173,13 @@ fn every_problem_is_collected_with_file_endpoint_and_field() {
     let text = err.to_string();
     assert!(text.contains("4 problem(s)"), "{text}");
     assert!(
-        text.contains("conf/herald.yaml: endpoint `b`: secret:"),
+        text.contains("conf/herald.yaml:3:6: endpoint `b`: secret:"),
         "{text}"
     );
 }
 
 #[test]
-fn unknown_fields_and_bad_yaml_are_parse_errors() {
+fn unknown_keys_point_at_the_line_with_a_near_name() {
     let secrets = secrets_with(&[]);
     let err = parse(
         "endpoints:\n  - {id: a, type: slack, url: 'https://x', events: ['*'], evnets: []}\n",
@@ -187,8 +187,70 @@ fn unknown_fields_and_bad_yaml_are_parse_errors() {
         secrets.path(),
     )
     .expect_err("typo");
-    assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
-    assert!(err.to_string().contains("evnets"), "{err}");
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string().contains(
+            "t.yaml:2:59: endpoint `a`: evnets: unknown key `evnets` (did you mean `events`?)"
+        ),
+        "{err}"
+    );
+    let err = parse(
+        "endpoints: [\n  {id: a\n",
+        Path::new("t.yaml"),
+        secrets.path(),
+    )
+    .expect_err("bad yaml");
+    assert!(
+        matches!(
+            err,
+            ConfigError::Syntax {
+                position: Some(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("config file t.yaml:"), "{err}");
+}
+
+/// The operator issue's three mistakes in one file: three problems, each
+/// with file:line:column, endpoint and field, reported together.
+#[test]
+fn three_mistakes_are_three_located_problems_at_once() {
+    let secrets = secrets_with(&[]);
+    let text = "endpoints:
+  - id: ops
+    type: slack
+    url: https://hooks.slack.com/services/T/B/x
+    enabled: \"yes please\"
+    events: [PIPELINE_FAIL]
+  - id: chat
+    type: slack
+    url: https://hooks.slack.com/services/T/B/y
+    events: [\"*\"]
+    ordering: none
+    concurrency: eight
+";
+    let err = parse(text, Path::new("h.yaml"), secrets.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("h.yaml:5:5: endpoint `ops`: enabled: invalid type: string \"yes please\", expected a boolean"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("h.yaml:6:5: endpoint `ops`: events: `PIPELINE_FAIL` is not one of herald's event types (did you mean `PIPELINE_FAILED`?)"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "h.yaml:12:5: endpoint `chat`: concurrency: invalid type: string \"eight\""
+        ),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -244,7 +306,17 @@ fn effective_config_round_trips_and_masks_secrets() {
     );
     assert!(rendered.contains("masked"), "{rendered}");
     let again = parse(&rendered, Path::new("test.yaml"), secrets.path()).expect("reloads");
-    assert_eq!(again.endpoints, config.endpoints);
+    // The same endpoints, but for the URLs, whose tokens are masked.
+    for (shown, real) in again.endpoints.iter().zip(&config.endpoints) {
+        assert_eq!(
+            shown.url.as_str(),
+            crate::endpoint::redacted_url(&real.url).replace('…', "%E2%80%A6")
+        );
+        let mut unmasked = shown.clone();
+        unmasked.url = real.url.clone();
+        assert_eq!(&unmasked, real);
+    }
+    assert_eq!(again.endpoints.len(), config.endpoints.len());
     assert_eq!(again.notes, config.notes);
 }
 
@@ -356,8 +428,22 @@ fn links_and_locale_load_and_reach_every_endpoint() {
     let rendered = render_effective(&config);
     assert!(rendered.contains("locale: zh-CN"), "{rendered}");
     let again = parse(&rendered, Path::new("test.yaml"), secrets.path()).expect("reloads");
-    assert_eq!(again.endpoints, config.endpoints);
+    assert_eq!(unmasked(&again, &config), config.endpoints);
     assert_eq!(again.links, config.links);
+}
+
+/// `shown`'s endpoints with `real`'s URLs (the rendering masks them).
+fn unmasked(shown: &Config, real: &Config) -> Vec<crate::endpoint::Endpoint> {
+    shown
+        .endpoints
+        .iter()
+        .zip(&real.endpoints)
+        .map(|(shown, real)| {
+            let mut endpoint = shown.clone();
+            endpoint.url = real.url.clone();
+            endpoint
+        })
+        .collect()
 }
 
 #[test]
@@ -371,23 +457,25 @@ fn bad_templates_and_locales_are_problems_naming_the_field() {
     let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(found.len(), 3, "{shown:?}");
     assert!(
-        shown[0].starts_with("test.yaml: links: issue: ") && shown[0].contains("`{id}`"),
+        shown[0].starts_with("test.yaml:3:3: links.issue: ") && shown[0].contains("`{id}`"),
         "{shown:?}"
     );
     assert!(
-        shown[1].starts_with("test.yaml: links: rollout: ")
+        shown[1].starts_with("test.yaml:4:3: links.rollout: ")
             && shown[1].contains("{project}, {project_id}, {rollout_id}, {plan_id}"),
         "{shown:?}"
     );
     assert_eq!(
         shown[2],
-        "test.yaml: endpoint `feishu-cn`: locale: `zh_TW` is not one of en, zh-CN"
+        "test.yaml:10:5: endpoint `feishu-cn`: locale: `zh_TW` is not one of en, zh-CN"
     );
     let unknown = LINKED.replace("  rollout:", "  deployment:");
-    assert!(matches!(
-        parse(&unknown, Path::new("test.yaml"), secrets.path()),
-        Err(ConfigError::Parse { .. })
-    ));
+    let err = parse(&unknown, Path::new("test.yaml"), secrets.path()).expect_err("unknown");
+    assert!(
+        err.to_string()
+            .contains("test.yaml:4:3: links.deployment: unknown key `deployment`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -420,7 +508,7 @@ endpoints:
         secrets.path(),
     )
     .expect("reloads");
-    assert_eq!(again.endpoints, config.endpoints);
+    assert_eq!(unmasked(&again, &config), config.endpoints);
     let bad = r#"
 endpoints:
   - id: teams-dm
@@ -441,17 +529,21 @@ endpoints:
     events: ["*"]
     direct_messages: true
 "#;
-    let found: Vec<(String, &str)> = problems(bad, secrets.path())
+    let found: Vec<(String, String)> = problems(bad, secrets.path())
         .into_iter()
         .map(|p| (p.endpoint, p.field))
+        .collect();
+    let found: Vec<(&str, &str)> = found
+        .iter()
+        .map(|(e, f)| (e.as_str(), f.as_str()))
         .collect();
     assert_eq!(
         found,
         [
-            ("teams-dm".to_string(), "direct_messages"),
-            ("slack-dm".to_string(), "secret"),
-            ("slack-dm".to_string(), "events"),
-            ("lark-dm".to_string(), "secret"),
+            ("teams-dm", "direct_messages"),
+            ("slack-dm", "secret"),
+            ("slack-dm", "events"),
+            ("lark-dm", "secret"),
         ]
     );
 }

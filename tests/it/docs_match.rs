@@ -104,10 +104,12 @@ fn every_command_and_run_flag_is_in_the_readme_with_its_default() {
             continue;
         }
         let flag = format!("`--{long}`");
-        let Some(row) = readme
-            .lines()
-            .find(|line| line.starts_with('|') && line.contains(&flag))
-        else {
+        // The flag table's row: the flag in its first cell.
+        let Some(row) = readme.lines().find(|line| {
+            line.split('|')
+                .nth(1)
+                .is_some_and(|cell| cell.contains(&flag))
+        }) else {
             wrong.push(format!("--{long}: not in the README's flag table"));
             continue;
         };
