@@ -77,7 +77,29 @@ pub struct AdminState {
     pub plans: Option<Addr<crate::actors::PlanRegistry>>,
 }
 
+/// How long an API request waits for the database before answering 503.
+pub const DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl AdminState {
+    /// `call` to the database, answered within [`DATABASE_WAIT`]: a
+    /// database that is down or does not answer is a 503 saying so, not a
+    /// 500 after the pool's timeout.
+    pub async fn db<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(DATABASE_WAIT, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) if error.is_unavailable() => Err(ApiError::Unavailable(format!(
+                "the database is unavailable: {error}"
+            ))),
+            Ok(Err(error)) => Err(ApiError::Store(error)),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "the database did not answer within {DATABASE_WAIT:?}"
+            ))),
+        }
+    }
+
     /// The state for serving `daemon`.
     pub fn of(daemon: &Daemon) -> Self {
         AdminState {

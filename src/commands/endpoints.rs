@@ -65,12 +65,12 @@ pub fn render_table(list: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|e| {
-            let state = if e["disabled_by_herald"].is_string() {
-                format!("disabled by herald: {}", text(&e["disabled_by_herald"]))
-            } else if e["enabled"] == false {
-                "disabled by an operator".to_owned()
-            } else {
-                "enabled".to_owned()
+            let state = match e["state"].as_str() {
+                Some("disabled_by_herald") => {
+                    format!("disabled by herald: {}", text(&e["disabled_reason"]))
+                }
+                Some(state) => state.replace('_', " "),
+                None => "-".to_owned(),
             };
             vec![
                 text(&e["id"]),

@@ -40,6 +40,10 @@ pub struct DeliverySummary {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Why a pending delivery is not being sent (its endpoint is invalid,
+    /// disabled or unknown); absent when it is on its way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -132,6 +136,7 @@ fn summary_from_row(row: &PgRow) -> Result<DeliverySummary, StoreError> {
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,
         completed_at: row.try_get("completed_at")?,
+        waiting: None,
     })
 }
 

@@ -57,6 +57,25 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The database cannot be reached or did not answer (as opposed to a
+    /// query that failed): callers may say "unavailable, try again".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Timeout { .. } => true,
+            StoreError::Database(error) => matches!(
+                error,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// Settings for the connection pool.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {

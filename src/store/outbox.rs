@@ -62,6 +62,10 @@ pub struct AttemptRecord {
     pub request_body: Option<RecordText>,
 }
 
+/// The `disabled_reason` of an endpoint an operator disabled (any other
+/// reason is herald's own).
+pub const OPERATOR_DISABLED: &str = "disabled by an operator";
+
 /// What becomes of the delivery after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NextStep {
@@ -282,7 +286,8 @@ impl Store {
         Ok(reason.map(|r| r.unwrap_or_else(|| "disabled".into())))
     }
 
-    /// Enable or disable an endpoint by hand. Enabling clears the failure
+    /// Enable or disable an endpoint by hand (disabled with the reason
+    /// [`OPERATOR_DISABLED`]). Enabling clears the failure
     /// count and wakes its deliveries.
     pub async fn set_endpoint_enabled(
         &self,
@@ -304,12 +309,13 @@ impl Store {
         } else {
             sqlx::query(
                 "INSERT INTO herald_endpoint_health (endpoint_id, disabled_at, disabled_reason)
-                 VALUES ($1, now(), 'disabled by an operator')
+                 VALUES ($1, now(), $2)
                  ON CONFLICT (endpoint_id) DO UPDATE
-                    SET disabled_at = now(), disabled_reason = 'disabled by an operator',
+                    SET disabled_at = now(), disabled_reason = $2,
                         updated_at = now()",
             )
             .bind(endpoint_id)
+            .bind(OPERATOR_DISABLED)
             .execute(&mut *tx)
             .await?;
         }

@@ -473,7 +473,18 @@ async fn endpoints_and_the_delivery_log() {
         200
     );
     let (_, body) = json(get("/v1/endpoints").await.expect("get")).await;
-    assert!(body["endpoints"][0]["disabled_by_herald"].is_string());
+    assert_eq!(
+        body["endpoints"][0]["state"], "disabled_by_operator",
+        "{body}"
+    );
+    assert_eq!(
+        body["endpoints"][0]["disabled_reason"],
+        "disabled by an operator"
+    );
+    assert!(
+        body["endpoints"][0].get("enabled").is_none(),
+        "one field says it"
+    );
     assert_eq!(
         json(post("/v1/endpoints/hook/enable").await.expect("post"))
             .await
@@ -905,6 +916,23 @@ async fn readiness_and_metrics_answer_while_the_database_is_down() {
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.expect("body");
     assert!(text.contains("herald_"), "{text}");
+    // Routes that need the database say it is unavailable (503, as their
+    // documents say), within the client's 5 s — not a 500 after the pool's 30 s.
+    for path in ["/v1/endpoints", "/v1/deliveries", "/v1/rollout-requests"] {
+        let answer = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("answers in time");
+        assert_eq!(answer.status(), 503, "{path}");
+        let body: Value = answer.json().await.expect("json");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("database")),
+            "{path}: {body}"
+        );
+    }
     server.stop().await;
 }
 
@@ -937,5 +965,58 @@ async fn nul_characters_are_a_bad_request_not_a_server_error() {
         let (status, body) = json(response).await;
         assert_eq!(status, 400, "{filter}: {body}");
     }
+    admin.stop().await;
+}
+
+/// An endpoint herald cannot use is listed with its state and reason, its
+/// waiting deliveries say why they wait, and an operator can disable it.
+#[actix_rt::test]
+async fn an_invalid_endpoints_deliveries_say_why_they_wait() {
+    let inside = crate::delivery::endpoint("inside", "https://10.0.0.1/x".into());
+    let admin = Admin::with_endpoints(None, vec![inside]).await;
+    crate::delivery::emit_ticks(&admin.db, 1).await;
+    let list = wait_until("the endpoint judged invalid", DEADLINE, || async {
+        let (_, list) = json(
+            admin
+                .http
+                .get(admin.url("/v1/endpoints"))
+                .send()
+                .await
+                .ok()?,
+        )
+        .await;
+        (list["invalid"][0]["id"] == "inside").then_some(list)
+    })
+    .await;
+    assert_eq!(list["invalid"][0]["state"], "invalid");
+    assert_eq!(
+        list["endpoints"][0]["state"], "invalid",
+        "one state everywhere"
+    );
+    let (_, page) = json(
+        admin
+            .http
+            .get(admin.url("/v1/deliveries?endpoint=inside"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    let delivery = &page["deliveries"][0];
+    assert_eq!(delivery["state"], "pending", "{page}");
+    assert!(
+        delivery["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("invalid") && w.contains("10.0.0.1")),
+        "{page}"
+    );
+    let disabled = admin
+        .http
+        .post(admin.url("/v1/endpoints/inside/disable"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(disabled.status(), 200);
     admin.stop().await;
 }

@@ -66,13 +66,18 @@ async function refreshEndpoints() {
     tr.dataset.endpointId = e.id;
     cell(tr, e.id + (e.direct_messages ? " (direct messages)" : ""));
     cell(tr, e.type);
-    const state = e.disabled_by_herald ? `disabled by herald: ${e.disabled_by_herald}` : e.enabled ? "enabled" : "disabled";
-    cell(tr, state, `state ${e.enabled && !e.disabled_by_herald ? "enabled" : "disabled"}`);
+    const words = {
+      enabled: "enabled",
+      disabled_in_config: "disabled in the config file",
+      disabled_by_operator: "disabled by an operator",
+      disabled_by_herald: `disabled by herald: ${e.disabled_reason}`,
+    };
+    cell(tr, words[e.state] || e.state, `state ${e.state === "enabled" ? "enabled" : "disabled"}`);
     cell(tr, e.consecutive_failures);
     cell(tr, e.pending);
     cell(tr, e.lease_holder ? `${e.lease_holder} · ${e.lease_epoch}` : "nobody");
     const action = document.createElement("td");
-    const on = e.enabled && !e.disabled_by_herald;
+    const on = e.state === "enabled";
     action.appendChild(button(on ? "Disable" : "Enable", () => setEnabled(e.id, !on), `${on ? "disable" : "enable"}-${e.id}`));
     tr.appendChild(action);
     return tr;

@@ -9,9 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::input::{optional_body, parse_event_id, parse_since, requester};
 use crate::admin::error::{refuse_nul, ErrorBody};
 use crate::admin::{AdminState, ApiError};
+use crate::messages::delivery::{GetEndpoints, GetInvalidEndpoints};
 use crate::store::delivery_log::{
     AttemptRow, DeliveryFilter, DeliveryRecord, DeliverySummary, EventView, ReplayRow,
 };
+use std::collections::HashMap;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(list).service(show).service(replay);
@@ -94,6 +96,63 @@ pub struct ReplayRequest {
     requested_by: Option<String>,
 }
 
+/// Say why pending deliveries wait when their endpoint is the reason:
+/// invalid, disabled, or not configured at all.
+pub async fn explain_waits(
+    state: &AdminState,
+    deliveries: &mut [DeliverySummary],
+) -> Result<(), ApiError> {
+    if deliveries.iter().all(|d| d.state != "pending") {
+        return Ok(());
+    }
+    let unavailable =
+        |e: actix::MailboxError| ApiError::Unavailable(format!("delivery is not running: {e}"));
+    let known: HashMap<String, bool> = state
+        .delivery
+        .send(GetEndpoints)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|e| (e.id, e.enabled))
+        .collect();
+    let invalid: HashMap<String, String> = state
+        .delivery
+        .send(GetInvalidEndpoints)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .collect();
+    let disabled: HashMap<String, String> = state
+        .db(state.store.endpoint_health())
+        .await?
+        .into_iter()
+        .filter(|h| h.disabled_at.is_some())
+        .map(|h| {
+            (
+                h.endpoint_id,
+                h.disabled_reason.unwrap_or_else(|| "disabled".into()),
+            )
+        })
+        .collect();
+    for delivery in deliveries.iter_mut().filter(|d| d.state == "pending") {
+        let id = &delivery.endpoint_id;
+        delivery.waiting = if let Some(reason) = invalid.get(id) {
+            Some(format!("not sent: the endpoint is invalid: {reason}"))
+        } else if let Some(reason) = disabled.get(id) {
+            Some(format!(
+                "not sent: the endpoint is {reason}; enable it to resume"
+            ))
+        } else if known.get(id) == Some(&false) {
+            Some("not sent: the endpoint is disabled in the config file".into())
+        } else if !known.contains_key(id) {
+            Some("not sent: no such endpoint is configured (it fails after --orphan-grace unless it comes back)".into())
+        } else {
+            None
+        };
+    }
+    Ok(())
+}
+
 /// The delivery log, filtered, newest first.
 #[utoipa::path(
     operation_id = "list_deliveries",
@@ -104,6 +163,7 @@ pub struct ReplayRequest {
         (status = 400, body = ErrorBody, description = "a filter is not valid"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -151,7 +211,8 @@ pub async fn list(
         before_id: query.cursor,
         limit,
     };
-    let deliveries = state.store.list_deliveries(&filter).await?;
+    let mut deliveries = state.db(state.store.list_deliveries(&filter)).await?;
+    explain_waits(&state, &mut deliveries).await?;
     let next_cursor = (deliveries.len() as i64 == limit)
         .then(|| deliveries.last().map(|d| d.id))
         .flatten();
@@ -174,6 +235,7 @@ pub async fn list(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
         (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -189,10 +251,12 @@ pub async fn show(
         attempts,
         replays,
     } = state
-        .store
-        .delivery(id)
+        .db(state.store.delivery(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))?;
+    let mut summary = [summary];
+    explain_waits(&state, &mut summary).await?;
+    let [summary] = summary;
     Ok(HttpResponse::Ok().json(DeliveryDetail {
         delivery: summary,
         event,
@@ -217,6 +281,7 @@ pub async fn show(
         (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "the delivery is still pending"),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -229,7 +294,10 @@ pub async fn replay(
     let id = id.into_inner();
     let request: ReplayRequest = optional_body(&body)?;
     let requested_by = requester(request.requested_by)?;
-    match state.store.replay_delivery(id, &requested_by).await? {
+    match state
+        .db(state.store.replay_delivery(id, &requested_by))
+        .await?
+    {
         Some(endpoint_id) => {
             tracing::info!(event = "delivery.replayed", delivery_id = id, endpoint_id = %endpoint_id, requested_by = %requested_by);
             Ok(HttpResponse::Accepted().json(Replayed {
@@ -237,7 +305,7 @@ pub async fn replay(
                 state: "pending".into(),
             }))
         }
-        None => match state.store.delivery(id).await? {
+        None => match state.db(state.store.delivery(id)).await? {
             None => Err(ApiError::NotFound(format!("no delivery {id}"))),
             Some(_) => Err(ApiError::Conflict(format!(
                 "delivery {id} is pending: it is being sent already"

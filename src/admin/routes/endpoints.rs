@@ -21,10 +21,44 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(recover);
 }
 
+/// Whether an endpoint is delivered to, and if not, who stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    Enabled,
+    /// `enabled: false` in the config file.
+    DisabledInConfig,
+    /// `POST /v1/endpoints/{id}/disable` (or `herald endpoints disable`).
+    DisabledByOperator,
+    /// Too many failures, 410 Gone, a refused destination (`disabled_reason`).
+    DisabledByHerald,
+    /// herald cannot use it (`reason`); its deliveries wait.
+    Invalid,
+}
+
+/// An endpoint's state and why, from its config flag and its health row.
+pub fn endpoint_state(
+    configured: bool,
+    disabled_reason: Option<&str>,
+) -> (EndpointState, Option<String>) {
+    match disabled_reason {
+        _ if !configured => (EndpointState::DisabledInConfig, None),
+        Some(reason) if reason == crate::store::outbox::OPERATOR_DISABLED => {
+            (EndpointState::DisabledByOperator, Some(reason.to_owned()))
+        }
+        Some(reason) => (EndpointState::DisabledByHerald, Some(reason.to_owned())),
+        None => (EndpointState::Enabled, None),
+    }
+}
+
 /// An endpoint as listed: never its secret; its URL with tokens redacted.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {
     id: String,
+    /// The one field that says whether it is delivered to.
+    state: EndpointState,
+    /// Why it is not (with `disabled_by_*` and `invalid`).
+    disabled_reason: Option<String>,
     source: EndpointSource,
     #[serde(rename = "type")]
     platform: Platform,
@@ -32,11 +66,7 @@ pub struct EndpointView {
     signed: bool,
     events: Vec<String>,
     project_id: Option<i64>,
-    enabled: bool,
     description: Option<String>,
-    /// Why herald disabled it (too many failures, 410 Gone, a refused
-    /// destination); null when it did not.
-    disabled_by_herald: Option<String>,
     consecutive_failures: i32,
     /// Sends each event to its recipients through the platform's app API.
     direct_messages: bool,
@@ -51,6 +81,8 @@ pub struct EndpointView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvalidEndpoint {
     id: String,
+    /// Always `invalid`.
+    state: EndpointState,
     reason: String,
 }
 
@@ -92,46 +124,60 @@ async fn known_endpoints(state: &AdminState) -> Result<Vec<Endpoint>, ApiError> 
 pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let endpoints = known_endpoints(&state).await?;
     let health: HashMap<String, _> = state
-        .store
-        .endpoint_health()
+        .db(state.store.endpoint_health())
         .await?
         .into_iter()
         .map(|h| (h.endpoint_id.clone(), h))
         .collect();
-    let activity = state.store.endpoint_activity().await?;
+    let activity = state.db(state.store.endpoint_activity()).await?;
+    let invalid_list = state
+        .delivery
+        .send(GetInvalidEndpoints)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?;
+    let unusable: HashMap<&str, &str> = invalid_list
+        .iter()
+        .map(|(id, reason)| (id.as_str(), reason.as_str()))
+        .collect();
     let views: Vec<EndpointView> = endpoints
         .into_iter()
         .map(|e| {
             let h = health.get(&e.id);
             let now = activity.get(&e.id).cloned().unwrap_or_default();
+            let (state, disabled_reason) = match unusable.get(e.id.as_str()) {
+                Some(reason) => (EndpointState::Invalid, Some((*reason).to_owned())),
+                None => endpoint_state(
+                    e.enabled,
+                    h.filter(|h| h.disabled_at.is_some())
+                        .map(|h| h.disabled_reason.as_deref().unwrap_or("disabled")),
+                ),
+            };
             EndpointView {
+                state,
+                disabled_reason,
                 direct_messages: e.direct_messages,
                 lease_holder: now.lease_holder,
                 lease_epoch: now.lease_epoch,
                 pending: now.pending,
                 url: redacted_url(&e.url),
                 signed: e.secret.is_some(),
-                disabled_by_herald: h
-                    .filter(|h| h.disabled_at.is_some())
-                    .map(|h| h.disabled_reason.clone().unwrap_or_default()),
                 consecutive_failures: h.map(|h| h.consecutive_failures).unwrap_or(0),
                 id: e.id,
                 source: e.source,
                 platform: e.platform,
                 events: e.event_types,
                 project_id: e.project_id,
-                enabled: e.enabled,
                 description: e.description,
             }
         })
         .collect();
-    let invalid: Vec<_> = state
-        .delivery
-        .send(GetInvalidEndpoints)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?
+    let invalid: Vec<_> = invalid_list
         .into_iter()
-        .map(|(id, reason)| InvalidEndpoint { id, reason })
+        .map(|(id, reason)| InvalidEndpoint {
+            id,
+            state: EndpointState::Invalid,
+            reason,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(EndpointList {
         endpoints: views,
@@ -161,7 +207,9 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
     require_known(state, id).await?;
-    state.store.set_endpoint_enabled(id, enabled).await?;
+    state
+        .db(state.store.set_endpoint_enabled(id, enabled))
+        .await?;
     tracing::info!(event = if enabled { "endpoint.enabled" } else { "endpoint.disabled_by_operator" }, endpoint_id = %id);
     Ok(HttpResponse::Ok().json(EnabledState {
         id: id.to_owned(),
@@ -267,8 +315,7 @@ pub async fn recover(
     let requested_by = requester(request.requested_by)?;
     require_known(&state, &id).await?;
     let replayed = state
-        .store
-        .recover_endpoint(&id, since, &requested_by)
+        .db(state.store.recover_endpoint(&id, since, &requested_by))
         .await?;
     tracing::info!(event = "endpoint.recovered", endpoint_id = %id, since = %since.to_rfc3339(), replayed, requested_by = %requested_by);
     Ok(HttpResponse::Accepted().json(Recovered {

@@ -98,6 +98,7 @@ pub async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -126,7 +127,7 @@ pub async fn emit(
         plan: request.plan_id,
         rollout: request.rollout_id,
     };
-    let deliveries = state.store.emit(&event).await?;
+    let deliveries = state.db(state.store.emit(&event)).await?;
     tracing::info!(event = "admin.event_emitted", event_id = %event.id, event_type = %event.event_type, deliveries);
     Ok(HttpResponse::Accepted().json(Emitted {
         id: event.id,
@@ -154,6 +155,7 @@ pub struct EventDetail {
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
         (status = 404, body = ErrorBody),
         (status = 500, body = ErrorBody, description = "the database failed"),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -164,17 +166,15 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&id)?;
     let event = state
-        .store
-        .event_view(event_id)
+        .db(state.store.event_view(event_id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
     let deliveries = state
-        .store
-        .list_deliveries(&DeliveryFilter {
+        .db(state.store.list_deliveries(&DeliveryFilter {
             event_id: Some(event_id),
             limit: 1000,
             ..DeliveryFilter::default()
-        })
+        }))
         .await?;
     Ok(HttpResponse::Ok().json(EventDetail { event, deliveries }))
 }

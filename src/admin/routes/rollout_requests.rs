@@ -44,6 +44,7 @@ pub struct RolloutRequestList {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
         (status = 500, body = ErrorBody, description = "the database failed"),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
     ),
     security(("bearer" = []))
 )]
@@ -58,6 +59,8 @@ pub async fn list(
             "limit={limit} is not within 1..=1000"
         )));
     }
-    let requests = state.store.rollout_requests(query.pending, limit).await?;
+    let requests = state
+        .db(state.store.rollout_requests(query.pending, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(RolloutRequestList { requests }))
 }
