@@ -26,6 +26,12 @@
 //!
 //! See `ARCHITECTURE.md` for the picture and the invariants.
 
+/// The commit herald was built from (`build.rs`; `unknown` outside git).
+pub const COMMIT: &str = env!("HERALD_COMMIT");
+
+/// `herald --version`: the version and the commit.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HERALD_COMMIT"), ")");
+
 pub mod actors;
 pub mod admin;
 pub mod cli;

@@ -1,7 +1,9 @@
 //! Prometheus metrics. One [`Metrics`] value is created at start and shared
 //! (behind an `Arc`) by every actor; `GET /metrics` renders its registry.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric herald exports.
 #[derive(Debug, Clone)]
@@ -20,10 +22,25 @@ pub struct Metrics {
     pub listener_reconnects: IntCounter,
     /// Reconciliation requests, by reason.
     pub reconciles: IntCounterVec,
-    /// Deliveries that reached a final state, by state (delivered, failed).
+    /// Deliveries that reached a final state, by state (delivered, failed)
+    /// and endpoint (config and project-webhook ids: bounded).
     pub deliveries: IntCounterVec,
-    /// HTTP attempts, by result (succeeded, failed).
+    /// HTTP attempts, by result (succeeded, failed) and endpoint.
     pub delivery_attempts: IntCounterVec,
+    /// Pending deliveries per endpoint (refreshed by the sweep).
+    pub endpoint_pending: IntGaugeVec,
+    /// Age of each endpoint's oldest pending delivery (since queued or
+    /// replayed), seconds (refreshed by the sweep).
+    pub endpoint_oldest_pending: IntGaugeVec,
+    /// 1 for each endpoint's current state (`enabled`, `disabled_*`,
+    /// `invalid`), set when scraped.
+    pub endpoint_state: IntGaugeVec,
+    /// 1, with herald's version and commit.
+    pub build_info: IntGaugeVec,
+    /// 1 when the last config reload succeeded, 0 when it failed.
+    pub config_last_reload_success: IntGauge,
+    /// When the config was last (re)loaded, Unix seconds.
+    pub config_last_reload_timestamp: IntGauge,
     /// Time from sending a request to its response, per attempt.
     pub delivery_latency: Histogram,
     /// Pending deliveries in the outbox (refreshed by the sweep).
@@ -94,16 +111,49 @@ impl Metrics {
         let deliveries = IntCounterVec::new(
             Opts::new(
                 "deliveries_total",
-                "Deliveries that reached a final state, by state",
+                "Deliveries that reached a final state, by state and endpoint",
             ),
-            &["state"],
+            &["state", "endpoint"],
         );
         let delivery_attempts = IntCounterVec::new(
             Opts::new(
                 "delivery_attempts_total",
-                "HTTP delivery attempts, by result",
+                "HTTP delivery attempts, by result and endpoint",
             ),
-            &["result"],
+            &["result", "endpoint"],
+        );
+        let endpoint_pending = IntGaugeVec::new(
+            Opts::new(
+                "endpoint_pending",
+                "Pending deliveries per endpoint (refreshed by the outbox sweep)",
+            ),
+            &["endpoint"],
+        );
+        let endpoint_oldest_pending = IntGaugeVec::new(
+            Opts::new(
+                "endpoint_oldest_pending_seconds",
+                "Age of each endpoint's oldest pending delivery, since queued or replayed (refreshed by the outbox sweep)",
+            ),
+            &["endpoint"],
+        );
+        let endpoint_state = IntGaugeVec::new(
+            Opts::new(
+                "endpoint_state",
+                "1 for each endpoint's current state: enabled, disabled_in_config, disabled_by_operator, disabled_by_herald, invalid",
+            ),
+            &["endpoint", "state"],
+        );
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "1, labelled with herald's version and commit"),
+            &["version", "commit"],
+        );
+        let config_last_reload_success = IntGauge::new(
+            "config_last_reload_success",
+            "1 when the last config (re)load succeeded, 0 when it failed",
+        );
+        let config_last_reload_timestamp = IntGauge::new(
+            "config_last_reload_timestamp_seconds",
+            "When the config file was last (re)loaded, Unix seconds",
         );
         let delivery_latency = Histogram::with_opts(
             HistogramOpts::new(
@@ -174,6 +224,12 @@ impl Metrics {
             deliveries: deliveries.expect("valid metric"),
             delivery_attempts: delivery_attempts.expect("valid metric"),
             delivery_latency: delivery_latency.expect("valid metric"),
+            endpoint_pending: endpoint_pending.expect("valid metric"),
+            endpoint_oldest_pending: endpoint_oldest_pending.expect("valid metric"),
+            endpoint_state: endpoint_state.expect("valid metric"),
+            build_info: build_info.expect("valid metric"),
+            config_last_reload_success: config_last_reload_success.expect("valid metric"),
+            config_last_reload_timestamp: config_last_reload_timestamp.expect("valid metric"),
             outbox_pending: outbox_pending.expect("valid metric"),
             leases_held: leases_held.expect("valid metric"),
             replicas_live: replicas_live.expect("valid metric"),
@@ -187,6 +243,10 @@ impl Metrics {
             source_problem: Default::default(),
         };
         metrics.register_all();
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::COMMIT])
+            .set(1);
         metrics
     }
 
@@ -220,6 +280,12 @@ impl Metrics {
             Box::new(self.deliveries.clone()),
             Box::new(self.delivery_attempts.clone()),
             Box::new(self.delivery_latency.clone()),
+            Box::new(self.endpoint_pending.clone()),
+            Box::new(self.endpoint_oldest_pending.clone()),
+            Box::new(self.endpoint_state.clone()),
+            Box::new(self.build_info.clone()),
+            Box::new(self.config_last_reload_success.clone()),
+            Box::new(self.config_last_reload_timestamp.clone()),
             Box::new(self.outbox_pending.clone()),
             Box::new(self.leases_held.clone()),
             Box::new(self.replicas_live.clone()),
@@ -235,6 +301,15 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Record a config (re)load's result.
+    pub fn config_loaded(&self, ok: bool) {
+        self.config_last_reload_success.set(i64::from(ok));
+        if ok {
+            self.config_last_reload_timestamp
+                .set(chrono::Utc::now().timestamp());
+        }
+    }
+
     /// Count one event emitted by this replica.
     pub fn emitted(&self, event_type: &str) {
         self.events_emitted

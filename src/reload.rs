@@ -8,6 +8,7 @@ use tracing::{error, info};
 use crate::actors::EndpointLeases;
 use crate::config::{ConfigError, Source};
 use crate::messages::delivery::SetEndpoints;
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -22,11 +23,13 @@ pub enum ReloadError {
 pub async fn reload(
     source: &Source,
     delivery: &Addr<EndpointLeases>,
+    metrics: &Metrics,
     trigger: &'static str,
 ) -> Result<usize, ReloadError> {
     let config = match source.load() {
         Ok(config) => config,
         Err(e) => {
+            metrics.config_loaded(false);
             error!(event = "config.reload_failed", trigger, path = %source.path.display(), error = %e, "keeping the previous config");
             return Err(e.into());
         }
@@ -38,6 +41,7 @@ pub async fn reload(
             links: config.links,
         })
         .await?;
+    metrics.config_loaded(true);
     info!(event = "config.reloaded", trigger, path = %source.path.display(), endpoints = count);
     Ok(count)
 }

@@ -495,7 +495,10 @@ impl Sender {
         };
         match self.record(record, NextStep::Failed).await {
             Recorded::Yes => {
-                self.metrics.deliveries.with_label_values(&["failed"]).inc();
+                self.metrics
+                    .deliveries
+                    .with_label_values(&["failed", &endpoint.id])
+                    .inc();
                 warn!(event = "delivery.undecodable", endpoint_id = %endpoint.id, delivery_id = delivery.id, event_id = %delivery.event_id, error = %error, "failed without sending; the endpoint's queue moves on. Fix the event row, then replay the delivery");
                 Ok(None)
             }
@@ -683,23 +686,28 @@ impl Sender {
         } else {
             "failed"
         };
-        m.delivery_attempts.with_label_values(&[result]).inc();
+        let endpoint = record.endpoint_id.as_str();
+        m.delivery_attempts
+            .with_label_values(&[result, endpoint])
+            .inc();
         m.delivery_latency.observe(latency.as_secs_f64());
         let error = record.error.as_ref().map_or("", RecordText::as_str);
         match decision {
             Decision::Delivered => {
-                m.deliveries.with_label_values(&["delivered"]).inc();
+                m.deliveries
+                    .with_label_values(&["delivered", endpoint])
+                    .inc();
                 debug!(event = "delivery.delivered", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, latency_ms = record.latency_ms);
             }
             Decision::Failed {
                 kind: FailKind::Rejected,
                 ..
             } => {
-                m.deliveries.with_label_values(&["failed"]).inc();
+                m.deliveries.with_label_values(&["failed", endpoint]).inc();
                 warn!(event = "delivery.rejected", endpoint_id = %record.endpoint_id, delivery_id = record.delivery_id, event_id = %record.event_id, attempt = record.attempt, http_status = record.http_status, error, "the platform refused this message and retrying cannot help; the queue moves on. Replay it with POST /v1/deliveries/{}/replay once the cause is fixed", record.delivery_id);
             }
             Decision::Failed { kind, .. } => {
-                m.deliveries.with_label_values(&["failed"]).inc();
+                m.deliveries.with_label_values(&["failed", endpoint]).inc();
                 let why = match kind {
                     FailKind::Expired => "past the age limit",
                     FailKind::Gone => "the endpoint is gone",

@@ -185,3 +185,43 @@ impl AdminServer {
         self.handle.stop(true).await;
     }
 }
+
+/// `--metrics-addr`: `GET /metrics` alone, without a token, on a listener
+/// of its own (the Prometheus convention: a scrape endpoint), so the admin
+/// API can keep its token and stay on loopback.
+pub struct MetricsServer {
+    handle: actix_web::dev::ServerHandle,
+    pub local_addr: SocketAddr,
+}
+
+impl MetricsServer {
+    pub fn start(addr: SocketAddr, state: AdminState) -> Result<MetricsServer, AdminStartError> {
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/metrics",
+                    web::get().to(|state: web::Data<AdminState>| async move {
+                        routes::health::render_metrics(&state).await
+                    }),
+                )
+                .default_service(web::to(error::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(addr)
+        .map_err(|source| AdminStartError::Bind { addr, source })?;
+        let local_addr = server.addrs().first().copied().unwrap_or(addr);
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        info!(event = "metrics.listening", addr = %local_addr);
+        Ok(MetricsServer { handle, local_addr })
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}

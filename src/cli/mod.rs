@@ -13,7 +13,7 @@ pub use admin::*;
 
 /// herald: focused, signed, exactly-once notifications from a database-change pipeline.
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about, long_about = None)]
+#[command(name = "herald", version = crate::VERSION, about, long_about = None)]
 pub struct Cli {
     /// Log line format.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -494,9 +494,16 @@ impl DeliveryArgs {
 /// The admin HTTP API.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
-    /// Address of the admin API (health, metrics, delivery log). Off loopback it needs a token.
+    /// Address of the admin API (health, metrics, delivery log). Every route but
+    /// /healthz, /readyz, /openapi.json and the console's files needs the admin token,
+    /// on loopback too; off loopback a token must be configured (not generated).
     #[arg(long, env = "HERALD_ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     pub admin_addr: std::net::SocketAddr,
+
+    /// Also serve GET /metrics here, without a token (a Prometheus scrape
+    /// endpoint on a listener of its own).
+    #[arg(long, env = "HERALD_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 
     /// File holding the admin API's bearer token (preferred over HERALD_ADMIN_TOKEN).
     /// Without one, a token is generated into --data-dir/admin-token (mode 0600).

@@ -9,7 +9,7 @@ use super::admin_token;
 use crate::actors::EndpointLeases;
 use crate::actors::ListenerConfig;
 use crate::actors::PlanConfig;
-use crate::admin::{AdminConfig, AdminServer, AdminState};
+use crate::admin::{AdminConfig, AdminServer, AdminState, MetricsServer};
 use crate::cli::RunArgs;
 use crate::config::Source;
 use crate::daemon::{default_node_id, Daemon, DaemonConfig};
@@ -79,9 +79,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut admin_state = AdminState::of(&daemon);
     admin_state.config_source = Some(args.config.source());
+    daemon.metrics.config_loaded(true);
     let hangups = actix_rt::spawn(reload_on_sighup(
         args.config.source(),
         daemon.delivery.clone(),
+        daemon.metrics.clone(),
     ));
     let admin = match AdminServer::start(&admin_config, admin_state) {
         Ok(admin) => admin,
@@ -90,6 +92,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             database.close().await?;
             return Err(error).context("herald could not start");
         }
+    };
+    let scrape = match args.admin.metrics_addr {
+        Some(addr) => match MetricsServer::start(addr, AdminState::of(&daemon)) {
+            Ok(server) => Some(server),
+            Err(error) => {
+                admin.stop().await;
+                daemon.stop().await;
+                database.close().await?;
+                return Err(error).context("herald could not start");
+            }
+        },
+        None => None,
     };
     let address_file = write_admin_address(&args.database.data_dir, admin.local_addr);
     let signal = shutdown
@@ -101,6 +115,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(file) = address_file {
         let _ = std::fs::remove_file(file);
     }
+    if let Some(scrape) = scrape {
+        scrape.stop().await;
+    }
     admin.stop().await;
     daemon.stop().await;
     database.close().await?;
@@ -109,7 +126,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Reload the config file on every SIGHUP.
-async fn reload_on_sighup(source: Source, delivery: Addr<EndpointLeases>) {
+async fn reload_on_sighup(
+    source: Source,
+    delivery: Addr<EndpointLeases>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!(
@@ -120,7 +141,7 @@ async fn reload_on_sighup(source: Source, delivery: Addr<EndpointLeases>) {
     };
     while hangup.recv().await.is_some() {
         // Errors are logged by reload; the old config stays in effect.
-        let _ = reload::reload(&source, &delivery, "SIGHUP").await;
+        let _ = reload::reload(&source, &delivery, &metrics, "SIGHUP").await;
     }
 }
 

@@ -126,6 +126,8 @@ pub struct PendingEndpoint {
     /// How long it has had pending work and no live lease (None: a replica
     /// holds its lease).
     pub unowned_for: Option<Duration>,
+    /// Age of its oldest pending delivery, since queued or replayed.
+    pub oldest_age: Duration,
 }
 
 impl Store {
@@ -381,27 +383,30 @@ impl Store {
     /// live lease (`None`: a replica holds its lease) — since its lease
     /// ended or its oldest pending delivery was queued, whichever is later.
     pub async fn endpoints_with_pending(&self) -> Result<Vec<PendingEndpoint>, StoreError> {
-        let rows: Vec<(String, i64, bool, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<(String, i64, bool, Option<i64>, i64)> = sqlx::query_as(
             "WITH pending AS (
                  SELECT endpoint_id, count(*) AS pending, min(updated_at) AS oldest,
-                        min(next_attempt_at) <= now() AS due
+                        min(next_attempt_at) <= now() AS due, min(queued_at) AS first_queued
                    FROM herald_delivery WHERE state = 'pending' GROUP BY endpoint_id
              )
              SELECT p.endpoint_id, p.pending, p.due,
                     CASE WHEN l.expires_at > now() THEN NULL
                          ELSE (extract(epoch FROM now() - GREATEST(p.oldest, l.expires_at)) * 1000)::bigint
-                    END
+                    END,
+                    (extract(epoch FROM now() - p.first_queued) * 1000)::bigint
                FROM pending p LEFT JOIN herald_endpoint_lease l USING (endpoint_id)",
         )
         .fetch_all(self.pool())
         .await?;
+        let duration = |ms: i64| Duration::from_millis(ms.max(0).unsigned_abs());
         Ok(rows
             .into_iter()
-            .map(|(endpoint_id, pending, due, ms)| PendingEndpoint {
+            .map(|(endpoint_id, pending, due, ms, oldest)| PendingEndpoint {
                 endpoint_id,
                 pending,
                 due,
-                unowned_for: ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())),
+                unowned_for: ms.map(duration),
+                oldest_age: duration(oldest),
             })
             .collect())
     }

@@ -578,6 +578,8 @@ async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
     )
     .await;
     assert_eq!(ids(listed), ["first", "second"]);
+    assert_eq!(admin.daemon.metrics.config_last_reload_success.get(), 1);
+    assert!(admin.daemon.metrics.config_last_reload_timestamp.get() > 0);
 
     std::fs::write(
         &config,
@@ -594,6 +596,7 @@ async fn reload_takes_a_valid_file_and_keeps_the_old_on_a_bad_one() {
     )
     .await;
     assert_eq!(status, 400);
+    assert_eq!(admin.daemon.metrics.config_last_reload_success.get(), 0);
     let message = body["error"].as_str().expect("message");
     assert!(
         message.contains("broken") && message.contains("previous"),
@@ -1019,4 +1022,66 @@ async fn an_invalid_endpoints_deliveries_say_why_they_wait() {
         .expect("post");
     assert_eq!(disabled.status(), 200);
     admin.stop().await;
+}
+
+/// What an operator's Prometheus sees: delivery metrics per endpoint, each
+/// endpoint's state, pending count and oldest pending age, the build, the
+/// last reload — and, on `--metrics-addr`, all of it without a token.
+#[actix_rt::test]
+async fn metrics_per_endpoint_build_and_a_scrape_listener_without_token() {
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let hook = crate::delivery::endpoint("hook", receiver.url("/hook"));
+    let held = crate::delivery::endpoint("held", receiver.url("/held"));
+    let admin = Admin::with_endpoints(Some("metrics-token"), vec![hook, held]).await;
+    admin
+        .daemon
+        .store
+        .set_endpoint_enabled("held", false)
+        .await
+        .expect("disable");
+    crate::delivery::emit_ticks(&admin.db, 2).await;
+    crate::delivery::wait_state(&admin.db, "hook", "delivered", 2).await;
+    let scrape = herald::admin::MetricsServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        AdminState::of(&admin.daemon),
+    )
+    .expect("scrape listener");
+    let scraped = || async {
+        let response = reqwest::get(format!("http://{}/metrics", scrape.local_addr))
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())?;
+        response.text().await.ok()
+    };
+    // The sweep (300 ms) refreshes the pending figures.
+    let text = wait_until("the held endpoint's pending figures", DEADLINE, || async {
+        let text = scraped().await?;
+        text.contains("herald_endpoint_pending{endpoint=\"held\"} 2")
+            .then_some(text)
+    })
+    .await;
+    for line in [
+        "herald_deliveries_total{endpoint=\"hook\",state=\"delivered\"} 2",
+        "herald_delivery_attempts_total{endpoint=\"hook\",result=\"succeeded\"} 2",
+        "herald_endpoint_state{endpoint=\"hook\",state=\"enabled\"} 1",
+        "herald_endpoint_state{endpoint=\"held\",state=\"disabled_by_operator\"} 1",
+        "herald_endpoint_oldest_pending_seconds{endpoint=\"held\"}",
+        &format!(
+            "herald_build_info{{commit=\"{}\",version=\"{}\"}} 1",
+            herald::COMMIT,
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(text.contains(line), "{line}\n---\n{text}");
+    }
+    // Only /metrics there: the admin API keeps its token.
+    let other = reqwest::get(format!("http://{}/v1/endpoints", scrape.local_addr))
+        .await
+        .expect("get");
+    assert_eq!(other.status(), 404);
+    let guarded = reqwest::get(admin.url("/metrics")).await.expect("get");
+    assert_eq!(guarded.status(), 401);
+    scrape.stop().await;
+    admin.stop().await;
+    receiver.stop().await;
 }

@@ -180,6 +180,13 @@ impl EndpointLeases {
                 match result {
                     Ok((live, webhooks, pending)) => {
                         manager.metrics.outbox_pending.set(pending.iter().map(|p| p.pending).sum());
+                        manager.metrics.endpoint_pending.reset();
+                        manager.metrics.endpoint_oldest_pending.reset();
+                        for p in &pending {
+                            manager.metrics.endpoint_pending.with_label_values(&[&p.endpoint_id]).set(p.pending);
+                            let age = i64::try_from(p.oldest_age.as_secs()).unwrap_or(i64::MAX);
+                            manager.metrics.endpoint_oldest_pending.with_label_values(&[&p.endpoint_id]).set(age);
+                        }
                         manager.live_replicas = live.max(1);
                         manager.metrics.replicas_live.set(manager.live_replicas);
                         manager.rebuild_endpoints(webhooks);

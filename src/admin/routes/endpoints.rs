@@ -36,6 +36,52 @@ pub enum EndpointState {
     Invalid,
 }
 
+impl EndpointState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Enabled => "enabled",
+            EndpointState::DisabledInConfig => "disabled_in_config",
+            EndpointState::DisabledByOperator => "disabled_by_operator",
+            EndpointState::DisabledByHerald => "disabled_by_herald",
+            EndpointState::Invalid => "invalid",
+        }
+    }
+}
+
+/// Every endpoint's state (for the `herald_endpoint_state` metric).
+pub async fn states(state: &AdminState) -> Result<Vec<(String, EndpointState)>, ApiError> {
+    let endpoints = known_endpoints(state).await?;
+    let invalid = state
+        .delivery
+        .send(GetInvalidEndpoints)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("delivery is not running: {e}")))?;
+    let health: HashMap<String, _> = state
+        .db(state.store.endpoint_health())
+        .await?
+        .into_iter()
+        .map(|h| (h.endpoint_id.clone(), h))
+        .collect();
+    let mut out: Vec<(String, EndpointState)> = endpoints
+        .into_iter()
+        .filter(|e| !invalid.iter().any(|(id, _)| *id == e.id))
+        .map(|e| {
+            let reason = health
+                .get(&e.id)
+                .filter(|h| h.disabled_at.is_some())
+                .map(|h| h.disabled_reason.as_deref().unwrap_or("disabled"));
+            let (endpoint_state, _) = endpoint_state(e.enabled, reason);
+            (e.id, endpoint_state)
+        })
+        .collect();
+    out.extend(
+        invalid
+            .into_iter()
+            .map(|(id, _)| (id, EndpointState::Invalid)),
+    );
+    Ok(out)
+}
+
 /// An endpoint's state and why, from its config flag and its health row.
 pub fn endpoint_state(
     configured: bool,

@@ -74,7 +74,7 @@ pub async fn reload(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
     let source = state.config_source.as_ref().ok_or_else(|| {
         ApiError::BadRequest("this herald was started without a config file source".into())
     })?;
-    match crate::reload::reload(source, &state.delivery, "admin").await {
+    match crate::reload::reload(source, &state.delivery, &state.metrics, "admin").await {
         Ok(endpoints) => Ok(HttpResponse::Ok().json(Reloaded {
             reloaded: true,
             endpoints,

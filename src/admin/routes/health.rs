@@ -83,6 +83,21 @@ pub async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiErr
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    render_metrics(&state).await
+}
+
+/// The metrics as Prometheus text, endpoint states refreshed first (kept
+/// as they were while the database does not answer).
+pub async fn render_metrics(state: &AdminState) -> Result<HttpResponse, ApiError> {
+    if let Ok(states) = super::endpoints::states(state).await {
+        let gauge = &state.metrics.endpoint_state;
+        gauge.reset();
+        for (id, endpoint_state) in states {
+            gauge
+                .with_label_values(&[&id, endpoint_state.as_str()])
+                .set(1);
+        }
+    }
     let mut buffer = Vec::new();
     let families = state.metrics.registry.gather();
     if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {

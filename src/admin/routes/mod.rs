@@ -4,7 +4,7 @@ mod console;
 mod deliveries;
 mod endpoints;
 mod events;
-mod health;
+pub(crate) mod health;
 mod input;
 pub mod openapi;
 mod rollout_requests;
