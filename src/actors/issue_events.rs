@@ -305,6 +305,13 @@ impl Worker {
     async fn reconcile(&self, reason: &'static str) {
         let node_id = self.config.node_id.as_str();
         match self.handle_unhandled(None).await {
+            // At debug when there was nothing to do (the periodic pass).
+            Ok(0) => debug!(
+                event = "issue_event.reconciled",
+                claimed = 0,
+                reason,
+                node_id
+            ),
             Ok(claimed) => info!(event = "issue_event.reconciled", claimed, reason, node_id),
             Err(error) => warn!(event = "issue_event.failed", reason, node_id, error = %error),
         }

@@ -55,3 +55,14 @@ pub enum Origin {
     /// The previous supervisor of the plan died.
     Restart,
 }
+
+impl Origin {
+    /// The name logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Message => "message",
+            Origin::Reconcile => "reconcile",
+            Origin::Restart => "restart",
+        }
+    }
+}

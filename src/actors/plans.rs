@@ -240,7 +240,7 @@ impl Handler<PlanIdle> for PlanRegistry {
         info!(
             event = "plan.evicted",
             plan_id = idle.plan_id,
-            generation = ?idle.generation,
+            generation = idle.generation,
             reason = if idle.unknown { "unknown_plan" } else { "idle" },
             live,
         );

@@ -116,3 +116,24 @@ async fn custom_event_from_sql_is_transactional() {
         .expect_err("invalid type rejected");
     assert!(err.to_string().contains("not a dotted name"), "{err}");
 }
+
+/// Ids herald makes in SQL are UUIDv7, as in Rust: they carry the time
+/// (docs/events.md promises it for every event herald creates).
+#[actix_rt::test]
+async fn ids_made_in_sql_are_uuid_v7() {
+    let db = TestDb::new().await;
+    let before = chrono::Utc::now().timestamp_millis();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT herald_emit('test.v7', '{\"data\": {}}')")
+        .fetch_one(&db.pool)
+        .await
+        .expect("emit");
+    let after = chrono::Utc::now().timestamp_millis();
+    assert_eq!(id.get_version_num(), 7, "{id}");
+    let (secs, nanos) = id.get_timestamp().expect("a v7 timestamp").to_unix();
+    let ms = (secs * 1000 + u64::from(nanos) / 1_000_000) as i64;
+    // The database's clock is this machine's: within the call, give or take.
+    assert!(
+        (before - 1000..=after + 1000).contains(&ms),
+        "{ms} not in {before}..{after}"
+    );
+}

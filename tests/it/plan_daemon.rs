@@ -358,3 +358,58 @@ async fn status_updates_of_one_plan_never_wait_on_each_other() {
             .expect("changes");
     assert_eq!(changes, 2, "each change is recorded");
 }
+
+/// A `Write` into a shared buffer (the JSON log under test).
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON logs carry typed values: a window's generation is a number (not
+/// `"Some(1)"`), its deadline an RFC 3339 time, its origin a plain word.
+#[actix_rt::test]
+async fn json_logs_carry_numbers_and_rfc3339_times() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone()),
+    );
+    let _json = tracing::subscriber::set_default(subscriber);
+    let db = TestDb::new().await;
+    subscribe_all(&db.pool, "ops").await;
+    let daemon = start_daemon(&db, "node-a", Duration::from_millis(300)).await;
+    let plan = seed_plan(&db.pool, 2).await;
+    let runs = start_runs(&db.pool, &plan.tasks, "RUNNING").await;
+    set_status(&db.pool, runs[0], "FAILED", Some("syntax error")).await;
+    wait_events(&db, plan.plan_id, 1).await;
+    daemon.stop().await;
+    let text = String::from_utf8_lossy(&buffer.0.lock().expect("buffer")).into_owned();
+    let opened: serde_json::Value = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["event"] == "window.opened")
+        .unwrap_or_else(|| panic!("no window.opened in {text}"));
+    assert!(opened["generation"].is_number(), "{opened}");
+    assert!(opened["plan_id"].is_number(), "{opened}");
+    assert_eq!(opened["origin"], "message", "{opened}");
+    let deadline = opened["deadline"].as_str().expect("deadline");
+    assert!(
+        DateTime::parse_from_rfc3339(deadline).is_ok(),
+        "{deadline} is RFC 3339"
+    );
+}

@@ -151,7 +151,11 @@ impl PlanSupervisor {
     fn guarded(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self, &mut Context<Self>)) {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(self, ctx)));
         if outcome.is_err() {
-            error!(event = "plan.panicked", plan_id = self.plan_id, generation = ?self.generation);
+            error!(
+                event = "plan.panicked",
+                plan_id = self.plan_id,
+                generation = self.generation
+            );
             ctx.stop();
         }
     }
@@ -286,7 +290,11 @@ impl PlanSupervisor {
                 self.retry_later(ctx, delay, Job::Read);
             }
             Evaluation::Panicked => {
-                error!(event = "plan.panicked", plan_id = self.plan_id, generation = ?self.generation);
+                error!(
+                    event = "plan.panicked",
+                    plan_id = self.plan_id,
+                    generation = self.generation
+                );
                 ctx.stop();
                 return;
             }
@@ -341,11 +349,13 @@ impl PlanSupervisor {
                 event = "plan.recovered",
                 plan_id = self.plan_id,
                 generation,
-                origin = ?self.origin,
+                origin = self.origin.as_str(),
                 tasks = facts.tasks,
                 terminal = facts.terminal,
                 failed = facts.failed,
-                first_failure_at = ?state.first_failure_at,
+                first_failure_at = state
+                    .first_failure_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             );
         }
     }
@@ -412,10 +422,10 @@ impl PlanSupervisor {
                         info!(
                             event = "window.opened",
                             plan_id = self.plan_id,
-                            generation = ?self.generation,
-                            deadline = %deadline,
+                            generation = self.generation,
+                            deadline = %deadline.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                             failed = self.status().failed,
-                            origin = ?self.origin,
+                            origin = self.origin.as_str(),
                         );
                     }
                     if let Some(handle) = self.window_timer.take() {
@@ -449,7 +459,13 @@ impl PlanSupervisor {
         }
         if self.window.take().is_some() {
             self.shared.metrics.plan_windows_open.dec();
-            info!(event = "window.closed", plan_id = self.plan_id, generation = ?self.generation, reason, failed);
+            info!(
+                event = "window.closed",
+                plan_id = self.plan_id,
+                generation = self.generation,
+                reason,
+                failed
+            );
         }
     }
 
