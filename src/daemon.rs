@@ -139,10 +139,11 @@ impl Daemon {
             )
             .await?;
         let metrics = Arc::new(Metrics::new());
-        let client = crate::delivery::http::HttpSender::new(
+        let client = crate::delivery::http::HttpSender::with_roots(
             config.delivery.connect_timeout,
             Arc::new(config.delivery.network.clone()),
             crate::delivery::http::HttpSender::default_threads(),
+            &config.delivery.extra_roots,
         )
         .map_err(|e| StoreError::Setup(e.to_string()))?;
         // Delivery records commit synchronously, like claims and emits: a

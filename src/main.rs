@@ -30,6 +30,12 @@ fn main() -> ExitCode {
             Command::CheckConfig(args) => commands::check_config::check_config(args),
             Command::Routes(herald::cli::RoutesCommand::Test(args)) => commands::routes::test(args),
             Command::Sink(args) => commands::sink::sink(args).await,
+            Command::Completions(args) => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(args.shell, &mut command, "herald", &mut std::io::stdout());
+                Ok(())
+            }
+            Command::Man(args) => commands::man::man(args),
             Command::Secret(herald::cli::SecretCommand::Generate) => {
                 println!("{}", herald::signing::generate_secret().expose());
                 Ok(())

@@ -51,6 +51,10 @@ pub enum Command {
     Routes(RoutesCommand),
     /// Receive webhooks locally: print each one and verify its signature.
     Sink(SinkArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print herald's man page (roff), generated from these definitions.
+    Man(ManArgs),
     /// Secrets: `herald secret generate` prints a new Standard Webhooks secret.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -71,12 +75,50 @@ pub struct NetworkArgs {
     /// unique-local and other special addresses are refused otherwise.
     #[arg(long, env = "HERALD_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',')]
     pub allow_private_networks: Vec<ipnet::IpNet>,
+
+    /// PEM file of certificate authorities to trust besides the public ones (a
+    /// local or company receiver with its own CA; with --allow-private-networks
+    /// for a receiver on a private address).
+    #[arg(long, env = "HERALD_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl NetworkArgs {
+    /// The certificates of `--ca-bundle` (none without it).
+    pub fn ca_roots(&self) -> anyhow::Result<Vec<reqwest::Certificate>> {
+        use anyhow::Context as _;
+        let Some(path) = &self.ca_bundle else {
+            return Ok(Vec::new());
+        };
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))?;
+        anyhow::ensure!(
+            !roots.is_empty(),
+            "the CA bundle {} holds no certificate",
+            path.display()
+        );
+        Ok(roots)
+    }
+
     pub fn policy(&self) -> crate::delivery::destination::NetworkPolicy {
         crate::delivery::destination::NetworkPolicy::new(self.allow_private_networks.clone())
     }
+}
+
+/// `herald completions SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// `herald man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write herald.1 and a page per subcommand into this directory instead.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `herald routes …`.

@@ -6,6 +6,7 @@ pub mod check_config;
 pub mod deliveries;
 pub mod demo;
 pub mod endpoints;
+pub mod man;
 pub mod migrate;
 pub mod routes;
 pub mod run;

@@ -54,7 +54,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         reconcile_interval: args.listener.reconcile_interval,
         endpoints: file_config.endpoints,
         links: file_config.links,
-        delivery: args.delivery.config(),
+        delivery: crate::delivery::DeliveryConfig {
+            extra_roots: args.delivery.network.ca_roots()?,
+            ..args.delivery.config()
+        },
         retention: args.delivery.retention(),
         source: args.source.config()?,
         plans: PlanConfig {

@@ -155,6 +155,16 @@ impl HttpSender {
         policy: std::sync::Arc<NetworkPolicy>,
         threads: usize,
     ) -> Result<HttpSender, ClientError> {
+        HttpSender::with_roots(connect_timeout, policy, threads, &[])
+    }
+
+    /// As [`HttpSender::new`], trusting `roots` besides the public CAs.
+    pub fn with_roots(
+        connect_timeout: Duration,
+        policy: std::sync::Arc<NetworkPolicy>,
+        threads: usize,
+        roots: &[reqwest::Certificate],
+    ) -> Result<HttpSender, ClientError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("herald-http")
@@ -162,7 +172,7 @@ impl HttpSender {
             .build()
             .map_err(ClientError::Runtime)?;
         Ok(HttpSender {
-            client: client(connect_timeout, policy)?,
+            client: client(connect_timeout, policy, roots)?,
             runtime: std::sync::Arc::new(SendRuntime(Some(runtime))),
         })
     }
@@ -196,8 +206,13 @@ impl HttpSender {
 pub fn client(
     connect_timeout: Duration,
     policy: std::sync::Arc<NetworkPolicy>,
+    roots: &[reqwest::Certificate],
 ) -> Result<reqwest::Client, ClientError> {
-    Ok(reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    Ok(builder
         .dns_resolver(std::sync::Arc::new(PolicyResolver::new(policy)))
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())

@@ -54,6 +54,9 @@ pub struct DeliveryConfig {
     /// Address ranges herald may send to besides public ones
     /// (`--allow-private-networks`).
     pub network: destination::NetworkPolicy,
+    /// Certificate authorities trusted besides the public ones
+    /// (`--ca-bundle`): a local or company receiver's own CA.
+    pub extra_roots: Vec<reqwest::Certificate>,
     /// Added to herald's wall clock where it uses one (signature
     /// timestamps, attempt start times); lets tests show that due times
     /// never depend on it. Zero in production.
@@ -73,6 +76,7 @@ impl Default for DeliveryConfig {
             batch_size: 200,
             orphan_grace: Duration::from_secs(3600),
             network: destination::NetworkPolicy::default(),
+            extra_roots: Vec::new(),
             clock_skew: chrono::Duration::zero(),
         }
     }

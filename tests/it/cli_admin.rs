@@ -137,3 +137,29 @@ async fn an_operator_manages_endpoints_and_deliveries_from_the_cli() {
     daemon.stop().await;
     receiver.stop().await;
 }
+
+/// Completions, the man page and `--version` come from the same clap
+/// definitions as `--help`; the version names the commit.
+#[test]
+fn completions_man_page_and_version_with_the_commit() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .output()
+            .expect("herald runs");
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(
+        bash.contains("_herald()") && bash.contains("--admin-url"),
+        "{bash}"
+    );
+    assert!(run(&["completions", "zsh"]).contains("#compdef herald"));
+    let man = run(&["man"]);
+    assert!(man.contains(".TH herald 1"), "{man}");
+    assert!(man.contains("check\\-config"), "{man}");
+    let version = run(&["--version"]);
+    assert!(version.contains(herald::COMMIT), "{version}");
+    assert_ne!(herald::COMMIT, "unknown", "built from a git checkout");
+}

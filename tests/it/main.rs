@@ -8,6 +8,7 @@ mod api_contract;
 mod approval;
 mod bytebase;
 mod bytebase_webhooks;
+mod ca_bundle;
 mod check_config;
 mod cli_admin;
 mod console;
