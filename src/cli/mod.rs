@@ -165,6 +165,10 @@ pub struct DemoArgs {
     /// (the URL and a one-time token are printed) until Ctrl-C.
     #[arg(long)]
     pub keep_open: bool,
+
+    /// With --keep-open: the console's address (default: a free loopback port).
+    #[arg(long, requires = "keep_open")]
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 /// `herald sink`.

@@ -70,7 +70,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         // Printed before the console opened; only the verdict is left.
         return verdict(&received);
     }
-    summary(&received, &deliveries, started.elapsed())
+    summary(&received, &deliveries, started.elapsed(), Cleanup::Done)
+}
+
+/// When the demo's database and files go: already, or at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cleanup {
+    Done,
+    AtTheEnd,
 }
 
 fn remove_dir(dir: &PathBuf) {
@@ -157,8 +164,8 @@ async fn play(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     if let (true, Ok(received), Ok(rows)) = (args.keep_open, &outcome, &deliveries) {
-        summary(received, rows, started.elapsed())?;
-        keep_open(&daemon).await?;
+        summary(received, rows, started.elapsed(), Cleanup::AtTheEnd)?;
+        keep_open(&daemon, args.admin_addr).await?;
     }
     daemon.stop().await;
     sink.stop().await;
@@ -167,14 +174,17 @@ async fn play(
 
 /// `--keep-open`: the console on a free loopback port with a one-time
 /// token, until Ctrl-C (or SIGTERM).
-async fn keep_open(daemon: &Daemon) -> anyhow::Result<()> {
+async fn keep_open(daemon: &Daemon, addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     let token = crate::signing::generate_secret()
         .expose()
         .trim_start_matches("whsec_")
         .to_owned();
     let server = AdminServer::start(
         &AdminConfig {
-            addr: "127.0.0.1:0".parse()?,
+            addr: match addr {
+                Some(addr) => addr,
+                None => "127.0.0.1:0".parse()?,
+            },
             token: Some(Secret::new(token.clone())),
             names: Vec::new(),
         },
@@ -384,6 +394,7 @@ fn summary(
     received: &[ReceivedWebhook],
     deliveries: &[(String, String, i32)],
     elapsed: Duration,
+    cleanup: Cleanup,
 ) -> anyhow::Result<()> {
     let verified = received
         .iter()
@@ -399,8 +410,12 @@ fn summary(
         println!("  delivery            {event_type:<26} {state:<10} {attempts} attempt(s)");
     }
     println!(
-        "  time                {:.1}s; the demo's database and files are removed",
-        elapsed.as_secs_f64()
+        "  time                {:.1}s; the demo's database and files {}",
+        elapsed.as_secs_f64(),
+        match cleanup {
+            Cleanup::Done => "are removed",
+            Cleanup::AtTheEnd => "are removed when the demo ends",
+        }
     );
     verdict(received)
 }

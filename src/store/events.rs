@@ -42,6 +42,40 @@ pub async fn emit(conn: &mut PgConnection, event: &NewEvent) -> Result<u64, Stor
     Ok(deliveries.max(0) as u64)
 }
 
+/// The type of the test event an operator sends to one endpoint.
+pub const TEST_EVENT: &str = "herald.test";
+
+impl Store {
+    /// Send `event` (a test event) to `endpoint_id` alone, whatever it
+    /// subscribes to: the event and one outbox row, then the endpoint's
+    /// queue is woken. The delivery's id.
+    pub async fn emit_to_endpoint(
+        &self,
+        endpoint_id: &str,
+        event: &NewEvent,
+    ) -> Result<i64, StoreError> {
+        let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt {
+            table: "herald_event",
+            column: "payload",
+            detail: e.to_string(),
+        })?;
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "WITH e AS (INSERT INTO herald_event (id, type, payload) VALUES ($1, $2, $3) RETURNING id)
+             INSERT INTO herald_delivery (event_id, endpoint_id) SELECT id, $4 FROM e RETURNING id",
+        )
+        .bind(event.id)
+        .bind(&event.event_type)
+        .bind(&payload)
+        .bind(endpoint_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        super::outbox::notify_outbox(&mut tx, endpoint_id).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
 pub(super) fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     let payload: serde_json::Value = row.try_get("payload")?;
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {

@@ -446,7 +446,10 @@ impl Store {
 }
 
 /// Wake whoever delivers `endpoint_id` (same payload as the insert trigger).
-async fn notify_outbox(conn: &mut sqlx::PgConnection, endpoint_id: &str) -> Result<(), StoreError> {
+pub(super) async fn notify_outbox(
+    conn: &mut sqlx::PgConnection,
+    endpoint_id: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "SELECT pg_notify('herald', json_build_object('table', 'herald_delivery', 'op', 'UPDATE',
                                                       'endpoint_id', $1::text)::text)",

@@ -100,6 +100,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
             "/v1/endpoints/{id}/disable",
             "/v1/endpoints/{id}/enable",
             "/v1/endpoints/{id}/recover",
+            "/v1/endpoints/{id}/test",
             "/v1/events",
             "/v1/events/{id}",
             "/v1/reload",

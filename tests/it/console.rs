@@ -150,6 +150,15 @@ async fn a_failed_delivery_is_replayed_from_the_console_in_chromium() {
     })
     .await;
     assert_eq!(state, "failed");
+    // Signed in: the token form is gone, not drawn under the console.
+    let form = client
+        .find(Locator::Id("token-form"))
+        .await
+        .expect("the form element");
+    assert!(
+        !form.is_displayed().await.expect("displayed?"),
+        "the token form stays hidden once signed in"
+    );
     let endpoint_row = client
         .find(Locator::Css("tr[data-endpoint-id='orders-hook']"))
         .await
@@ -203,6 +212,64 @@ async fn a_failed_delivery_is_replayed_from_the_console_in_chromium() {
         1,
         "delivered once, after the replay"
     );
+
+    // The drill-down shows the payload and each request as sent; a
+    // delivered message can be resent from there.
+    client
+        .find(Locator::Id(&format!("details-{failed}")))
+        .await
+        .expect("details")
+        .click()
+        .await
+        .expect("click");
+    let shown = until("the payload and the requests", || async {
+        let payload = client
+            .find(Locator::Id("payload"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let requests = client
+            .find(Locator::Id("requests"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (payload.contains("\"data\"") && requests.contains("Attempt 2 (replay by console)"))
+            .then_some(requests)
+    })
+    .await;
+    assert!(shown.contains("webhook-signature: v1,"), "{shown}");
+    client
+        .find(Locator::Id("replay"))
+        .await
+        .expect("a resend button for a delivered delivery")
+        .click()
+        .await
+        .expect("click");
+    until("the resend delivered", || async {
+        (receiver.accepted("/c").len() == 2).then_some(())
+    })
+    .await;
+
+    // A test event to this endpoint alone.
+    client
+        .find(Locator::Id("test-orders-hook"))
+        .await
+        .expect("a send-test button")
+        .click()
+        .await
+        .expect("click");
+    let test = until("the test event delivered", || async {
+        receiver
+            .accepted("/c")
+            .into_iter()
+            .find(|r| r.body["type"] == "herald.test")
+    })
+    .await;
+    assert_eq!(test.body["data"]["requested_by"], "console");
     std::fs::write(
         shots.join("console.png"),
         client.screenshot().await.expect("screenshot"),

@@ -85,8 +85,17 @@ async fn demo_prints_seven_verified_webhooks_in_order_and_cleans_up() {
 async fn demo_keep_open_serves_the_console_until_interrupted() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["demo", "--keep-open"])
+        .args([
+            "demo",
+            "--keep-open",
+            "--admin-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -99,9 +108,11 @@ async fn demo_keep_open_serves_the_console_until_interrupted() {
     let dir = std::env::temp_dir().join(format!("herald-demo-{pid}"));
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let (mut console, mut token) = (None, None);
+    let mut said = Vec::new();
     let read = async {
         while let Some(line) = lines.next_line().await.expect("read") {
             let line = line.trim().to_owned();
+            said.push(line.clone());
             if let Some(url) = line.strip_prefix("console") {
                 console = Some(url.trim().to_owned());
             }
@@ -115,6 +126,17 @@ async fn demo_keep_open_serves_the_console_until_interrupted() {
         .await
         .expect("the console is announced within two minutes");
     let (console, token) = (console.expect("a console URL"), token.expect("a token"));
+    assert_eq!(
+        console,
+        format!("http://127.0.0.1:{port}/"),
+        "--admin-addr is used"
+    );
+    // The summary says what happens: nothing is removed while it stays open.
+    let text = said.join("\n");
+    assert!(
+        text.contains("are removed when the demo ends") && !text.contains("files are removed\n"),
+        "{text}"
+    );
     let page = reqwest::get(&console)
         .await
         .expect("page")
@@ -135,6 +157,26 @@ async fn demo_keep_open_serves_the_console_until_interrupted() {
         deliveries["deliveries"].as_array().map(Vec::len),
         Some(7),
         "{deliveries}"
+    );
+    // The decisions panel has what happened, though the demo logs only warnings.
+    let decisions: serde_json::Value = reqwest::Client::new()
+        .get(format!("{console}v1/decisions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("decisions")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        decisions["decisions"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["event"] == "outcome.claimed"
+                || d["event"] == "delivery.delivered"
+                || d["event"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("window.")))),
+        "{decisions}"
     );
     let status = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])

@@ -9,6 +9,8 @@ const SAMPLES = 150; // 5 minutes at one sample every 2 s
 const $ = (id) => document.getElementById(id);
 
 let selected = null; // the delivery shown in the drill-down
+let cursor = null; // the deliveries page shown (null: the newest)
+let nextCursor = null; // the page after it
 let lastDecision = 0;
 let lastDelivered = null;
 const samples = []; // {depth, rate}
@@ -26,7 +28,8 @@ class Unauthorized extends Error {}
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${token()}` };
   if (options.method === "POST") headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { ...options, headers, body: options.method === "POST" ? "{}" : undefined });
+  const sent = options.method === "POST" ? JSON.stringify(options.json || {}) : undefined;
+  const response = await fetch(path, { method: options.method, headers, body: sent });
   if (response.status === 401) throw new Unauthorized();
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : await response.text();
@@ -79,6 +82,8 @@ async function refreshEndpoints() {
     const action = document.createElement("td");
     const on = e.state === "enabled";
     action.appendChild(button(on ? "Disable" : "Enable", () => setEnabled(e.id, !on), `${on ? "disable" : "enable"}-${e.id}`));
+    action.appendChild(button("Send test", () => act(`/v1/endpoints/${encodeURIComponent(e.id)}/test`, `Test event sent to ${e.id}`, { requested_by: "console" }), `test-${e.id}`));
+    action.appendChild(button("Recover", () => recover(e.id), `recover-${e.id}`));
     tr.appendChild(action);
     return tr;
   });
@@ -98,9 +103,20 @@ async function setEnabled(id, enabled) {
   await act(`/v1/endpoints/${encodeURIComponent(id)}/${enabled ? "enable" : "disable"}`, `${id} ${enabled ? "enabled" : "disabled"}`);
 }
 
-async function act(path, done) {
+async function recover(id) {
+  const since = $("recover-since").value.trim() || "1h";
   try {
-    await api(path, { method: "POST" });
+    const answer = await api(`/v1/endpoints/${encodeURIComponent(id)}/recover`, { method: "POST", json: { since, requested_by: "console" } });
+    say(`${answer.replayed} failed deliveries of ${id} since ${since} queued again`);
+    await refresh();
+  } catch (error) {
+    handle(error);
+  }
+}
+
+async function act(path, done, json) {
+  try {
+    await api(path, { method: "POST", json });
     say(done);
     await refresh();
   } catch (error) {
@@ -113,7 +129,13 @@ async function refreshDeliveries() {
   if ($("filter-endpoint").value) query.set("endpoint", $("filter-endpoint").value);
   if ($("filter-status").value) query.set("status", $("filter-status").value);
   if ($("filter-type").value.trim()) query.set("event_type", $("filter-type").value.trim());
+  if ($("filter-event").value.trim()) query.set("event_id", $("filter-event").value.trim());
+  if (cursor !== null) query.set("cursor", String(cursor));
   const data = await api(`/v1/deliveries?${query}`);
+  nextCursor = data.next_cursor;
+  $("older").disabled = nextCursor === null || nextCursor === undefined;
+  $("newest").disabled = cursor === null;
+  $("page").textContent = cursor === null ? "newest first" : `older than #${cursor}`;
   const rows = data.deliveries.map((d) => {
     const tr = document.createElement("tr");
     tr.dataset.deliveryId = d.id;
@@ -123,7 +145,7 @@ async function refreshDeliveries() {
     cell(tr, d.recipient ? `${d.endpoint_id} → user ${d.recipient}` : d.endpoint_id);
     cell(tr, d.event_type);
     cell(tr, d.attempts);
-    cell(tr, d.last_error, "error");
+    cell(tr, d.waiting || d.last_error, "error");
     cell(tr, time(d.created_at));
     const details = document.createElement("td");
     details.appendChild(button("Details", () => showDelivery(d.id), `details-${d.id}`));
@@ -151,7 +173,20 @@ async function showDelivery(id, focus = true) {
     return tr;
   });
   fill($("attempts").tBodies[0], rows);
-  $("replay").hidden = d.state !== "failed";
+  $("payload").textContent = JSON.stringify(data.event.payload, null, 2);
+  const requests = data.attempts.map((a) => {
+    const block = document.createElement("div");
+    const title = document.createElement("p");
+    const why = a.requested_by ? `${a.trigger} by ${a.requested_by}` : a.trigger;
+    title.textContent = `Attempt ${a.attempt} (${why}) · POST ${a.url}`;
+    const pre = document.createElement("pre");
+    const headers = (a.request_headers || []).map(([name, value]) => `${name}: ${value}`).join("\n");
+    pre.textContent = a.request_headers ? `${headers}\n\n${a.request_body || ""}` : "(nothing was sent)";
+    block.append(title, pre);
+    return block;
+  });
+  $("requests").replaceChildren(...requests);
+  $("replay").hidden = d.state === "pending";
   $("detail").hidden = false;
   for (const tr of $("deliveries").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.deliveryId === String(id));
   if (focus) $("detail").focus();
@@ -179,8 +214,12 @@ async function refreshWindows() {
 
 async function deliveredSoFar() {
   const text = await api("/metrics");
-  const match = /deliveries_total\{[^}]*"delivered"[^}]*\}\s+([0-9.e+]+)/.exec(text);
-  return match ? Number(match[1]) : 0;
+  // One series per endpoint: their sum.
+  let sum = 0;
+  for (const match of text.matchAll(/^herald_deliveries_total\{[^}]*state="delivered"[^}]*\}\s+([0-9.e+]+)$/gm)) {
+    sum += Number(match[1]);
+  }
+  return sum;
 }
 
 function plot(depth) {
@@ -268,9 +307,18 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
+    cursor = null;
     refresh();
   });
-  $("replay").addEventListener("click", () => act(`/v1/deliveries/${selected}/replay`, `Delivery #${selected} queued again`));
+  $("older").addEventListener("click", () => {
+    cursor = nextCursor;
+    refresh();
+  });
+  $("newest").addEventListener("click", () => {
+    cursor = null;
+    refresh();
+  });
+  $("replay").addEventListener("click", () => act(`/v1/deliveries/${selected}/replay`, `Delivery #${selected} queued again`, { requested_by: "console" }));
   $("close-detail").addEventListener("click", () => {
     selected = null;
     $("detail").hidden = true;

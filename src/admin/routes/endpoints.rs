@@ -18,7 +18,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(list)
         .service(enable)
         .service(disable)
-        .service(recover);
+        .service(recover)
+        .service(send_test);
 }
 
 /// Whether an endpoint is delivered to, and if not, who stopped it.
@@ -367,5 +368,64 @@ pub async fn recover(
     Ok(HttpResponse::Accepted().json(Recovered {
         id: id.into_inner(),
         replayed,
+    }))
+}
+
+/// Who sends a test event (optional body).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// Recorded in the event (default `admin-api`).
+    requested_by: Option<String>,
+}
+
+/// The test event was queued for the endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestSent {
+    /// The delivery to follow (`GET /v1/deliveries/{id}`).
+    delivery_id: i64,
+    event_id: uuid::Uuid,
+}
+
+/// Send a `herald.test` event to this endpoint alone (whatever it
+/// subscribes to), delivered like any other: signed, retried, logged.
+#[utoipa::path(
+    request_body(content = Option<TestRequest>, description = "optional; with a body, `Content-Type: application/json` (CSRF)"),
+    tag = "endpoints",
+    operation_id = "send_test_event",
+    params(("id" = String, Path, description = "the endpoint's id")),
+    responses(
+        (status = 202, body = TestSent),
+        (status = 400, body = ErrorBody, description = "a bad body"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a foreign Host or Origin"),
+        (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 500, body = ErrorBody, description = "the database failed"),
+        (status = 503, body = ErrorBody, description = "the database is unavailable (it did not answer within 3 s)"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/endpoints/{id}/test")]
+pub async fn send_test(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: TestRequest = optional_body(&body)?;
+    let requested_by = requester(request.requested_by)?;
+    require_known(&state, &id).await?;
+    let event = crate::events::NewEvent::new(
+        crate::store::events::TEST_EVENT.to_owned(),
+        serde_json::json!({
+            "message": "A test event from herald: this endpoint is reachable.",
+            "requested_by": requested_by,
+        }),
+    );
+    let delivery_id = state.db(state.store.emit_to_endpoint(&id, &event)).await?;
+    tracing::info!(event = "endpoint.test_sent", endpoint_id = %id, delivery_id, event_id = %event.id, requested_by = %requested_by);
+    Ok(HttpResponse::Accepted().json(TestSent {
+        delivery_id,
+        event_id: event.id,
     }))
 }

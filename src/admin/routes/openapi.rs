@@ -25,6 +25,7 @@ use super::{console, deliveries, endpoints, events, health, rollout_requests};
         endpoints::enable,
         endpoints::disable,
         endpoints::recover,
+        endpoints::send_test,
         deliveries::list,
         deliveries::show,
         deliveries::replay,
