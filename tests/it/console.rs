@@ -270,6 +270,32 @@ async fn a_failed_delivery_is_replayed_from_the_console_in_chromium() {
     })
     .await;
     assert_eq!(test.body["data"]["requested_by"], "console");
+
+    // Found by the webhook-id a receiver logged: only that delivery listed.
+    let webhook_id = test.webhook_id.clone().expect("webhook-id");
+    client
+        .find(Locator::Id("filter-event"))
+        .await
+        .expect("the search box")
+        .send_keys(&webhook_id)
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("#filters button[type=submit]"))
+        .await
+        .expect("filter")
+        .click()
+        .await
+        .expect("click");
+    until("only the test event's delivery listed", || async {
+        let rows = client
+            .find_all(Locator::Css("#deliveries tbody tr"))
+            .await
+            .ok()?;
+        let first = rows.first()?.text().await.ok()?;
+        (rows.len() == 1 && first.contains("herald.test")).then_some(())
+    })
+    .await;
     std::fs::write(
         shots.join("console.png"),
         client.screenshot().await.expect("screenshot"),
