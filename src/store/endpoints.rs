@@ -62,9 +62,11 @@ pub struct EndpointHealthRow {
 
 impl Store {
     /// Mirror this replica's (`node_id`) config endpoints into
-    /// `herald_endpoint`, alive for `ttl`: upsert each, drop this replica's
-    /// rows for endpoints no longer in its config. Other replicas' rows are
-    /// theirs: fan-out follows every live replica's config.
+    /// `herald_endpoint` and mark the replica alive for `ttl`
+    /// (`herald_config_node`): insert new rows, update changed ones (an
+    /// unchanged row is not rewritten), drop this replica's rows for
+    /// endpoints no longer in its config. Other replicas' rows are theirs:
+    /// fan-out follows every live replica's config.
     pub async fn sync_config_endpoints(
         &self,
         node_id: &str,
@@ -78,19 +80,24 @@ impl Store {
                 "INSERT INTO herald_endpoint
                         (id, node_id, project_id, event_types, enabled, expires_at, direct_messages,
                          project_resource_id)
-                 VALUES ($1, $5, $2, $3, $4, now() + $6::bigint * interval '1 millisecond', $7, $8)
+                 VALUES ($1, $5, $2, $3, $4, now(), $6, $7)
                  ON CONFLICT (id, node_id) DO UPDATE
                     SET project_id = EXCLUDED.project_id, event_types = EXCLUDED.event_types,
                         project_resource_id = EXCLUDED.project_resource_id,
-                        enabled = EXCLUDED.enabled, expires_at = EXCLUDED.expires_at,
-                        direct_messages = EXCLUDED.direct_messages, updated_at = now()",
+                        enabled = EXCLUDED.enabled, direct_messages = EXCLUDED.direct_messages,
+                        updated_at = now()
+                  WHERE (herald_endpoint.project_id, herald_endpoint.event_types,
+                         herald_endpoint.project_resource_id, herald_endpoint.enabled,
+                         herald_endpoint.direct_messages)
+                        IS DISTINCT FROM (EXCLUDED.project_id, EXCLUDED.event_types,
+                                          EXCLUDED.project_resource_id, EXCLUDED.enabled,
+                                          EXCLUDED.direct_messages)",
             )
             .bind(&endpoint.id)
             .bind(endpoint.project_id)
             .bind(&endpoint.event_types)
             .bind(endpoint.enabled)
             .bind(node_id)
-            .bind(millis(ttl))
             .bind(endpoint.direct_messages)
             .bind(&endpoint.project_resource)
             .execute(&mut *tx)
@@ -101,12 +108,17 @@ impl Store {
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
-        // Replicas gone for a day: nobody will renew their rows.
+        heartbeat(&mut tx, node_id, ttl).await?;
+        // Replicas gone for a day: nobody will renew them (the one seen
+        // alive last stays, standing in while none is).
         sqlx::query(
-            "DELETE FROM herald_endpoint
-              WHERE expires_at < now() - interval '1 day'
-                AND node_id <> (SELECT node_id FROM herald_endpoint
-                                 WHERE expires_at IS NOT NULL ORDER BY expires_at DESC LIMIT 1)",
+            "WITH gone AS (
+                 DELETE FROM herald_config_node
+                  WHERE expires_at < now() - interval '1 day'
+                    AND node_id <> (SELECT node_id FROM herald_config_node
+                                     ORDER BY expires_at DESC LIMIT 1)
+                 RETURNING node_id)
+             DELETE FROM herald_endpoint e USING gone WHERE e.node_id = gone.node_id",
         )
         .execute(&mut *tx)
         .await?;
@@ -115,23 +127,16 @@ impl Store {
         Ok(())
     }
 
-    /// Keep this replica's config endpoints alive for another `ttl` (and
-    /// fan out events emitted while no config was known, see
-    /// [`route_unrouted_events`]).
+    /// Keep this replica's config alive for another `ttl` — one row, not
+    /// one per endpoint — and fan out events emitted while no config was
+    /// known (see [`route_unrouted_events`]).
     pub async fn renew_config_endpoints(
         &self,
         node_id: &str,
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE herald_endpoint SET expires_at = now() + $2::bigint * interval '1 millisecond'
-              WHERE node_id = $1",
-        )
-        .bind(node_id)
-        .bind(millis(ttl))
-        .execute(self.pool())
-        .await?;
         let mut tx = self.pool().begin().await?;
+        heartbeat(&mut tx, node_id, ttl).await?;
         route_unrouted_events(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -218,6 +223,24 @@ impl Store {
 /// project webhooks' rows, written at emit time, are left as they are), and
 /// forget them — in the caller's transaction, so exactly once. Returns the
 /// outbox rows written.
+/// This replica's config counts for another `ttl` (`herald_config_node`).
+async fn heartbeat(
+    conn: &mut sqlx::PgConnection,
+    node_id: &str,
+    ttl: std::time::Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO herald_config_node (node_id, expires_at)
+         VALUES ($1, now() + $2::bigint * interval '1 millisecond')
+         ON CONFLICT (node_id) DO UPDATE SET expires_at = EXCLUDED.expires_at",
+    )
+    .bind(node_id)
+    .bind(millis(ttl))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn route_unrouted_events(conn: &mut sqlx::PgConnection) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "WITH taken AS (DELETE FROM herald_unrouted_event RETURNING event_id)

@@ -62,6 +62,31 @@ pub struct AttemptRecord {
     pub request_body: Option<RecordText>,
 }
 
+/// A delivery actor's work list: `$1` endpoint, `$2` limit, `$3` due only.
+/// Like every hot-path query it can only be served by the partial index on
+/// pending rows (migration 0060): its plan cannot flip with statistics.
+pub const PENDING_ROWS_SQL: &str =
+    "SELECT d.id AS delivery_id, d.recipient, d.attempts, d.throttled_attempts,
+            (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
+            (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
+            e.id, e.type, e.created_at, e.payload
+       FROM herald_delivery d
+       JOIN herald_event e ON e.id = d.event_id
+      WHERE d.endpoint_id = ANY (ARRAY[$1]::text[]) AND d.state = 'pending'
+        AND (NOT $3 OR d.next_attempt_at <= now())
+      ORDER BY d.endpoint_id, d.id
+      LIMIT $2";
+
+/// When the head of an endpoint's queue is due (`$1` endpoint).
+pub const HEAD_DUE_SQL: &str = "SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint
+       FROM herald_delivery WHERE endpoint_id = ANY (ARRAY[$1]::text[]) AND state = 'pending'
+      ORDER BY endpoint_id, id LIMIT 1";
+
+/// When an endpoint's next pending delivery is due (`$1` endpoint).
+pub const NEXT_DUE_SQL: &str =
+    "SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint
+       FROM herald_delivery WHERE endpoint_id = $1 AND state = 'pending'";
+
 /// The `disabled_reason` of an endpoint an operator disabled (any other
 /// reason is herald's own).
 pub const OPERATOR_DISABLED: &str = "disabled by an operator";
@@ -157,50 +182,32 @@ impl Store {
         limit: i64,
         due_only: bool,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id AS delivery_id, d.recipient, d.attempts, d.throttled_attempts,
-                    (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
-                    (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
-                    e.id, e.type, e.created_at, e.payload
-               FROM herald_delivery d
-               JOIN herald_event e ON e.id = d.event_id
-              WHERE d.endpoint_id = $1 AND d.state = 'pending'
-                AND (NOT $3 OR d.next_attempt_at <= now())
-              ORDER BY d.id
-              LIMIT $2",
-        )
-        .bind(endpoint_id)
-        .bind(limit)
-        .bind(due_only)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(PENDING_ROWS_SQL)
+            .bind(endpoint_id)
+            .bind(limit)
+            .bind(due_only)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(pending_from_row).collect()
     }
 
     /// How long until the head of `endpoint_id`'s queue (its oldest pending
     /// delivery) is due, if it has one: one index entry, no payload.
     pub async fn head_due_in(&self, endpoint_id: &str) -> Result<Option<Duration>, StoreError> {
-        let ms: Option<i64> = sqlx::query_scalar(
-            "SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint
-               FROM herald_delivery WHERE endpoint_id = $1 AND state = 'pending'
-              ORDER BY id LIMIT 1",
-        )
-        .bind(endpoint_id)
-        .fetch_optional(self.pool())
-        .await?;
+        let ms: Option<i64> = sqlx::query_scalar(HEAD_DUE_SQL)
+            .bind(endpoint_id)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
 
     /// How long until the next pending delivery of `endpoint_id` is due, if
     /// it has any.
     pub async fn next_due_in(&self, endpoint_id: &str) -> Result<Option<Duration>, StoreError> {
-        let ms: Option<i64> = sqlx::query_scalar(
-            "SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint
-               FROM herald_delivery WHERE endpoint_id = $1 AND state = 'pending'",
-        )
-        .bind(endpoint_id)
-        .fetch_one(self.pool())
-        .await?;
+        let ms: Option<i64> = sqlx::query_scalar(NEXT_DUE_SQL)
+            .bind(endpoint_id)
+            .fetch_one(self.pool())
+            .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
 

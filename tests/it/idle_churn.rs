@@ -1,0 +1,54 @@
+//! An idle herald rewrites nothing but one heartbeat row per replica: its
+//! config endpoints' rows keep their versions across sweeps, while the
+//! replica's liveness is renewed and fan-out still sees its config.
+
+use std::time::Duration;
+
+use crate::delivery::{endpoint, fast_delivery, start};
+use crate::support::{wait_until, TestDb};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn row_versions(db: &TestDb) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT id, xmin::text FROM herald_endpoint ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .expect("rows")
+}
+
+async fn heartbeat(db: &TestDb) -> chrono::DateTime<chrono::Utc> {
+    sqlx::query_scalar("SELECT expires_at FROM herald_config_node WHERE node_id = 'idle'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("heartbeat row")
+}
+
+#[actix_rt::test]
+async fn sweeps_renew_one_heartbeat_row_and_rewrite_no_endpoint_row() {
+    let db = TestDb::new().await;
+    let endpoints = (0..3)
+        .map(|i| endpoint(&format!("e{i}"), "http://127.0.0.1:9/".into()))
+        .collect();
+    // Sweeps every 300 ms: each renews this replica's liveness.
+    let daemon = start(&db, "idle", endpoints, fast_delivery()).await;
+    let before = wait_until("the config mirrored", DEADLINE, || async {
+        let rows = row_versions(&db).await;
+        (rows.len() == 3).then_some(rows)
+    })
+    .await;
+    let first = heartbeat(&db).await;
+    // Several sweeps later (the heartbeat moved on by more than a second)…
+    wait_until("several renewals", DEADLINE, || async {
+        (heartbeat(&db).await > first + chrono::Duration::seconds(1)).then_some(())
+    })
+    .await;
+    // …no endpoint row was rewritten, and fan-out still follows the config.
+    assert_eq!(row_versions(&db).await, before);
+    let subscribed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM herald_subscription WHERE endpoint_id LIKE 'e%'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("subscription");
+    assert_eq!(subscribed, 3);
+    daemon.stop().await;
+}
