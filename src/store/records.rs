@@ -20,7 +20,7 @@ pub struct FencedRecord {
 /// SHARE`, so a takeover waits for this commit or is seen by it), the
 /// deliveries still pending under a held lease are updated, and an attempt
 /// row is written for exactly those. One answer row per input row, in order.
-const RECORD_SQL: &str = "
+pub const RECORD_SQL: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[],
                          $6::text[], $7::text[], $8::int[], $9::bool[], $10::bool[],
@@ -46,7 +46,10 @@ WITH input AS (
            last_http_status = i.http_status, last_error = i.error, updated_at = now(),
            completed_at = CASE WHEN i.state = 'pending' THEN NULL ELSE now() END
       FROM input i
-     WHERE d.id = i.delivery_id AND d.state = 'pending'
+     -- By primary key only: `state = 'pending'` written as a constant would
+     -- let the planner scan the whole partial pending index instead, which
+     -- it does after an ANALYZE taken while nothing was pending (issue 27).
+     WHERE d.id = i.delivery_id AND d.state = (SELECT 'pending'::text)
        AND i.ord IN (SELECT ord FROM leased)
     RETURNING i.ord, d.attempt_offset
 ), attempt AS (

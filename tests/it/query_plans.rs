@@ -5,6 +5,7 @@
 //! a sequential scan (issue 27).
 
 use herald::store::outbox::{HEAD_DUE_SQL, NEXT_DUE_SQL, PENDING_ROWS_SQL};
+use herald::store::records::RECORD_SQL;
 use serde_json::Value;
 
 use crate::support::TestDb;
@@ -79,6 +80,47 @@ async fn assert_pending_index_only(db: &TestDb, when: &str) {
     }
 }
 
+/// The group-commit record (one attempt) reads the deliveries it updates
+/// by primary key only.
+async fn assert_record_by_primary_key(db: &TestDb, when: &str) {
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM herald_delivery")
+        .fetch_one(&db.pool)
+        .await
+        .expect("an id");
+    let sql = RECORD_SQL
+        .replace("$1::text[]", "'{bench}'::text[]")
+        .replace("$2::bigint[]", "'{1}'::bigint[]")
+        .replace("$3::bigint[]", &format!("'{{{id}}}'::bigint[]"))
+        .replace("$4::uuid[]", "ARRAY[gen_random_uuid()]")
+        .replace("$5::text[]", "'{bench.tick}'::text[]")
+        .replace("$6::text[]", "'{e7}'::text[]")
+        .replace("$7::text[]", "'{https://x/}'::text[]")
+        .replace("$8::int[]", "'{1}'::int[]")
+        .replace("$9::bool[]", "'{t}'::bool[]")
+        .replace("$10::bool[]", "'{f}'::bool[]")
+        .replace("$11::int[]", "'{204}'::int[]")
+        .replace("$12::text[]", "'{NULL}'::text[]")
+        .replace("$13::int[]", "'{1}'::int[]")
+        .replace("$14::text[]", "'{NULL}'::text[]")
+        .replace("$15::timestamptz[]", "ARRAY[now()]")
+        .replace("$16::text[]", "'{delivered}'::text[]")
+        .replace("$17::bigint[]", "'{NULL}'::bigint[]")
+        .replace("$18::text[]", "'{NULL}'::text[]")
+        .replace("$19::text[]", "'{NULL}'::text[]");
+    let found: Vec<_> = delivery_scans(db, &sql, &[])
+        .await
+        .into_iter()
+        .filter(|(node, _)| node != "ModifyTable")
+        .collect();
+    assert!(
+        !found.is_empty()
+            && found
+                .iter()
+                .all(|(_, index)| index == "herald_delivery_pkey"),
+        "record, {when}: {found:?}"
+    );
+}
+
 #[actix_rt::test]
 async fn hot_queries_use_the_pending_index_after_analyze_on_any_table() {
     let db = TestDb::new().await;
@@ -105,6 +147,7 @@ async fn hot_queries_use_the_pending_index_after_analyze_on_any_table() {
         .await
         .expect("analyze");
     assert_pending_index_only(&db, "after ANALYZE with nothing pending").await;
+    assert_record_by_primary_key(&db, "after ANALYZE with nothing pending").await;
 
     // A backlog: everything pending, statistics taken again.
     sqlx::query("UPDATE herald_delivery SET state = 'pending', completed_at = NULL")
@@ -116,4 +159,5 @@ async fn hot_queries_use_the_pending_index_after_analyze_on_any_table() {
         .await
         .expect("analyze");
     assert_pending_index_only(&db, "after ANALYZE with everything pending").await;
+    assert_record_by_primary_key(&db, "after ANALYZE with everything pending").await;
 }

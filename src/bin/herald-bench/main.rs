@@ -22,6 +22,7 @@ mod pg_crash;
 mod receiver;
 mod retention;
 mod scale;
+mod stats;
 mod throughput;
 mod windows;
 
@@ -39,6 +40,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// Throughput before and after VACUUM (ANALYZE) at an idle moment, and the rows an idle herald rewrites (an hour of sweeps).
+    Stats {
+        /// Endpoint counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,100")]
+        endpoints: Vec<usize>,
+        /// Deliveries per round.
+        #[arg(long, default_value_t = 20_000)]
+        deliveries: usize,
+        /// Idle sweeps (720: an hour at the default 5 s), run at 50 ms.
+        #[arg(long, default_value_t = 720)]
+        sweeps: u32,
+    },
     /// End-to-end deliveries per second: commit → signed POST received → recorded delivered.
     Throughput {
         /// Endpoint counts to measure, comma-separated.
@@ -181,6 +194,16 @@ fn main() -> anyhow::Result<()> {
                     throughput::throughput(count, deliveries, unordered).await?;
                 }
             }
+            Some(Bench::Stats {
+                endpoints,
+                deliveries,
+                sweeps,
+            }) => {
+                for &count in &endpoints {
+                    stats::analyze_stability(count, deliveries).await?;
+                }
+                stats::idle_churn(*endpoints.last().unwrap_or(&100), sweeps).await?;
+            }
             Some(Bench::Latency {
                 rate,
                 seconds,
@@ -251,6 +274,10 @@ fn main() -> anyhow::Result<()> {
                 throughput::throughput(1, 20_000, Some(64)).await?;
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 100).await?;
+                for count in [1, 100] {
+                    stats::analyze_stability(count, 20_000).await?;
+                }
+                stats::idle_churn(100, 720).await?;
                 scale::scale(1_000).await?;
                 scale::scale(10_000).await?;
                 history::history(&history::HistoryArgs {

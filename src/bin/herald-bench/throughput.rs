@@ -18,7 +18,7 @@ use crate::receiver::Receiver;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DEADLINE: Duration = Duration::from_secs(600);
 
-fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result<Endpoint> {
+pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Result<Endpoint> {
     Ok(Endpoint {
         id,
         source: EndpointSource::Config,
