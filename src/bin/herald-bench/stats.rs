@@ -6,32 +6,50 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use herald::daemon::DaemonConfig;
+use herald::daemon::{Daemon, DaemonConfig};
 use herald::delivery::DeliveryConfig;
 
 use crate::bench_db::BenchDb;
 use crate::receiver::Receiver;
-use crate::throughput::{endpoint, start_herald_with};
+use crate::throughput::{emit_ticks, endpoint, start_herald_with};
 
-/// Emit `events` to every endpoint and wait until `total` are delivered.
+/// A herald with `endpoints` endpoints on `receiver`, subscribed to
+/// everything, sweeping every `sweep`.
+async fn herald_with(
+    db: &BenchDb,
+    receiver: &Receiver,
+    endpoints: usize,
+    sweep: Duration,
+) -> anyhow::Result<Daemon> {
+    let list = (0..endpoints)
+        .map(|i| {
+            endpoint(
+                format!("e{i}"),
+                receiver.url(&format!("/e{i}")),
+                vec!["*".into()],
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    start_herald_with(
+        db,
+        DaemonConfig {
+            endpoints: list,
+            delivery: DeliveryConfig {
+                sweep_interval: sweep,
+                ..DeliveryConfig::default()
+            },
+            ..DaemonConfig::default()
+        },
+    )
+    .await
+}
+
+/// Emit `events` to every endpoint and wait until `total` more are
+/// delivered; deliveries per second.
 async fn round(db: &BenchDb, events: i64, total: i64) -> anyhow::Result<f64> {
     let before = db.count_delivered().await?;
     let started = Instant::now();
-    let mut next = 1i64;
-    while next <= events {
-        let last = (next + 499).min(events);
-        sqlx::query(
-            "SELECT herald_emit('bench.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
-               FROM generate_series($1::bigint, $2::bigint) g",
-        )
-        .bind(next)
-        .bind(last)
-        .execute(db.store.pool())
-        .await
-        .context("emit")?;
-        next = last + 1;
-    }
+    emit_ticks(db, events).await?;
     loop {
         if db.count_delivered().await? - before >= total {
             break;
@@ -47,6 +65,8 @@ async fn round(db: &BenchDb, events: i64, total: i64) -> anyhow::Result<f64> {
 
 pub async fn analyze_stability(endpoints: usize, deliveries: usize) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
+    // HERALD_BENCH_LOG_SLOW: PostgreSQL logs statements over 20 ms (its
+    // server log says which query a slowdown comes from).
     if std::env::var("HERALD_BENCH_LOG_SLOW").is_ok() {
         sqlx::query(&format!(
             "ALTER DATABASE {} SET log_min_duration_statement = 20",
@@ -56,26 +76,10 @@ pub async fn analyze_stability(endpoints: usize, deliveries: usize) -> anyhow::R
         .await?;
     }
     let receiver = Receiver::start()?;
-    let list = (0..endpoints)
-        .map(|i| {
-            endpoint(
-                format!("e{i}"),
-                receiver.url(&format!("/e{i}")),
-                vec!["*".into()],
-            )
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let events = (deliveries / endpoints).max(1) as i64;
     let total = events * endpoints as i64;
-    let daemon = start_herald_with(
-        &db,
-        DaemonConfig {
-            endpoints: list,
-            delivery: DeliveryConfig::default(),
-            ..DaemonConfig::default()
-        },
-    )
-    .await?;
+    let sweep = DeliveryConfig::default().sweep_interval;
+    let daemon = herald_with(&db, &receiver, endpoints, sweep).await?;
     let before = round(&db, events, total).await?;
     // Nothing pending now: the statistics a quiet moment gives.
     sqlx::query("VACUUM (ANALYZE) herald_delivery")
@@ -94,28 +98,8 @@ pub async fn analyze_stability(endpoints: usize, deliveries: usize) -> anyhow::R
 pub async fn idle_churn(endpoints: usize, sweeps: u32) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
-    let list = (0..endpoints)
-        .map(|i| {
-            endpoint(
-                format!("e{i}"),
-                receiver.url(&format!("/e{i}")),
-                vec!["*".into()],
-            )
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let sweep = Duration::from_millis(50);
-    let daemon = start_herald_with(
-        &db,
-        DaemonConfig {
-            endpoints: list,
-            delivery: DeliveryConfig {
-                sweep_interval: sweep,
-                ..DeliveryConfig::default()
-            },
-            ..DaemonConfig::default()
-        },
-    )
-    .await?;
+    let daemon = herald_with(&db, &receiver, endpoints, sweep).await?;
     tokio::time::sleep(sweep * sweeps).await;
     daemon.stop().await;
     // The daemon's sessions have ended: their counters are flushed.

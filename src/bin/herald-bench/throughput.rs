@@ -92,6 +92,25 @@ async fn wait_delivered(db: &BenchDb, expected: i64) -> anyhow::Result<()> {
     }
 }
 
+/// Emit `events` `bench.tick` events, 500 per statement.
+pub async fn emit_ticks(db: &BenchDb, events: i64) -> anyhow::Result<()> {
+    let mut next = 1i64;
+    while next <= events {
+        let last = (next + 499).min(events);
+        sqlx::query(
+            "SELECT herald_emit('bench.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
+               FROM generate_series($1::bigint, $2::bigint) g",
+        )
+        .bind(next)
+        .bind(last)
+        .execute(db.store.pool())
+        .await
+        .context("emit")?;
+        next = last + 1;
+    }
+    Ok(())
+}
+
 /// `deliveries` spread over `endpoints` subscribed to every event; with
 /// `unordered`, the endpoints are `ordering: none` with that concurrency.
 pub async fn throughput(
@@ -119,20 +138,7 @@ pub async fn throughput(
     let daemon = start_herald(&db, list).await?;
 
     let started = Instant::now();
-    let mut next = 1i64;
-    while next <= events {
-        let last = (next + 499).min(events);
-        sqlx::query(
-            "SELECT herald_emit('bench.tick', jsonb_build_object('data', jsonb_build_object('n', g)))
-               FROM generate_series($1::bigint, $2::bigint) g",
-        )
-        .bind(next)
-        .bind(last)
-        .execute(db.store.pool())
-        .await
-        .context("emit")?;
-        next = last + 1;
-    }
+    emit_ticks(&db, events).await?;
     let committed = started.elapsed();
     wait_delivered(&db, total).await?;
     let elapsed = started.elapsed();
