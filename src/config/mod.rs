@@ -218,10 +218,10 @@ pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, Conf
                     .and_then(|i| labels.get(i).cloned())
                     .unwrap_or_default(),
                 index,
-                field: if field.is_empty() {
-                    "(item)".into()
-                } else {
-                    field
+                field: match (field.is_empty(), index) {
+                    (false, _) => field,
+                    (true, Some(_)) => "(the endpoint)".into(),
+                    (true, None) => "(the file)".into(),
                 },
                 message: found.message.clone(),
             }

@@ -547,3 +547,20 @@ endpoints:
         ]
     );
 }
+
+/// Hostile shapes never loop or panic: each is one located problem.
+#[test]
+fn odd_shapes_are_reported_not_looped_on() {
+    let secrets = secrets_with(&[]);
+    for (text, expected) in [
+        ("endpoints: 5\n", "endpoints: invalid type"),
+        (
+            "endpoints:\n  - just a string\n",
+            "endpoint `#1`: (the endpoint): invalid type",
+        ),
+        ("endpoints: []\nextra: 1\n", "extra: unknown key `extra`"),
+    ] {
+        let err = parse(text, Path::new("t.yaml"), secrets.path()).expect_err(text);
+        assert!(err.to_string().contains(expected), "{text:?}: {err}");
+    }
+}
