@@ -5,8 +5,8 @@
 -- changes only; its liveness is one row here, renewed at each sweep (an
 -- update of one small row, HOT: nothing indexed changes). A config row
 -- counts while its replica's row is alive — or, when none is, if its
--- replica is the one seen alive last (so events keep fanning out while
--- every replica is down). herald_endpoint.expires_at now only marks a row
+-- replica is, of those with a config, the one seen alive last (so events
+-- keep fanning out while every replica is down). herald_endpoint.expires_at now only marks a row
 -- as a replica's (NULL: written by hand, never expires).
 CREATE TABLE herald_config_node (
     node_id    TEXT PRIMARY KEY,
@@ -30,6 +30,8 @@ CREATE OR REPLACE VIEW herald_subscription AS
             OR EXISTS (SELECT 1 FROM herald_config_node n
                         WHERE n.node_id = e.node_id AND n.expires_at > now())
             OR e.node_id = (SELECT n.node_id FROM herald_config_node n
+                             WHERE EXISTS (SELECT 1 FROM herald_endpoint c
+                                            WHERE c.node_id = n.node_id)
                              ORDER BY n.expires_at DESC LIMIT 1))
     UNION ALL
     SELECT 'project-webhook-' || id, project_id, event_types, false

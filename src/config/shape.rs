@@ -53,7 +53,7 @@ pub fn read(mut value: Value) -> Shaped {
             Some(key) => {
                 let at = join(&path, &key);
                 // serde names the field when the path stops at its map.
-                let at = if path.ends_with(&key) {
+                let at = if !key.is_empty() && path.ends_with(&key) {
                     path.clone()
                 } else {
                     at
@@ -174,13 +174,23 @@ fn apply(value: &mut Value, edit: &Edit) -> bool {
             true
         }
         (Step::Key(key), Value::Mapping(map)) => map.remove(key.as_str()).is_some(),
-        (Step::Index(index), Value::Sequence(items)) => match items.get_mut(index) {
-            Some(item) if *item != Value::Mapping(Mapping::new()) => {
-                *item = Value::Mapping(Mapping::new());
-                true
+        // An endpoint keeps its place (later ones keep their positions);
+        // a bad element of a list inside one is dropped.
+        (Step::Index(index), Value::Sequence(items))
+            if path.starts_with("endpoints[") && !path.contains('.') =>
+        {
+            match items.get_mut(index) {
+                Some(item) if *item != Value::Mapping(Mapping::new()) => {
+                    *item = Value::Mapping(Mapping::new());
+                    true
+                }
+                _ => false,
             }
-            _ => false,
-        },
+        }
+        (Step::Index(index), Value::Sequence(items)) if index < items.len() => {
+            items.remove(index);
+            true
+        }
         _ => false,
     }
 }

@@ -559,6 +559,10 @@ fn odd_shapes_are_reported_not_looped_on() {
             "endpoint `#1`: (the endpoint): invalid type",
         ),
         ("endpoints: []\nextra: 1\n", "extra: unknown key `extra`"),
+        (
+            "endpoints:\n  - id: a\n    type: slack\n    url: https://x\n    events: [A.b, 5, {x: 1}]\n    concurrency: eight\n",
+            "concurrency: invalid type",
+        ),
     ] {
         let err = parse(text, Path::new("t.yaml"), secrets.path()).expect_err(text);
         assert!(err.to_string().contains(expected), "{text:?}: {err}");

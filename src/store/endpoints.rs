@@ -74,6 +74,57 @@ impl Store {
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        write_config_rows(&mut tx, node_id, endpoints).await?;
+        heartbeat(&mut tx, node_id, ttl).await?;
+        // Replicas gone for a day: nobody will renew them (the one with a
+        // config seen alive last stays, standing in while none is).
+        sqlx::query(
+            "WITH gone AS (
+                 DELETE FROM herald_config_node
+                  WHERE expires_at < now() - interval '1 day'
+                    AND node_id <> coalesce((SELECT n.node_id FROM herald_config_node n
+                                              WHERE EXISTS (SELECT 1 FROM herald_endpoint e
+                                                             WHERE e.node_id = n.node_id)
+                                              ORDER BY n.expires_at DESC LIMIT 1), '')
+                 RETURNING node_id)
+             DELETE FROM herald_endpoint e USING gone WHERE e.node_id = gone.node_id",
+        )
+        .execute(&mut *tx)
+        .await?;
+        route_unrouted_events(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keep this replica's config alive for another `ttl` — one row, not
+    /// one per endpoint — and fan out events emitted while no config was
+    /// known (see [`route_unrouted_events`]). A heartbeat that had to be
+    /// made anew (the replica was gone long enough to be cleaned up)
+    /// writes `endpoints` again too.
+    pub async fn renew_config_endpoints(
+        &self,
+        node_id: &str,
+        endpoints: &[Endpoint],
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if heartbeat(&mut tx, node_id, ttl).await? {
+            write_config_rows(&mut tx, node_id, endpoints).await?;
+        }
+        route_unrouted_events(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// This replica's config rows: new ones inserted, changed ones updated (an
+/// unchanged row is not rewritten), those no longer configured removed.
+async fn write_config_rows(
+    tx: &mut sqlx::PgConnection,
+    node_id: &str,
+    endpoints: &[Endpoint],
+) -> Result<(), StoreError> {
+    {
         let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
         for endpoint in endpoints {
             sqlx::query(
@@ -108,40 +159,11 @@ impl Store {
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
-        heartbeat(&mut tx, node_id, ttl).await?;
-        // Replicas gone for a day: nobody will renew them (the one seen
-        // alive last stays, standing in while none is).
-        sqlx::query(
-            "WITH gone AS (
-                 DELETE FROM herald_config_node
-                  WHERE expires_at < now() - interval '1 day'
-                    AND node_id <> (SELECT node_id FROM herald_config_node
-                                     ORDER BY expires_at DESC LIMIT 1)
-                 RETURNING node_id)
-             DELETE FROM herald_endpoint e USING gone WHERE e.node_id = gone.node_id",
-        )
-        .execute(&mut *tx)
-        .await?;
-        route_unrouted_events(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Keep this replica's config alive for another `ttl` — one row, not
-    /// one per endpoint — and fan out events emitted while no config was
-    /// known (see [`route_unrouted_events`]).
-    pub async fn renew_config_endpoints(
-        &self,
-        node_id: &str,
-        ttl: std::time::Duration,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        heartbeat(&mut tx, node_id, ttl).await?;
-        route_unrouted_events(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
+impl Store {
     /// Every project webhook row.
     pub async fn project_webhooks(&self) -> Result<Vec<ProjectWebhookRow>, StoreError> {
         let rows = sqlx::query(
@@ -223,22 +245,23 @@ impl Store {
 /// project webhooks' rows, written at emit time, are left as they are), and
 /// forget them — in the caller's transaction, so exactly once. Returns the
 /// outbox rows written.
-/// This replica's config counts for another `ttl` (`herald_config_node`).
+/// This replica's config counts for another `ttl` (`herald_config_node`);
+/// true when its row had to be made (it was not there).
 async fn heartbeat(
     conn: &mut sqlx::PgConnection,
     node_id: &str,
     ttl: std::time::Duration,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
         "INSERT INTO herald_config_node (node_id, expires_at)
          VALUES ($1, now() + $2::bigint * interval '1 millisecond')
-         ON CONFLICT (node_id) DO UPDATE SET expires_at = EXCLUDED.expires_at",
+         ON CONFLICT (node_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+         RETURNING xmax = 0",
     )
     .bind(node_id)
     .bind(millis(ttl))
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await?)
 }
 
 async fn route_unrouted_events(conn: &mut sqlx::PgConnection) -> Result<u64, StoreError> {

@@ -52,3 +52,29 @@ async fn sweeps_renew_one_heartbeat_row_and_rewrite_no_endpoint_row() {
     assert_eq!(subscribed, 3);
     daemon.stop().await;
 }
+
+/// A replica cleaned up as gone (its heartbeat and config rows deleted,
+/// as after a day away) writes its config again at its next sweep.
+#[actix_rt::test]
+async fn a_replica_whose_rows_were_cleaned_up_writes_them_again() {
+    let db = TestDb::new().await;
+    let endpoints = vec![endpoint("back", "http://127.0.0.1:9/".into())];
+    let daemon = start(&db, "idle", endpoints, fast_delivery()).await;
+    wait_until("the config mirrored", DEADLINE, || async {
+        (row_versions(&db).await.len() == 1).then_some(())
+    })
+    .await;
+    sqlx::query("DELETE FROM herald_config_node WHERE node_id = 'idle'")
+        .execute(&db.pool)
+        .await
+        .expect("forget the heartbeat");
+    sqlx::query("DELETE FROM herald_endpoint WHERE node_id = 'idle'")
+        .execute(&db.pool)
+        .await
+        .expect("forget the rows");
+    wait_until("the config written again", DEADLINE, || async {
+        (row_versions(&db).await.len() == 1).then_some(())
+    })
+    .await;
+    daemon.stop().await;
+}

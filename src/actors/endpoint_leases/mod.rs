@@ -163,10 +163,11 @@ impl EndpointLeases {
         let node_id = self.node_id.clone();
         let config_ttl = self.config.config_ttl();
         let lease_ttl = self.config.lease_ttl;
+        let configured = self.config_endpoints.clone();
         ctx.spawn(
             async move {
                 // This replica's config stays subscribed while it runs.
-                store.bounded("renewing this replica's config endpoints", store.renew_config_endpoints(&node_id, config_ttl)).await?;
+                store.bounded("renewing this replica's config endpoints", store.renew_config_endpoints(&node_id, &configured, config_ttl)).await?;
                 // Alive as long as a lease: a dead replica stops counting
                 // when its leases expire, so takeover is not held back.
                 let live = store.bounded("renewing this replica's heartbeat", store.heartbeat_replica(&node_id, lease_ttl)).await?;
