@@ -270,6 +270,24 @@ async fn custom_events_are_emitted_and_bad_requests_explained() {
         .as_str()
         .expect("message")
         .contains("/v1/nothing"));
+    // Found by the API fuzz run: a project snapshot herald_emit refuses
+    // (a 19-digit id) was a 500; it is the caller's 400, with the reason.
+    let refused = admin
+        .http
+        .post(admin.url("/v1/events"))
+        .json(&serde_json::json!({"type": "user.created", "data": {},
+            "project": {"id": i64::MIN, "resource_id": "p", "title": "P"}}))
+        .send()
+        .await
+        .expect("post");
+    let (status, body) = json(refused).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("project")),
+        "{body}"
+    );
     admin.stop().await;
 }
 

@@ -64,14 +64,15 @@ async fn a_replica_whose_rows_were_cleaned_up_writes_them_again() {
         (row_versions(&db).await.len() == 1).then_some(())
     })
     .await;
-    sqlx::query("DELETE FROM herald_config_node WHERE node_id = 'idle'")
-        .execute(&db.pool)
-        .await
-        .expect("forget the heartbeat");
-    sqlx::query("DELETE FROM herald_endpoint WHERE node_id = 'idle'")
-        .execute(&db.pool)
-        .await
-        .expect("forget the rows");
+    // Both at once, as the cleanup does (a sweep between the two would
+    // see its heartbeat gone and write the rows before they were deleted).
+    sqlx::query(
+        "WITH gone AS (DELETE FROM herald_config_node WHERE node_id = 'idle' RETURNING node_id)
+         DELETE FROM herald_endpoint e USING gone WHERE e.node_id = gone.node_id",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("forget the heartbeat and the rows");
     wait_until("the config written again", DEADLINE, || async {
         (row_versions(&db).await.len() == 1).then_some(())
     })

@@ -63,31 +63,39 @@ pub async fn states(state: &AdminState) -> Result<Vec<(String, EndpointState)>, 
         .into_iter()
         .map(|h| (h.endpoint_id.clone(), h))
         .collect();
+    let unusable: HashMap<&str, &str> = invalid
+        .iter()
+        .map(|(id, reason)| (id.as_str(), reason.as_str()))
+        .collect();
     let mut out: Vec<(String, EndpointState)> = endpoints
         .into_iter()
-        .filter(|e| !invalid.iter().any(|(id, _)| *id == e.id))
+        .filter(|e| !unusable.contains_key(e.id.as_str()))
         .map(|e| {
-            let reason = health
-                .get(&e.id)
-                .filter(|h| h.disabled_at.is_some())
-                .map(|h| h.disabled_reason.as_deref().unwrap_or("disabled"));
-            let (endpoint_state, _) = endpoint_state(e.enabled, reason);
+            let (endpoint_state, _) = endpoint_state(e.enabled, None, health.get(&e.id));
             (e.id, endpoint_state)
         })
         .collect();
     out.extend(
-        invalid
-            .into_iter()
-            .map(|(id, _)| (id, EndpointState::Invalid)),
+        unusable
+            .keys()
+            .map(|id| ((*id).to_owned(), EndpointState::Invalid)),
     );
     Ok(out)
 }
 
-/// An endpoint's state and why, from its config flag and its health row.
+/// An endpoint's state and why: invalid (with why), else from its config
+/// flag and its health row. The one place the state is decided.
 pub fn endpoint_state(
     configured: bool,
-    disabled_reason: Option<&str>,
+    invalid: Option<&str>,
+    health: Option<&crate::store::endpoints::EndpointHealthRow>,
 ) -> (EndpointState, Option<String>) {
+    if let Some(reason) = invalid {
+        return (EndpointState::Invalid, Some(reason.to_owned()));
+    }
+    let disabled_reason = health
+        .filter(|h| h.disabled_at.is_some())
+        .map(|h| h.disabled_reason.as_deref().unwrap_or("disabled"));
     match disabled_reason {
         _ if !configured => (EndpointState::DisabledInConfig, None),
         Some(reason) if reason == crate::store::outbox::OPERATOR_DISABLED => {
@@ -191,14 +199,8 @@ pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError
         .map(|e| {
             let h = health.get(&e.id);
             let now = activity.get(&e.id).cloned().unwrap_or_default();
-            let (state, disabled_reason) = match unusable.get(e.id.as_str()) {
-                Some(reason) => (EndpointState::Invalid, Some((*reason).to_owned())),
-                None => endpoint_state(
-                    e.enabled,
-                    h.filter(|h| h.disabled_at.is_some())
-                        .map(|h| h.disabled_reason.as_deref().unwrap_or("disabled")),
-                ),
-            };
+            let (state, disabled_reason) =
+                endpoint_state(e.enabled, unusable.get(e.id.as_str()).copied(), h);
             EndpointView {
                 state,
                 disabled_reason,

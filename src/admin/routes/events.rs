@@ -127,7 +127,16 @@ pub async fn emit(
         plan: request.plan_id,
         rollout: request.rollout_id,
     };
-    let deliveries = state.db(state.store.emit(&event)).await?;
+    // herald_emit refuses a malformed snapshot (invalid_parameter_value,
+    // 22023): the caller's mistake, a 400 saying what, not a 500.
+    let deliveries = match state.db(state.store.emit(&event)).await {
+        Err(ApiError::Store(crate::store::StoreError::Database(sqlx::Error::Database(e))))
+            if e.code().as_deref() == Some("22023") =>
+        {
+            return Err(ApiError::BadRequest(e.message().to_owned()));
+        }
+        other => other?,
+    };
     tracing::info!(event = "admin.event_emitted", event_id = %event.id, event_type = %event.event_type, deliveries);
     Ok(HttpResponse::Accepted().json(Emitted {
         id: event.id,
