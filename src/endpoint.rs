@@ -175,6 +175,9 @@ pub struct Endpoint {
     /// app API (`url` is then the API's base, the secret the app's
     /// credentials), one outbox row per recipient.
     pub direct_messages: bool,
+    /// Which of its events it wants (attribute filter) and when it is
+    /// quiet (mute windows); config endpoints only.
+    pub route: crate::routing::Route,
 }
 
 impl fmt::Debug for Endpoint {
@@ -193,6 +196,7 @@ impl fmt::Debug for Endpoint {
             .field("ordering", &self.ordering)
             .field("locale", &self.presentation.locale)
             .field("direct_messages", &self.direct_messages)
+            .field("filter", &self.route.filter.to_string())
             .finish()
     }
 }

@@ -13,6 +13,8 @@
 //! - [`outcome`]: a plan's outcome and run generations, decided from its state;
 //!   [`plan_progress`]: the counters it is decided on between reads.
 //! - [`events`]: the event model — what herald emits and delivers.
+//! - [`routing`]: who hears what, and when — attribute filters, mute
+//!   windows and silences, decided before a delivery's first attempt (pure).
 //! - [`daemon`]: wires the store and actors together and takes them down.
 //! - [`database`] / [`embedded_postgres`]: which PostgreSQL to use; the
 //!   embedded default that herald manages itself.
@@ -55,6 +57,7 @@ pub mod plan_progress;
 pub mod presentation;
 pub mod reload;
 pub mod rollout;
+pub mod routing;
 pub mod shutdown;
 pub mod signing;
 pub mod sources;

@@ -26,9 +26,12 @@ fn main() -> ExitCode {
             }
             Command::Endpoints(command) => commands::endpoints::endpoints(command).await,
             Command::Reload(args) => commands::endpoints::reload(args).await,
+            Command::Silence(command) => commands::silences::silence(command).await,
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::CheckConfig(args) => commands::check_config::check_config(args),
-            Command::Routes(herald::cli::RoutesCommand::Test(args)) => commands::routes::test(args),
+            Command::Routes(herald::cli::RoutesCommand::Test(args)) => {
+                commands::routes::test(args).await
+            }
             Command::Sink(args) => commands::sink::sink(args).await,
             Command::Completions(args) => {
                 let mut command = <Cli as clap::CommandFactory>::command();

@@ -32,12 +32,14 @@ use crate::delivery::http::HttpSender;
 pub use crate::delivery::lease_clock::{LeaseClock, Progress};
 use crate::delivery::ownership::LeaseTiming;
 use crate::delivery::recorder::Recorder;
+use crate::delivery::silence_book::SilenceBook;
 use crate::delivery::verdict::{self, Decision, FailKind, History};
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::{redacted_url, Endpoint, Ordering as SendOrder};
 use crate::events::Event;
 use crate::messages::delivery::{Drain, Drained, LeaseLost, UpdateEndpoint, Wake};
 use crate::metrics::Metrics;
+use crate::routing::{self, Gate};
 use crate::store::outbox::{AttemptRecord, NextStep, PendingDelivery, Recorded};
 use crate::store::text::RecordText;
 use crate::store::{Store, StoreError};
@@ -93,6 +95,8 @@ const HEALTH_FAILING: u8 = 2;
 struct Sender {
     /// Writes attempt records, batched with other endpoints'.
     recorder: Recorder,
+    /// The silences the gate judges by.
+    silences: SilenceBook,
     /// [`HEALTH_UNKNOWN`], [`HEALTH_CLEAN`] or [`HEALTH_FAILING`].
     health: Arc<AtomicU8>,
     endpoint: EndpointCell,
@@ -166,11 +170,13 @@ impl DeliveryActor {
         progress: Progress,
         manager: ManagerRecipients,
         recorder: Recorder,
+        silences: SilenceBook,
     ) -> Self {
         let timing = config.lease_timing();
         DeliveryActor {
             sender: Sender {
                 recorder,
+                silences,
                 health: Arc::new(AtomicU8::new(HEALTH_UNKNOWN)),
                 endpoint_id: endpoint.id.as_str().into(),
                 endpoint: EndpointCell::new(endpoint),
@@ -401,10 +407,7 @@ impl Sender {
                     if let Some(end) = sender.before_attempt() {
                         return Ok(Some(end));
                     }
-                    match &delivery.event {
-                        Ok(event) => sender.attempt(&delivery, event).await,
-                        Err(reason) => sender.fail_undecodable(&delivery, reason).await,
-                    }
+                    sender.gate_then_attempt(&delivery).await
                 })
                 .buffer_unordered(concurrency)
                 .collect()
@@ -449,15 +452,7 @@ impl Sender {
                 if let Some(end) = self.before_attempt() {
                     return end;
                 }
-                let step = self
-                    .progress
-                    .step(async {
-                        match &delivery.event {
-                            Ok(event) => self.attempt(&delivery, event).await,
-                            Err(reason) => self.fail_undecodable(&delivery, reason).await,
-                        }
-                    })
-                    .await;
+                let step = self.progress.step(self.gate_then_attempt(&delivery)).await;
                 match step {
                     Ok(None) => {}
                     Ok(Some(end)) => return end,
@@ -465,6 +460,80 @@ impl Sender {
                 }
             }
         }
+    }
+
+    /// One delivery at the head: failed if its event cannot be decoded;
+    /// before its first attempt, the gate (filters, silences, mute
+    /// windows) may filter, mute or hold it instead; else an attempt.
+    /// `Some` ends the drain.
+    async fn gate_then_attempt(
+        &self,
+        delivery: &PendingDelivery,
+    ) -> Result<Option<DrainEnd>, StoreError> {
+        let event = match &delivery.event {
+            Ok(event) => event,
+            Err(reason) => return self.fail_undecodable(delivery, reason).await,
+        };
+        if delivery.gated {
+            let endpoint = self.endpoint.get();
+            let silences = self
+                .store
+                .bounded(
+                    "reading the silences",
+                    self.silences.at(&self.store, delivery.silence_generation),
+                )
+                .await?;
+            let attributes =
+                routing::attributes::of_event(event, &delivery.attributes, &endpoint.id);
+            let gate =
+                routing::gate::decide(&endpoint.route, &silences, &attributes, delivery.read_at);
+            if gate != Gate::Send {
+                return self.record_gate(delivery, &gate).await;
+            }
+        }
+        self.attempt(delivery, event).await
+    }
+
+    /// Write what the gate decided (fenced by the lease, like an attempt).
+    async fn record_gate(
+        &self,
+        delivery: &PendingDelivery,
+        gate: &Gate,
+    ) -> Result<Option<DrainEnd>, StoreError> {
+        let id = &*self.endpoint_id;
+        let recorded = self
+            .store
+            .bounded(
+                "recording the gate's decision",
+                self.store
+                    .record_gate(delivery.id, id, &self.owner, self.lease.epoch(), gate),
+            )
+            .await?;
+        match recorded {
+            Recorded::Yes => {}
+            Recorded::LeaseLost => return Ok(Some(DrainEnd::LeaseLost)),
+            Recorded::NotPending => return Ok(None),
+        }
+        let state = match gate {
+            Gate::Send => return Ok(None),
+            Gate::Filtered { matcher } => {
+                debug!(event = "delivery.filtered", endpoint_id = %id, delivery_id = delivery.id, event_id = %delivery.event_id, matcher = %matcher);
+                "filtered"
+            }
+            Gate::Muted { by } => {
+                info!(event = "delivery.muted", endpoint_id = %id, delivery_id = delivery.id, event_id = %delivery.event_id, muted_by = %by, "not sent (the mute drops); replay it to send it");
+                "muted"
+            }
+            Gate::Held { by, until } => {
+                info!(event = "delivery.held", endpoint_id = %id, delivery_id = delivery.id, event_id = %delivery.event_id, muted_by = %by, until = %until.to_rfc3339(), "sent when the mute ends");
+                "held"
+            }
+        };
+        self.metrics
+            .deliveries
+            .with_label_values(&[state, id])
+            .inc();
+        Ok(None)
     }
 
     /// A row whose event cannot be decoded: failed with the reason, so the

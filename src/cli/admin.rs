@@ -38,7 +38,7 @@ pub struct DeliveriesArgs {
     #[arg(long)]
     pub event_type: Option<String>,
     /// Only deliveries in this state.
-    #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+    #[arg(long, value_parser = ["pending", "delivered", "failed", "filtered", "muted", "held"])]
     pub status: Option<String>,
     /// Only deliveries created since: an RFC 3339 time or an age such as 1h.
     #[arg(long)]
@@ -133,4 +133,66 @@ pub struct RecoverArgs {
 pub struct ReloadArgs {
     #[command(flatten)]
     pub admin: AdminClientArgs,
+}
+
+/// `herald silence …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SilenceCommand {
+    /// Mute what matches, from now (or --start) for --duration (or until --end).
+    Add(SilenceAddArgs),
+    /// Silences not yet ended (--all: expired ones too), with what they hold.
+    List(SilenceListArgs),
+    /// End a silence now; what it holds is sent (unless another mute holds it).
+    Expire(SilenceExpireArgs),
+}
+
+/// `herald silence add MATCHER… --duration 2h --comment …`.
+#[derive(Debug, Clone, Args)]
+pub struct SilenceAddArgs {
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+    /// Matchers that must all hold, in Alertmanager's syntax:
+    /// `environment=prod` `type=~"PIPELINE_.*"` `endpoint=oncall`.
+    #[arg(required = true)]
+    pub matchers: Vec<String>,
+    /// How long it lasts (`2h`, `30m`).
+    #[arg(long, conflicts_with = "end", required_unless_present = "end")]
+    pub duration: Option<String>,
+    /// When it ends (RFC 3339), instead of --duration.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// When it starts (RFC 3339); now by default.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// `drop`: not sent, recorded `muted` (replayable); `hold`: sent when
+    /// the silence ends, in order.
+    #[arg(long, default_value = "drop", value_parser = ["drop", "hold"])]
+    pub action: String,
+    /// Why (required).
+    #[arg(long)]
+    pub comment: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `herald silence list`.
+#[derive(Debug, Clone, Args)]
+pub struct SilenceListArgs {
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+    /// Expired silences too.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `herald silence expire ID`.
+#[derive(Debug, Clone, Args)]
+pub struct SilenceExpireArgs {
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+    pub id: String,
 }

@@ -42,6 +42,10 @@ pub enum Command {
     Endpoints(EndpointsCommand),
     /// Make a running herald read its config file again (admin API).
     Reload(ReloadArgs),
+    /// Add, list or expire silences: time-bounded mutes held on every
+    /// replica (admin API).
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Play a whole pipeline end to end on a temporary embedded database.
     Demo(DemoArgs),
     /// Validate the config file and print the effective endpoints (secrets masked).
@@ -139,6 +143,18 @@ pub struct RoutesTestArgs {
     /// The event's project: a resource id (`shop`) or a numeric project id.
     #[arg(long)]
     pub project: Option<String>,
+    /// An attribute of the event, for filters and silences:
+    /// `--attr environment=prod --attr database=shop` (repeatable).
+    #[arg(long = "attr", value_name = "NAME=VALUE")]
+    pub attributes: Vec<String>,
+    /// Judge mute windows and silences at this time (RFC 3339); now by default.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Also judge the silences of a running herald (read through its admin API).
+    #[arg(long)]
+    pub silences: bool,
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
 }
 
 /// `herald check-config`.

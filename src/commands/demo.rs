@@ -332,6 +332,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
             links: demo_links()?,
         },
         direct_messages: false,
+        route: Default::default(),
     })
 }
 

@@ -10,5 +10,6 @@ pub mod man;
 pub mod migrate;
 pub mod routes;
 pub mod run;
+pub mod silences;
 pub mod sink;
 mod table;

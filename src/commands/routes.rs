@@ -1,11 +1,18 @@
-//! `herald routes test TYPE [--project P]`: which endpoints of the config
-//! file an event would reach, and why each other one would not — the rules
-//! fan-out applies (`herald_subscription`): enabled, subscribed to the type
-//! (or `*`), and either global or filtering by the event's project.
+//! `herald routes test TYPE [--project P] [--attr NAME=VALUE…] [--at T]
+//! [--silences]`: which endpoints of the config file an event would reach,
+//! and why each other one would not — the rules fan-out applies
+//! (`herald_subscription`: enabled, subscribed to the type or `*`, global
+//! or filtering by the event's project), then the gate's (the endpoint's
+//! filter, its mute windows at `--at`, and with `--silences` a running
+//! herald's silences).
+
+use chrono::{DateTime, Utc};
 
 use crate::cli::RoutesTestArgs;
 use crate::endpoint::Endpoint;
+use crate::routing::{gate, Attributes, Gate, Matchers, MuteAction, Silence};
 
+use super::admin_client::AdminClient;
 use super::table;
 
 /// Whether `endpoint` would receive an event of `event_type` of `project`,
@@ -41,18 +48,99 @@ pub fn verdict(endpoint: &Endpoint, event_type: &str, project: Option<&str>) -> 
     }
 }
 
-pub fn test(args: RoutesTestArgs) -> anyhow::Result<()> {
+/// The event's attributes as `routes test` was told them.
+fn attributes(args: &RoutesTestArgs, endpoint: &str) -> anyhow::Result<Attributes> {
+    let mut attributes = Attributes::new();
+    for pair in &args.attributes {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--attr {pair:?} is not NAME=VALUE"))?;
+        attributes
+            .entry(name.trim().to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    attributes.insert("type".into(), vec![args.event_type.clone()]);
+    attributes.insert("endpoint".into(), vec![endpoint.to_owned()]);
+    if let Some(project) = &args.project {
+        let name = if project.parse::<i64>().is_ok() {
+            "project_id"
+        } else {
+            "project"
+        };
+        attributes.insert(name.into(), vec![project.clone()]);
+    }
+    Ok(attributes)
+}
+
+/// The live silences of the running herald the admin flags point at.
+async fn live_silences(args: &RoutesTestArgs) -> anyhow::Result<Vec<Silence>> {
+    let list = AdminClient::new(&args.admin)?.get("/v1/silences").await?;
+    let mut silences = Vec::new();
+    for row in list["silences"].as_array().into_iter().flatten() {
+        let texts: Vec<&str> = row["matchers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str())
+            .collect();
+        let time = |key: &str| -> anyhow::Result<DateTime<Utc>> {
+            Ok(serde_json::from_value(row[key].clone())?)
+        };
+        silences.push(Silence {
+            id: serde_json::from_value(row["id"].clone())?,
+            matchers: Matchers::parse_all(texts).map_err(anyhow::Error::msg)?,
+            starts_at: time("starts_at")?,
+            ends_at: time("ends_at")?,
+            action: MuteAction::parse(row["action"].as_str().unwrap_or_default())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(silences)
+}
+
+/// What the gate's answer means for `routes test`: whether it is sent now.
+fn explain(answer: Gate) -> (bool, String) {
+    match answer {
+        Gate::Send => (true, String::new()),
+        Gate::Filtered { matcher } => (false, format!("filter: {matcher} does not hold")),
+        Gate::Muted { by } => (false, format!("muted by {by} (dropped)")),
+        Gate::Held { by, until } => (
+            false,
+            format!("held by {by} until {}, then sent", until.to_rfc3339()),
+        ),
+    }
+}
+
+pub async fn test(args: RoutesTestArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
+    let at = match &args.at {
+        None => Utc::now(),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("--at {text:?} is not an RFC 3339 time: {e}"))?
+            .with_timezone(&Utc),
+    };
+    let silences = if args.silences {
+        live_silences(&args).await?
+    } else {
+        Vec::new()
+    };
     let mut rows = Vec::new();
     let mut reached = 0;
     for endpoint in &config.endpoints {
-        let (answer, why) = match verdict(endpoint, &args.event_type, args.project.as_deref()) {
-            Ok(()) => {
-                reached += 1;
-                ("yes", String::new())
-            }
-            Err(why) => ("no", why),
+        let (sent, why) = match verdict(endpoint, &args.event_type, args.project.as_deref()) {
+            Ok(()) => explain(gate::decide(
+                &endpoint.route,
+                &silences,
+                &attributes(&args, &endpoint.id)?,
+                at,
+            )),
+            Err(why) => (false, why),
         };
+        if sent {
+            reached += 1;
+        }
+        let answer = if sent { "yes" } else { "no" };
         rows.push(vec![endpoint.id.clone(), answer.to_owned(), why]);
     }
     print!(
@@ -64,12 +152,17 @@ pub fn test(args: RoutesTestArgs) -> anyhow::Result<()> {
         )
     );
     println!(
-        "{reached} endpoint(s) of the file would receive {}{}; project webhooks (in the database) are not listed",
+        "{reached} endpoint(s) of the file would receive {}{} now; project webhooks (in the database) are not listed{}",
         args.event_type,
         args.project
             .as_deref()
             .map(|p| format!(" of project {p}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if args.silences {
+            ""
+        } else {
+            "; silences not judged (--silences asks the running herald)"
+        }
     );
     Ok(())
 }
@@ -96,6 +189,7 @@ mod tests {
             ordering: Ordering::Strict,
             presentation: Default::default(),
             direct_messages: false,
+            route: Default::default(),
         }
     }
 

@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::secrets::{self, SecretOrigin};
+use super::time_intervals::FileTimeInterval;
 use super::Problem;
 use std::sync::Arc;
 
 use crate::endpoint::{Endpoint, EndpointSource, Ordering, Platform};
 use crate::events;
 use crate::presentation::{LinkKind, LinkTemplates, Locale, Presentation, Template};
+use crate::routing::{Matchers, MuteAction, MuteWindow, Route, TimeInterval};
 
 /// An endpoint's project filter: a project id or a resource id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,8 +37,42 @@ pub struct FileConfig {
     /// URL templates of links back to the host application.
     #[serde(default, skip_serializing_if = "FileLinks::is_empty")]
     pub links: FileLinks,
+    /// Named recurring periods endpoints can be muted during
+    /// (Alertmanager's `time_intervals`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_intervals: Vec<FileTimeInterval>,
     #[serde(default)]
     pub endpoints: Vec<FileEndpoint>,
+}
+
+/// An endpoint's filter: one matcher text or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileFilter {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl FileFilter {
+    fn texts(&self) -> Vec<&str> {
+        match self {
+            FileFilter::One(text) => vec![text.as_str()],
+            FileFilter::Many(texts) => texts.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One entry of an endpoint's `mute_time_intervals:`: a name (muted
+/// messages dropped) or `{name, action: drop|hold}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileMute {
+    Name(String),
+    Rule {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+    },
 }
 
 /// `links:`, as written: one URL template per kind, e.g.
@@ -143,6 +179,13 @@ pub struct FileEndpoint {
     /// their creator through the platform's app API (Slack, Feishu, Lark).
     #[serde(default, skip_serializing_if = "is_false")]
     pub direct_messages: bool,
+    /// Only events whose attributes these matchers hold for
+    /// (`environment=~"prod|staging"`; docs/routing.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FileFilter>,
+    /// Quiet during these `time_intervals` (by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mute_time_intervals: Vec<FileMute>,
 }
 
 fn yes() -> bool {
@@ -199,7 +242,7 @@ fn subscribable(event: &str) -> Result<(), String> {
     ))
 }
 
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()
@@ -258,6 +301,55 @@ fn check_direct_messages(
     }
 }
 
+/// An endpoint's `filter` and `mute_time_intervals` as its [`Route`].
+fn endpoint_route(
+    raw: &FileEndpoint,
+    intervals: &std::collections::HashMap<String, Arc<TimeInterval>>,
+    defined: &HashSet<&str>,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Route {
+    let mut route = Route::default();
+    if let Some(filter) = &raw.filter {
+        match Matchers::parse_all(filter.texts()) {
+            Ok(matchers) => route.filter = matchers,
+            Err(message) => problem("filter", message),
+        }
+    }
+    for mute in &raw.mute_time_intervals {
+        let (name, action) = match mute {
+            FileMute::Name(name) => (name, None),
+            FileMute::Rule { name, action } => (name, action.as_deref()),
+        };
+        let action = match action.map(|a| (a, MuteAction::parse(a))) {
+            None => MuteAction::Drop,
+            Some((_, Some(action))) => action,
+            Some((text, None)) => {
+                problem(
+                    "mute_time_intervals",
+                    format!("action `{text}` is neither `drop` nor `hold`"),
+                );
+                continue;
+            }
+        };
+        match intervals.get(name.as_str()) {
+            Some(interval) => route.mute_windows.push(MuteWindow {
+                interval: interval.clone(),
+                action,
+            }),
+            // A defined but invalid interval is reported where it is.
+            None if defined.contains(name.as_str()) => {}
+            None => {
+                let known: Vec<&str> = defined.iter().copied().collect();
+                let hint = super::shape::closest(name, &known)
+                    .map(|best| format!(" (did you mean `{best}`?)"))
+                    .unwrap_or_default();
+                problem("mute_time_intervals", format!("no time interval is named `{name}`{hint}; define it under `time_intervals:`"));
+            }
+        }
+    }
+    route
+}
+
 /// A valid file: its endpoints (with notes) and link templates.
 pub struct Validated {
     pub endpoints: Vec<(Endpoint, EndpointNotes)>,
@@ -272,6 +364,12 @@ pub fn validate(
 ) -> Result<Validated, Vec<Problem>> {
     let mut problems = Vec::new();
     let links = Arc::new(file.links.validate(path, &mut problems));
+    let intervals = super::time_intervals::validate(&file.time_intervals, path, &mut problems);
+    let defined: HashSet<&str> = file
+        .time_intervals
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (index, raw) in file.endpoints.iter().enumerate() {
@@ -412,6 +510,7 @@ pub fn validate(
                 &mut problem,
             );
         }
+        let route = endpoint_route(raw, &intervals, &defined, &mut problem);
         let locale = match raw.locale.as_deref() {
             None => Some(Locale::En),
             Some(text) => Locale::parse(text).or_else(|| {
@@ -454,6 +553,7 @@ pub fn validate(
                         links: links.clone(),
                     },
                     direct_messages: raw.direct_messages,
+                    route,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),

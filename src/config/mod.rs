@@ -11,6 +11,7 @@ pub mod file;
 mod located;
 pub mod secrets;
 mod shape;
+pub mod time_intervals;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// The `links:` section (also applied to project webhooks).
     pub links: std::sync::Arc<crate::presentation::LinkTemplates>,
+    /// The `time_intervals:` section as written (endpoints hold them
+    /// parsed), for showing the effective config.
+    pub time_intervals: Vec<time_intervals::FileTimeInterval>,
 }
 
 /// One problem with the file: where (line and column when known), which
@@ -259,6 +263,7 @@ pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, Conf
         notes,
         path: Some(path.to_path_buf()),
         links: validated.links,
+        time_intervals: shaped.file.time_intervals.clone(),
     })
 }
 
@@ -308,6 +313,7 @@ pub fn render_effective(config: &Config) -> String {
     }
     let mut file = FileConfig {
         links: FileLinks::from_templates(&config.links),
+        time_intervals: config.time_intervals.clone(),
         ..FileConfig::default()
     };
     for (index, endpoint) in config.endpoints.iter().enumerate() {
@@ -341,6 +347,17 @@ pub fn render_effective(config: &Config) -> String {
                 crate::endpoint::Ordering::Unordered { concurrency } => Some(concurrency),
             },
             direct_messages: endpoint.direct_messages,
+            filter: (!endpoint.route.filter.is_empty())
+                .then(|| file::FileFilter::Many(endpoint.route.filter.texts())),
+            mute_time_intervals: endpoint
+                .route
+                .mute_windows
+                .iter()
+                .map(|w| file::FileMute::Rule {
+                    name: w.interval.name.clone(),
+                    action: Some(w.action.as_str().to_string()),
+                })
+                .collect(),
             locale: match endpoint.presentation.locale {
                 crate::presentation::Locale::En => None,
                 other => Some(other.as_str().to_string()),
@@ -354,5 +371,7 @@ pub fn render_effective(config: &Config) -> String {
     out
 }
 
+#[cfg(test)]
+mod routing_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //!   [`direct`]: one direct message through an IM app's API.
 //! - [`ownership`]: an endpoint's ownership states (Acquiring → Active →
 //!   Draining → Released) and how the lease and one attempt fit together.
-//! - [`recorder`]: group commit of attempt records across endpoints.
+//! - [`recorder`]: group commit of attempt records across endpoints;
+//!   [`silence_book`]: the replica's copy of the silences the gate reads.
 //! - [`attempt`]: one attempt, rendered and sent within the request timeout;
 //!   [`lease_clock`]: the lease's clock and the watchdog's progress mark;
 //!   [`endpoint_table`]: the endpoints a replica delivers.
@@ -24,6 +25,7 @@ pub mod ownership;
 pub mod project_webhook;
 pub mod recorder;
 pub mod retry;
+pub mod silence_book;
 pub mod verdict;
 
 use std::time::Duration;

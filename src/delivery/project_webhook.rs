@@ -51,6 +51,7 @@ pub fn endpoint_from_row(
             links: links.clone(),
         },
         direct_messages: false,
+        route: Default::default(),
     };
     // Written by host-app users: no plain-http opt-in.
     policy

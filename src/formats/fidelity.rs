@@ -238,6 +238,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         ordering: crate::endpoint::Ordering::Strict,
         presentation: Presentation { locale, links },
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

@@ -85,6 +85,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         ordering: crate::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod records;
 pub mod retention;
 pub mod rollout_requests;
 pub mod schema;
+pub mod silences;
 pub mod text;
 pub mod work;
 

@@ -32,6 +32,15 @@ pub struct PendingDelivery {
     pub age: Duration,
     /// Until it is due, when it was read (zero: due now).
     pub due_in: Duration,
+    /// Whether the gate (filters, mutes) decides before it is sent: not
+    /// yet attempted, and not replayed by an operator.
+    pub gated: bool,
+    /// The event's stored attributes (`herald_event.attributes`).
+    pub attributes: serde_json::Value,
+    /// The database's clock when the row was read: mutes are judged by it.
+    pub read_at: DateTime<Utc>,
+    /// The silences' generation when the row was read.
+    pub silence_generation: i64,
     /// The event, or why its row cannot be decoded (the delivery is then
     /// failed with that reason rather than blocking the queue).
     /// Shared, so an attempt hands it to the HTTP runtime without a copy.
@@ -69,7 +78,9 @@ pub const PENDING_ROWS_SQL: &str =
     "SELECT d.id AS delivery_id, d.recipient, d.attempts, d.throttled_attempts,
             (extract(epoch FROM now() - d.queued_at) * 1000)::bigint AS age_ms,
             (extract(epoch FROM d.next_attempt_at - now()) * 1000)::bigint AS due_in_ms,
-            e.id, e.type, e.created_at, e.payload
+            d.ungated, now() AS db_now,
+            (SELECT generation FROM herald_silence_generation) AS silence_generation,
+            e.id, e.type, e.created_at, e.payload, e.attributes
        FROM herald_delivery d
        JOIN herald_event e ON e.id = d.event_id
       WHERE d.endpoint_id = ANY (ARRAY[$1]::text[]) AND d.state = 'pending'
@@ -134,6 +145,10 @@ fn pending_from_row(row: &PgRow) -> Result<PendingDelivery, StoreError> {
         throttled_attempts: row.try_get("throttled_attempts")?,
         age: millis(row, "age_ms")?,
         due_in: millis(row, "due_in_ms")?,
+        gated: row.try_get::<i32, _>("attempts")? == 0 && !row.try_get::<bool, _>("ungated")?,
+        attributes: row.try_get("attributes")?,
+        read_at: row.try_get("db_now")?,
+        silence_generation: row.try_get("silence_generation")?,
         event: super::events::event_from_row(row)
             .map(std::sync::Arc::new)
             .map_err(|e| e.to_string()),
@@ -332,8 +347,9 @@ impl Store {
         Ok(())
     }
 
-    /// Put a failed or delivered delivery back in its endpoint's queue with
-    /// a fresh retry budget (same event, same `webhook-id`); its attempt
+    /// Put a finished (failed, delivered, muted, filtered) or held delivery
+    /// back in its endpoint's queue, to be sent whatever its filters and
+    /// mutes say, with a fresh retry budget (same event, same `webhook-id`); its attempt
     /// numbers keep increasing and the replay is recorded with who asked.
     /// The endpoint, or `None` when it is not there or still pending.
     pub async fn replay_delivery(
@@ -343,7 +359,8 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let endpoint: Option<String> = sqlx::query_scalar(&replay_sql(
-            "SELECT id FROM herald_delivery WHERE id = $1 AND state IN ('failed', 'delivered')",
+            "SELECT id FROM herald_delivery
+              WHERE id = $1 AND state IN ('failed', 'delivered', 'muted', 'filtered', 'held')",
         ))
         .bind(delivery_id)
         .bind(requested_by)
@@ -478,7 +495,8 @@ fn replay_sql(chosen: &str) -> String {
              UPDATE herald_delivery d
                 SET attempt_offset = d.attempt_offset + d.attempts,
                     state = 'pending', attempts = 0, throttled_attempts = 0, queued_at = now(),
-                    next_attempt_at = now(), completed_at = NULL, updated_at = now()
+                    next_attempt_at = now(), completed_at = NULL, updated_at = now(),
+                    held_until = NULL, ungated = TRUE
                FROM chosen c, herald_delivery old
               WHERE d.id = c.id AND old.id = c.id
           RETURNING d.id, d.endpoint_id, old.state AS from_state, d.attempt_offset + 1 AS first_attempt),

@@ -55,18 +55,7 @@ impl Admin {
             daemon,
             server,
             base,
-            // Mutating routes take JSON only (CSRF); GETs ignore the header.
-            http: reqwest::Client::builder()
-                .default_headers(
-                    [(
-                        reqwest::header::CONTENT_TYPE,
-                        reqwest::header::HeaderValue::from_static("application/json"),
-                    )]
-                    .into_iter()
-                    .collect(),
-                )
-                .build()
-                .expect("client"),
+            http: crate::support::cli::json_client(),
         }
     }
 

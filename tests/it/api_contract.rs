@@ -105,6 +105,9 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
             "/v1/events/{id}",
             "/v1/reload",
             "/v1/rollout-requests",
+            "/v1/silences",
+            "/v1/silences/{id}",
+            "/v1/silences/{id}/expire",
             "/v1/windows",
         ]
     );
@@ -144,7 +147,14 @@ async fn the_document_is_openapi_3_1_and_names_every_route() {
     );
     assert_eq!(
         document["components"]["schemas"]["DeliveryState"]["enum"],
-        serde_json::json!(["pending", "delivered", "failed"])
+        serde_json::json!([
+            "pending",
+            "delivered",
+            "failed",
+            "filtered",
+            "muted",
+            "held"
+        ])
     );
     server.stop().await;
     daemon.stop().await;

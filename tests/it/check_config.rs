@@ -159,12 +159,7 @@ async fn routes_test_says_who_would_receive_an_event_and_why_not() {
         }
     };
     let shop = routes("shop").await;
-    let row = |out: &str, id: &str| {
-        out.lines()
-            .find(|l| l.starts_with(id))
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
+    let row = crate::support::cli::table_row;
     assert_eq!(row(&shop, "oncall"), "oncall yes");
     assert_eq!(row(&shop, "everything"), "everything yes");
     assert!(

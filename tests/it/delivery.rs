@@ -29,6 +29,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

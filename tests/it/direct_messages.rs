@@ -29,6 +29,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: true,
+        route: Default::default(),
     }
 }
 

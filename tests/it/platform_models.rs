@@ -39,6 +39,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
             links: links(),
         },
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

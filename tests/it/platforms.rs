@@ -29,6 +29,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

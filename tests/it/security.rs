@@ -139,6 +139,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

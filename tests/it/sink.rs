@@ -25,6 +25,7 @@ fn endpoint(url: &str) -> Endpoint {
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     }
 }
 

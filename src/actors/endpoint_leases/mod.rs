@@ -30,6 +30,7 @@ use crate::delivery::endpoint_table::EndpointTable;
 use crate::delivery::http::HttpSender;
 use crate::delivery::ownership::{self, DrainReason, Ownership, Transition};
 use crate::delivery::recorder::Recorder;
+use crate::delivery::silence_book::SilenceBook;
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
 use crate::messages::delivery::{
@@ -82,6 +83,8 @@ enum Hint {
 pub struct EndpointLeases {
     /// The replica's group-commit recorder, shared by its delivery actors.
     recorder: Recorder,
+    /// The silences, shared by its delivery actors.
+    silences: SilenceBook,
     store: Store,
     node_id: String,
     config: Arc<DeliveryConfig>,
@@ -127,6 +130,7 @@ impl EndpointLeases {
     ) -> Self {
         EndpointLeases {
             recorder,
+            silences: SilenceBook::default(),
             store,
             node_id,
             config: Arc::new(config),
@@ -172,6 +176,11 @@ impl EndpointLeases {
                 // when its leases expire, so takeover is not held back.
                 let live = store.bounded("renewing this replica's heartbeat", store.heartbeat_replica(&node_id, lease_ttl)).await?;
                 let webhooks = store.bounded("reading project webhooks", store.project_webhooks()).await?;
+                // Held deliveries whose mute ended queue again (any replica
+                // may release them; the lease holder sends).
+                for released in store.bounded("releasing held deliveries", store.release_held()).await? {
+                    info!(event = "delivery.released", endpoint_id = %released.endpoint_id, deliveries = released.deliveries, "held deliveries are queued again: their mute ended");
+                }
                 let pending = store.bounded("reading endpoints with pending deliveries", store.endpoints_with_pending()).await?;
                 Ok::<_, StoreError>((live, webhooks, pending))
             }
@@ -418,6 +427,7 @@ impl EndpointLeases {
                             progress.clone(),
                             recipients,
                             manager.recorder.clone(),
+                            manager.silences.clone(),
                         )
                         .start();
                         let mut state = Ownership::Acquiring;

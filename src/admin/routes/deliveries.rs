@@ -26,6 +26,12 @@ pub enum DeliveryState {
     Pending,
     Delivered,
     Failed,
+    /// The endpoint's filter did not want it (never sent).
+    Filtered,
+    /// Dropped by a silence or mute window (replayable).
+    Muted,
+    /// Set aside by a silence or mute window; sent when it ends.
+    Held,
 }
 
 impl DeliveryState {
@@ -34,6 +40,9 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
+            DeliveryState::Filtered => "filtered",
+            DeliveryState::Muted => "muted",
+            DeliveryState::Held => "held",
         }
     }
 }

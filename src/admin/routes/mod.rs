@@ -8,6 +8,7 @@ pub(crate) mod health;
 mod input;
 pub mod openapi;
 mod rollout_requests;
+mod silences;
 
 use actix_web::web;
 
@@ -18,5 +19,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
     endpoints::configure(config);
     deliveries::configure(config);
     rollout_requests::configure(config);
+    silences::configure(config);
     config.service(openapi::document);
 }

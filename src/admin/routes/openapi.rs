@@ -7,13 +7,13 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{console, deliveries, endpoints, events, health, rollout_requests};
+use super::{console, deliveries, endpoints, events, health, rollout_requests, silences};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "herald admin API",
-        description = "Health, endpoints, the delivery log, replays, reloads and custom events. \
+        description = "Health, endpoints, the delivery log, replays, silences, reloads and custom events. \
                        Every route but /healthz, /readyz, /openapi.json and the console needs \
                        `Authorization: Bearer <admin token>`. Errors are `{\"error\": \"…\"}`."
     ),
@@ -33,6 +33,10 @@ use super::{console, deliveries, endpoints, events, health, rollout_requests};
         events::show,
         events::reload,
         rollout_requests::list,
+        silences::list,
+        silences::create,
+        silences::show,
+        silences::expire,
         console::windows,
         console::decisions,
     ),
@@ -42,6 +46,7 @@ use super::{console, deliveries, endpoints, events, health, rollout_requests};
         (name = "endpoints", description = "where herald delivers, and their health"),
         (name = "deliveries", description = "the delivery log and replays"),
         (name = "events", description = "emitting custom events"),
+        (name = "silences", description = "ad-hoc mutes, stored in the database"),
         (name = "operations", description = "health, readiness, metrics, reload"),
     )
 )]

@@ -33,6 +33,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         ordering: herald::endpoint::Ordering::Strict,
         presentation: Default::default(),
         direct_messages: false,
+        route: Default::default(),
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bytebase;
 pub mod bytebase_api;
+pub mod cli;
 pub mod db;
 pub mod im_api;
 pub mod issues;

@@ -1,0 +1,99 @@
+//! Config tests for routing: filters, `time_intervals` and mutes.
+
+use std::path::Path;
+
+use super::*;
+use crate::routing::MuteAction;
+
+const ROUTED: &str = r#"
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times: [{start_time: "22:00", end_time: "24:00"}]
+        weekdays: ["monday:friday"]
+        location: Europe/Berlin
+  - name: month-end
+    time_intervals:
+      - days_of_month: [-1, "1:2"]
+        months: [december]
+        years: [2027]
+endpoints:
+  - id: oncall
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: [PIPELINE_FAILED]
+    filter: 'environment="prod", database=~"shop_.*"'
+    mute_time_intervals:
+      - nights
+      - {name: month-end, action: hold}
+  - id: staging
+    type: slack
+    url: https://hooks.slack.com/services/T/B/Y
+    events: ["*"]
+    filter: ['environment="staging"', 'type!="ISSUE_CREATED"']
+"#;
+
+#[test]
+fn filters_and_mute_windows_load_and_round_trip() {
+    let secrets = tempfile::tempdir().expect("dir");
+    let config = parse(ROUTED, Path::new("r.yaml"), secrets.path()).expect("valid");
+    let oncall = &config.endpoints[0].route;
+    assert_eq!(
+        oncall.filter.to_string(),
+        r#"{environment="prod", database=~"shop_.*"}"#
+    );
+    assert_eq!(oncall.mute_windows.len(), 2);
+    assert_eq!(oncall.mute_windows[0].interval.name, "nights");
+    assert_eq!(oncall.mute_windows[0].action, MuteAction::Drop);
+    assert_eq!(oncall.mute_windows[1].action, MuteAction::Hold);
+    assert_eq!(
+        oncall.mute_windows[0].interval.parts[0].location,
+        chrono_tz::Europe::Berlin
+    );
+    assert_eq!(
+        oncall.mute_windows[1].interval.parts[0].days_of_month,
+        [(-1, -1), (1, 2)]
+    );
+    assert_eq!(config.endpoints[1].route.filter.0.len(), 2);
+    let rendered = render_effective(&config);
+    let again = parse(&rendered, Path::new("r.yaml"), secrets.path()).expect("reloads");
+    for (shown, real) in again.endpoints.iter().zip(&config.endpoints) {
+        assert_eq!(shown.route, real.route, "{rendered}");
+    }
+}
+
+#[test]
+fn routing_mistakes_are_located_problems_at_once() {
+    let secrets = tempfile::tempdir().expect("dir");
+    let text = r#"time_intervals:
+  - name: nights
+    time_intervals:
+      - weekdays: ["friday:monday"]
+        location: Mars/Olympus
+      - times: [{start_time: "23:00", end_time: "01:00"}]
+endpoints:
+  - id: oncall
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    filter: 'environment=~"(prod"'
+    mute_time_intervals: [night, {name: nights, action: later}]
+"#;
+    let err = parse(text, Path::new("r.yaml"), secrets.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let expected = [
+        "r.yaml:4:20: time_intervals[0].time_intervals[0].weekdays[0]: `friday:monday`: the range's start is after its end",
+        "r.yaml:5:9: time_intervals[0].time_intervals[0].location: `Mars/Olympus` is not an IANA time zone",
+        "r.yaml:6:18: time_intervals[0].time_intervals[1].times[0]: start_time 23:00 is not before end_time 01:00",
+        "r.yaml:12:5: endpoint `oncall`: filter: `(prod` is not a regular expression",
+        "r.yaml:13:5: endpoint `oncall`: mute_time_intervals: no time interval is named `night` (did you mean `nights`?)",
+        "r.yaml:13:5: endpoint `oncall`: mute_time_intervals: action `later` is neither `drop` nor `hold`",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
+    for (line, start) in lines.iter().zip(expected) {
+        assert!(line.starts_with(start), "{line}\n  expected {start}");
+    }
+}
