@@ -7,10 +7,11 @@
 -- tasks run, and the issue's labels (the host writes them if it has them).
 ALTER TABLE task ADD COLUMN environment TEXT;
 ALTER TABLE issue ADD COLUMN labels TEXT[] NOT NULL DEFAULT '{}';
+ALTER TABLE issue ADD COLUMN risk_level TEXT;
 
 -- An event's stored attributes, taken when it is emitted (what the plan
 -- looked like then): `{"instance": [...], "database": [...],
--- "environment": [...], "label": [...]}`. For PIPELINE_FAILED, the failed
+-- "environment": [...], "label": [...], "risk_level": [...]}`. For PIPELINE_FAILED, the failed
 -- tasks only, so "failures in prod" means what failed in prod.
 ALTER TABLE herald_event ADD COLUMN attributes JSONB NOT NULL DEFAULT '{}'::jsonb;
 
@@ -20,6 +21,7 @@ DECLARE
     v_failed JSONB := NEW.payload #> '{data,failed_tasks}';
     v_tasks  JSONB := '{}'::jsonb;
     v_labels TEXT[];
+    v_risk   TEXT;
 BEGIN
     IF NEW.attributes <> '{}'::jsonb THEN
         RETURN NEW;
@@ -40,11 +42,15 @@ BEGIN
                              WHERE f ->> 'task_id' ~ '^[0-9]{1,18}$'));
     END IF;
     IF NEW.issue_id IS NOT NULL THEN
-        SELECT labels INTO v_labels FROM issue WHERE id = NEW.issue_id;
+        SELECT labels, risk_level INTO v_labels, v_risk FROM issue WHERE id = NEW.issue_id;
     ELSIF NEW.plan_id IS NOT NULL THEN
-        SELECT labels INTO v_labels FROM issue WHERE plan_id = NEW.plan_id ORDER BY id DESC LIMIT 1;
+        SELECT labels, risk_level INTO v_labels, v_risk
+          FROM issue WHERE plan_id = NEW.plan_id ORDER BY id DESC LIMIT 1;
     END IF;
-    NEW.attributes := v_tasks || jsonb_build_object('label', to_jsonb(coalesce(v_labels, '{}'::text[])));
+    NEW.attributes := v_tasks
+        || jsonb_build_object('label', to_jsonb(coalesce(v_labels, '{}'::text[])))
+        || CASE WHEN v_risk IS NULL THEN '{}'::jsonb
+                ELSE jsonb_build_object('risk_level', jsonb_build_array(v_risk)) END;
     RETURN NEW;
 END $$;
 

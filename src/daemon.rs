@@ -9,9 +9,9 @@ use sqlx::postgres::PgConnectOptions;
 use tracing::info;
 
 use crate::actors::{
-    ApprovalActor, ApprovalConfig, BytebaseFollower, EndpointLeases, FollowerConfig, IssueEvents,
-    IssueEventsConfig, Listener, ListenerConfig, PlanConfig, PlanRegistry, Retention,
-    RetentionConfig, RolloutRepair, Router, RouterTargets,
+    ApprovalActor, ApprovalConfig, ApprovalReminders, BytebaseFollower, EndpointLeases,
+    FollowerConfig, IssueEvents, IssueEventsConfig, Listener, ListenerConfig, PlanConfig,
+    PlanRegistry, ReminderConfig, Retention, RetentionConfig, RolloutRepair, Router, RouterTargets,
 };
 use crate::delivery::DeliveryConfig;
 use crate::endpoint::Endpoint;
@@ -43,6 +43,8 @@ pub struct DaemonConfig {
     pub reconcile_interval: Duration,
     /// What history is kept, and for how long.
     pub retention: RetentionConfig,
+    /// Approval reminders (None: off).
+    pub reminders: Option<ReminderConfig>,
     /// Where the pipeline facts come from.
     pub source: SourceConfig,
 }
@@ -81,6 +83,7 @@ impl Default for DaemonConfig {
             plans: PlanConfig::default(),
             reconcile_interval: Duration::from_secs(60),
             retention: RetentionConfig::default(),
+            reminders: None,
             source: SourceConfig::Native,
         }
     }
@@ -100,6 +103,8 @@ pub struct Daemon {
     /// The plan registry (one supervisor per active plan).
     pub plans: Addr<PlanRegistry>,
     pub retention: Addr<Retention>,
+    /// Approval reminders (None: `--approval-reminder-interval` not set).
+    pub reminders: Option<Addr<ApprovalReminders>>,
     /// The Bytebase source's follower (None: the native source).
     pub follower: Option<Addr<BytebaseFollower>>,
     /// Rollout repair through Bytebase's API (None: not configured).
@@ -227,6 +232,17 @@ impl Daemon {
         )
         .start();
         let retention = Retention::new(store.clone(), config.retention.clone()).start();
+        let reminders = config.reminders.as_ref().map(|reminders| {
+            ApprovalReminders::new(
+                store.clone(),
+                ReminderConfig {
+                    node_id: config.node_id.clone(),
+                    ..reminders.clone()
+                },
+                metrics.clone(),
+            )
+            .start()
+        });
         let (follower, repair) = match &config.source {
             SourceConfig::Native => (None, None),
             SourceConfig::Bytebase(source) => {
@@ -257,6 +273,7 @@ impl Daemon {
             issue_events,
             plans,
             retention,
+            reminders,
             follower,
             repair,
             recorder_store,
@@ -272,6 +289,9 @@ impl Daemon {
         let _ = self.approval.send(StopActor).await;
         let _ = self.issue_events.send(StopActor).await;
         let _ = self.retention.send(StopActor).await;
+        if let Some(reminders) = &self.reminders {
+            let _ = reminders.send(StopActor).await;
+        }
         if let Some(follower) = &self.follower {
             let _ = follower.send(StopActor).await;
         }

@@ -133,6 +133,9 @@ pub struct ApprovalRequestedData {
     pub required_count: i32,
     /// Project members holding the role (deleted users skipped); mentioned.
     pub approvers: Vec<UserRef>,
+    /// Set on a reminder (`--approval-reminder-interval`): its number, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
 }
 
 /// `data` of `ISSUE_SENT_BACK`.

@@ -132,7 +132,7 @@ fn payload_error(error: serde_json::Error) -> StoreError {
 
 /// The event for `transition` of the issue in `snapshot`, with the id the
 /// claim recorded.
-async fn build_event(
+pub(crate) async fn build_event(
     conn: &mut sqlx::PgConnection,
     transition: &IssueTransition,
     snapshot: IssueSnapshot,
@@ -171,6 +171,7 @@ async fn build_event(
                         .or(snapshot.approval_required_count)
                         .unwrap_or(1),
                     approvers,
+                    reminder: None,
                 },
             )
         }

@@ -10,7 +10,8 @@
 //! - [`approval`]: creates a plan's rollout once its approval and plan
 //!   checks allow it.
 //! - [`issue_events`]: issue created / approval requested / sent back /
-//!   approved, once per transition.
+//!   approved, once per transition; [`approval_reminders`]: approvals
+//!   still pending announced again, once per interval.
 //! - [`bytebase_follower`]: mirrors a read-only Bytebase database into the
 //!   native tables (the Bytebase source).
 //! - [`endpoint_leases`]: endpoints, leases, one [`delivery`] actor per held endpoint.
@@ -20,6 +21,7 @@
 //!   Bytebase's own creator has not made within a grace period.
 
 pub mod approval;
+pub mod approval_reminders;
 pub mod bytebase_follower;
 pub mod delivery;
 pub mod endpoint_leases;
@@ -33,6 +35,7 @@ pub mod rollout_repair;
 pub mod router;
 
 pub use approval::{ApprovalActor, ApprovalConfig};
+pub use approval_reminders::{ApprovalReminders, ReminderConfig};
 pub use bytebase_follower::{BytebaseFollower, FollowerConfig};
 pub use delivery::DeliveryActor;
 pub use endpoint_leases::EndpointLeases;

@@ -451,6 +451,27 @@ pub struct PlanArgs {
     /// Stop a plan's supervisor after this long without messages and without an open window.
     #[arg(long, env = "HERALD_PLAN_IDLE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub plan_idle: Duration,
+
+    /// Announce an approval still pending again after this long, and again
+    /// every time as long (e.g. 4h); off when not given.
+    #[arg(long, env = "HERALD_APPROVAL_REMINDER_INTERVAL", value_parser = humantime::parse_duration)]
+    pub approval_reminder_interval: Option<Duration>,
+
+    /// Reminders per approval step at most.
+    #[arg(long, env = "HERALD_APPROVAL_REMINDER_MAX", default_value_t = 3)]
+    pub approval_reminder_max: u32,
+}
+
+impl PlanArgs {
+    /// Approval reminders, if asked for.
+    pub fn reminders(&self) -> Option<crate::actors::ReminderConfig> {
+        let interval = self.approval_reminder_interval.filter(|i| !i.is_zero())?;
+        (self.approval_reminder_max > 0).then(|| crate::actors::ReminderConfig {
+            interval,
+            max: self.approval_reminder_max,
+            node_id: String::new(),
+        })
+    }
 }
 
 /// Webhook delivery: retries, timeouts, leases.

@@ -59,6 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ..args.delivery.config()
         },
         retention: args.delivery.retention(),
+        reminders: args.plans.reminders(),
         source: args.source.config()?,
         plans: PlanConfig {
             failure_window: args.plans.failure_window,

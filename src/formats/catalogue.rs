@@ -22,6 +22,10 @@ pub struct Catalogue {
     /// Title prefixes, one per event type.
     pub issue_created: &'static str,
     pub approval_requested: &'static str,
+    /// The title prefix of an approval request's reminder.
+    pub approval_reminder: &'static str,
+    /// A reminder's number, as a field.
+    pub reminder: &'static str,
     pub sent_back: &'static str,
     pub approved: &'static str,
     pub pipeline_failed: &'static str,
@@ -109,6 +113,8 @@ impl Catalogue {
 pub const EN: Catalogue = Catalogue {
     issue_created: "Issue created",
     approval_requested: "Approval requested",
+    approval_reminder: "Approval still pending",
+    reminder: "Reminder",
     sent_back: "Issue sent back",
     approved: "Issue approved",
     pipeline_failed: "Pipeline failed",
@@ -166,6 +172,8 @@ pub const ZH_CN: Catalogue = Catalogue {
     // 创建工单 (which reads like a button).
     issue_created: "工单已创建",
     approval_requested: "需要审批",
+    approval_reminder: "审批仍待处理",
+    reminder: "提醒",
     sent_back: "工单被退回",
     approved: "工单已通过审批",
     pipeline_failed: "流水线失败",
@@ -259,6 +267,8 @@ mod tests {
         let words = [
             zh.issue_created,
             zh.approval_requested,
+            zh.approval_reminder,
+            zh.reminder,
             zh.sent_back,
             zh.approved,
             zh.pipeline_failed,

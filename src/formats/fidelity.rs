@@ -157,6 +157,7 @@ fn event() -> impl Strategy<Value = Event> {
                             role: reason.clone(),
                             required_count: 2,
                             approvers: people.clone(),
+                            reminder: (failed % 2 == 0).then_some(2),
                         }),
                     ),
                     2 => (

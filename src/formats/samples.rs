@@ -107,6 +107,7 @@ pub fn sample(event_type: &str) -> Event {
                 role: "DBA".into(),
                 required_count: 2,
                 approvers: vec![bob(), carol()],
+                reminder: None,
             },
         ),
         Some(EventType::IssueSentBack) => typed(

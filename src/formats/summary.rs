@@ -368,6 +368,7 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
     }
     let mut list = None;
     let mut mentions: Vec<UserRef> = Vec::new();
+    let mut reminder = None;
     let known = event.known_type();
     let details = match known {
         Some(EventType::IssueCreated) => typed::<IssueCreatedData>(event).map(|d| {
@@ -376,14 +377,16 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
         }),
         Some(EventType::IssueApprovalRequested) => typed::<ApprovalRequestedData>(event).map(|d| {
             mentions.extend(d.approvers.iter().cloned());
-            (
-                Severity::Warning,
-                vec![
-                    text(words.role, d.role),
-                    text(words.approvals_required, d.required_count.to_string()),
-                    users(words.approvers, d.approvers),
-                ],
-            )
+            reminder = d.reminder;
+            let mut fields = vec![
+                text(words.role, d.role),
+                text(words.approvals_required, d.required_count.to_string()),
+                users(words.approvers, d.approvers),
+            ];
+            if let Some(n) = d.reminder {
+                fields.push(text(words.reminder, n.to_string()));
+            }
+            (Severity::Warning, fields)
         }),
         Some(EventType::IssueSentBack) => typed::<SentBackData>(event).map(|d| {
             mentions.push(d.creator.clone());
@@ -460,6 +463,11 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
         None => None,
     };
     let (title, severity, details) = match (known, details) {
+        (Some(_), Some((severity, details))) if reminder.is_some() => (
+            format!("{}{}{subject}", words.approval_reminder, words.title_colon),
+            severity,
+            details,
+        ),
         (Some(known), Some((severity, details))) => {
             (words.title(known, &subject), severity, details)
         }
@@ -538,5 +546,28 @@ mod tests {
             assert!(budget.list_entries <= MAX_LIST_ITEMS, "{platform}");
             assert!(budget.item_chars <= MAX_ITEM_CHARS, "{platform}");
         }
+    }
+
+    /// A reminder says so in its title and fields, in both locales; the
+    /// request itself does not.
+    #[test]
+    fn a_reminder_is_titled_as_one() {
+        let mut event = crate::formats::samples::sample("ISSUE_APPROVAL_REQUESTED");
+        let request = summarize(&event, Locale::En);
+        assert!(
+            request.title.starts_with("Approval requested"),
+            "{}",
+            request.title
+        );
+        event.data["reminder"] = 2.into();
+        let en = summarize(&event, Locale::En);
+        assert!(
+            en.title.starts_with("Approval still pending: "),
+            "{}",
+            en.title
+        );
+        assert!(en.fields.iter().any(|f| f.label == "Reminder"));
+        let zh = summarize(&event, Locale::ZhCn);
+        assert!(zh.title.starts_with("审批仍待处理"), "{}", zh.title);
     }
 }

@@ -8,6 +8,7 @@
 //! | `issue_id`, `plan_id` | the related issue and plan |
 //! | `instance`, `database`, `environment` | the plan's tasks (for `PIPELINE_FAILED`, the failed ones), taken when the event was emitted |
 //! | `label` | the issue's labels |
+//! | `risk_level` | the issue's risk level (Bytebase: `LOW`, `MODERATE`, `HIGH`) |
 //! | any other name | a top-level field of the event's `data` holding text, a number, a boolean or a list of them (custom events' attributes; `role` of an approval request) |
 //!
 //! Built-in names win over `data` fields of the same name.
@@ -18,7 +19,7 @@ use super::matcher::Attributes;
 use crate::events::Event;
 
 /// Names herald fills itself; `data` cannot override them.
-pub const BUILT_IN: [&str; 10] = [
+pub const BUILT_IN: [&str; 11] = [
     "type",
     "endpoint",
     "project",
@@ -29,10 +30,11 @@ pub const BUILT_IN: [&str; 10] = [
     "database",
     "environment",
     "label",
+    "risk_level",
 ];
 
 /// The names taken from what herald stored with the event at emit time.
-const STORED: [&str; 4] = ["instance", "database", "environment", "label"];
+const STORED: [&str; 5] = ["instance", "database", "environment", "label", "risk_level"];
 
 /// At most this many `data` fields, and values this long, are attributes
 /// (a hostile payload costs bounded work).

@@ -32,7 +32,15 @@ pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
     ),
     (
         "task",
-        &["project", "id", "plan_id", "instance", "db_name", "payload"],
+        &[
+            "project",
+            "id",
+            "plan_id",
+            "instance",
+            "db_name",
+            "environment",
+            "payload",
+        ],
     ),
     (
         "task_run",
@@ -94,6 +102,8 @@ pub struct BbTask {
     pub plan_id: i64,
     pub instance: String,
     pub db_name: Option<String>,
+    /// The environment's resource id (`prod`), where Bytebase recorded one.
+    pub environment: Option<String>,
     pub payload: serde_json::Value,
 }
 
@@ -173,7 +183,7 @@ impl Table {
     fn columns(self) -> &'static str {
         match self {
             Table::Plan => "t.project, t.id::bigint AS id, t.name, t.deleted, t.creator, t.config",
-            Table::Task => "t.project, t.id::bigint AS id, t.plan_id::bigint AS plan_id, t.instance, t.db_name, t.payload",
+            Table::Task => "t.project, t.id::bigint AS id, t.plan_id::bigint AS plan_id, t.instance, t.db_name, t.environment, t.payload",
             Table::TaskRun => {
                 "t.project, t.id::bigint AS id, t.task_id::bigint AS task_id, t.status, t.started_at,
                  t.created_at, t.updated_at, t.result"

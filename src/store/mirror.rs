@@ -293,30 +293,38 @@ pub async fn upsert_task(
     name: &str,
     instance: &str,
     database: &str,
+    environment: Option<&str>,
 ) -> Result<(i64, bool), StoreError> {
     match local {
         Some(id) => {
             let done = sqlx::query(
-                "UPDATE task SET name = $2, instance = $3, database_name = $4
-                  WHERE id = $1 AND (name, instance, database_name) IS DISTINCT FROM ($2, $3, $4)",
+                "UPDATE task SET name = $2, instance = $3, database_name = $4, environment = $5
+                  WHERE id = $1
+                    AND (name, instance, database_name, environment) IS DISTINCT FROM ($2, $3, $4, $5)",
             )
             .bind(id)
             .bind(name)
             .bind(instance)
             .bind(database)
+            .bind(environment)
             .execute(conn)
             .await?;
             Ok((id, done.rows_affected() > 0))
         }
-        None => Ok((sqlx::query_scalar(
-            "INSERT INTO task (plan_id, name, instance, database_name) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(plan_id)
-        .bind(name)
-        .bind(instance)
-        .bind(database)
-        .fetch_one(conn)
-        .await?, true)),
+        None => Ok((
+            sqlx::query_scalar(
+                "INSERT INTO task (plan_id, name, instance, database_name, environment)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(plan_id)
+            .bind(name)
+            .bind(instance)
+            .bind(database)
+            .bind(environment)
+            .fetch_one(conn)
+            .await?,
+            true,
+        )),
     }
 }
 
@@ -410,6 +418,10 @@ pub struct NativeIssue<'a> {
     pub step_role: Option<&'a str>,
     pub rejected_by: Option<i64>,
     pub reject_reason: Option<&'a str>,
+    /// OPEN | DONE | CANCELED.
+    pub status: &'a str,
+    pub labels: &'a [String],
+    pub risk_level: Option<&'a str>,
 }
 
 /// An issue: insert or update its approval; its local id.
@@ -425,11 +437,11 @@ pub async fn upsert_issue(
                 "UPDATE issue
                     SET plan_id = $2, title = $3, approval_status = $4, approval_step_role = $5,
                         approval_required_count = $6, rejected_by = $7, reject_reason = $8,
-                        updated_at = now()
+                        status = $9, labels = $10, risk_level = $11, updated_at = now()
                   WHERE id = $1
                     AND (plan_id, title, approval_status, approval_step_role, approval_required_count,
-                         rejected_by, reject_reason)
-                        IS DISTINCT FROM ($2, $3, $4, $5, $6, $7, $8)",
+                         rejected_by, reject_reason, status, labels, risk_level)
+                        IS DISTINCT FROM ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(id)
             .bind(issue.plan_id)
@@ -439,14 +451,18 @@ pub async fn upsert_issue(
             .bind(required)
             .bind(issue.rejected_by)
             .bind(issue.reject_reason)
+            .bind(issue.status)
+            .bind(issue.labels)
+            .bind(issue.risk_level)
             .execute(conn)
             .await?;
             Ok((id, done.rows_affected() > 0))
         }
         None => Ok((sqlx::query_scalar(
             "INSERT INTO issue (project_id, plan_id, title, creator_id, approval_status,
-                                approval_step_role, approval_required_count, rejected_by, reject_reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                                approval_step_role, approval_required_count, rejected_by, reject_reason,
+                                status, labels, risk_level)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(issue.project_id)
         .bind(issue.plan_id)
@@ -457,6 +473,9 @@ pub async fn upsert_issue(
         .bind(required)
         .bind(issue.rejected_by)
         .bind(issue.reject_reason)
+        .bind(issue.status)
+        .bind(issue.labels)
+        .bind(issue.risk_level)
         .fetch_one(conn)
         .await?, true)),
     }

@@ -15,6 +15,7 @@ pub mod mirror;
 pub mod outbox;
 pub mod plans;
 pub mod records;
+pub mod reminders;
 pub mod retention;
 pub mod rollout_requests;
 pub mod schema;

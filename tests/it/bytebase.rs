@@ -422,6 +422,21 @@ async fn a_bytebase_pipeline_is_followed_read_only_and_announced_once() {
         routed,
         [("ops".to_owned(), 11), ("shop-only".to_owned(), 11)]
     );
+    // What filters and silences match: the tasks' environment, the
+    // issues' status.
+    let attributes: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT attributes -> 'environment' FROM herald_event
+          WHERE type IN ('PIPELINE_FAILED', 'PIPELINE_COMPLETED')",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("attributes");
+    assert_eq!(attributes, [json!(["prod"]), json!(["prod"])]);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM issue")
+        .fetch_all(&db.pool)
+        .await
+        .expect("statuses");
+    assert_eq!(statuses, ["OPEN"]);
     let rollouts: Vec<String> = sqlx::query_scalar("SELECT created_by FROM rollout")
         .fetch_all(&db.pool)
         .await

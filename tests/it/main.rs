@@ -30,6 +30,7 @@ mod plan_supervisor;
 mod platform_models;
 mod platforms;
 mod query_plans;
+mod reminders;
 mod routing;
 mod schemas;
 mod security;

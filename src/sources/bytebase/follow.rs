@@ -663,6 +663,9 @@ impl Follower {
                 &model::task_name(&task.instance, task.db_name.as_deref()),
                 &task.instance,
                 task.db_name.as_deref().unwrap_or(""),
+                task.environment
+                    .as_deref()
+                    .map(|e| e.strip_prefix("environments/").unwrap_or(e)),
             )
             .await?;
             if local.is_none() {
@@ -936,6 +939,10 @@ impl Follower {
                     } else {
                         None
                     },
+                    status: &issue.status,
+                    labels: &payload.labels,
+                    risk_level: Some(payload.risk_level.as_str())
+                        .filter(|r| !r.is_empty() && *r != "RISK_LEVEL_UNSPECIFIED"),
                 },
             )
             .await?;
