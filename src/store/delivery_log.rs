@@ -44,6 +44,13 @@ pub struct DeliverySummary {
     /// disabled or unknown); absent when it is on its way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// What the gate decided, for a `filtered`, `muted` or `held` delivery:
+    /// the matcher that did not hold, or `silence:<id>` / `window:<name>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gated_by: Option<String>,
+    /// A `held` delivery is queued again then (its mute's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -101,7 +108,7 @@ pub struct ReplayRow {
     /// `replay` (one delivery) or `recover` (an endpoint's failures since a time).
     pub kind: String,
     pub requested_by: String,
-    /// `failed` or `delivered`: what it was when replayed.
+    /// What it was when replayed (`failed`, `delivered`, `muted`, …).
     pub from_state: String,
     /// The number of the replay's first attempt.
     pub first_attempt: i32,
@@ -120,7 +127,8 @@ pub struct DeliveryRecord {
 const SUMMARY_COLUMNS: &str =
     "d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.recipient, d.state,
      d.attempt_offset + d.attempts AS attempts,
-     d.next_attempt_at, d.last_http_status, d.last_error, d.created_at, d.completed_at";
+     d.next_attempt_at, d.last_http_status, d.last_error, d.created_at, d.completed_at,
+     d.gated_by, d.held_until";
 
 fn summary_from_row(row: &PgRow) -> Result<DeliverySummary, StoreError> {
     Ok(DeliverySummary {
@@ -137,6 +145,8 @@ fn summary_from_row(row: &PgRow) -> Result<DeliverySummary, StoreError> {
         created_at: row.try_get("created_at")?,
         completed_at: row.try_get("completed_at")?,
         waiting: None,
+        gated_by: row.try_get("gated_by")?,
+        held_until: row.try_get("held_until")?,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The operator console in a real browser: Debian's headless Chromium
 //! driven over WebDriver (chromedriver + fantoccini). A seeded failed
 //! delivery is seen, its attempts opened, Replay pressed, and the page
-//! shows it delivered. A screenshot goes to `target/console.png`.
+//! shows it delivered; a silence is created, holds a test event, and is
+//! expired, letting it through. A screenshot goes to `target/console.png`.
 //! Chromium and chromedriver come from Debian's `chromium` and
 //! `chromium-driver` packages; `.ci/run` installs them, and so does this
 //! test (apt-get) when they are missing.
@@ -270,6 +271,131 @@ async fn a_failed_delivery_is_replayed_from_the_console_in_chromium() {
     })
     .await;
     assert_eq!(test.body["data"]["requested_by"], "console");
+
+    // A silence created in the console holds the next test event; expired
+    // from the console, it lets it through.
+    for (id, text) in [
+        (
+            "silence-matchers",
+            r#"endpoint="orders-hook", type="herald.test""#,
+        ),
+        ("silence-comment", "deploy freeze"),
+    ] {
+        client
+            .find(Locator::Id(id))
+            .await
+            .expect("a silence field")
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+    client
+        .find(Locator::Css("#silence-action option[value=hold]"))
+        .await
+        .expect("the hold option")
+        .click()
+        .await
+        .expect("choose hold");
+    client
+        .find(Locator::Css("#silence-form button[type=submit]"))
+        .await
+        .expect("silence")
+        .click()
+        .await
+        .expect("click");
+    let silence_id: String = until("the silence stored", || async {
+        sqlx::query_scalar("SELECT id::text FROM herald_silence WHERE action = 'hold'")
+            .fetch_optional(&db.pool)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let row = until("the silence listed as active", || async {
+        let text = client
+            .find(Locator::Css(&format!("tr[data-silence-id='{silence_id}']")))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("active").then_some(text)
+    })
+    .await;
+    assert!(
+        row.contains(r#"endpoint="orders-hook""#) && row.contains("deploy freeze · console"),
+        "{row}"
+    );
+    client
+        .find(Locator::Id("test-orders-hook"))
+        .await
+        .expect("a send-test button")
+        .click()
+        .await
+        .expect("click");
+    until("the second test event held", || async {
+        let held: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM herald_delivery WHERE state = 'held'")
+                .fetch_one(&db.pool)
+                .await
+                .ok()?;
+        (held == 1).then_some(())
+    })
+    .await;
+    until("the held delivery says why", || async {
+        let rows = client
+            .find_all(Locator::Css("#deliveries tbody tr"))
+            .await
+            .ok()?;
+        for row in rows {
+            let text = row.text().await.ok()?;
+            if text.contains("held by silence:") {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    let tests = |r: &crate::support::receiver::Received| r.body["type"] == "herald.test";
+    assert_eq!(
+        receiver.accepted("/c").iter().filter(|r| tests(r)).count(),
+        1
+    );
+    until("the silence row to say it holds one", || async {
+        let text = client
+            .find(Locator::Css(&format!("tr[data-silence-id='{silence_id}']")))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("hold 1").then_some(())
+    })
+    .await;
+    std::fs::write(
+        shots.join("console-silence.png"),
+        client.screenshot().await.expect("screenshot"),
+    )
+    .expect("write the screenshot");
+    client
+        .find(Locator::Id(&format!("expire-{silence_id}")))
+        .await
+        .expect("an expire button")
+        .click()
+        .await
+        .expect("click");
+    until("the held test event delivered", || async {
+        (receiver.accepted("/c").iter().filter(|r| tests(r)).count() == 2).then_some(())
+    })
+    .await;
+    until("the expired silence gone from the list", || async {
+        client
+            .find(Locator::Css(&format!("tr[data-silence-id='{silence_id}']")))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
 
     // Found by the webhook-id a receiver logged: only that delivery listed.
     let webhook_id = test.webhook_id.clone().expect("webhook-id");

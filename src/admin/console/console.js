@@ -124,6 +124,69 @@ async function act(path, done, json) {
   }
 }
 
+async function refreshSilences() {
+  const data = await api("/v1/silences");
+  const rows = data.silences.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.silenceId = s.id;
+    cell(tr, s.matchers.join(", "), "matchers");
+    cell(tr, s.state, `state ${s.state}`);
+    cell(tr, s.action);
+    cell(tr, s.held);
+    cell(tr, time(s.ends_at));
+    cell(tr, `${s.comment} · ${s.created_by}`);
+    const action = document.createElement("td");
+    action.appendChild(button("Expire", () => act(`/v1/silences/${encodeURIComponent(s.id)}/expire`, `Silence expired; what it held is queued again`), `expire-${s.id}`));
+    tr.appendChild(action);
+    return tr;
+  });
+  fill($("silences").tBodies[0], rows);
+  $("no-silences").hidden = rows.length > 0;
+}
+
+// Split matchers written on one line at the commas between them (not
+// those inside quotes).
+function splitMatchers(text) {
+  const parts = [];
+  let current = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\" && quoted && i + 1 < text.length) {
+      current += c + text[++i];
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === "," && !quoted) {
+      if (current.trim()) parts.push(current.trim());
+      current = "";
+    } else {
+      current += c;
+    }
+  }
+  if (current.trim()) parts.push(current.trim());
+  return parts;
+}
+
+async function createSilence() {
+  const json = {
+    matchers: splitMatchers($("silence-matchers").value),
+    duration: $("silence-duration").value.trim(),
+    action: $("silence-action").value,
+    comment: $("silence-comment").value.trim(),
+    created_by: "console",
+  };
+  try {
+    const silence = await api("/v1/silences", { method: "POST", json });
+    say(`Silence ${silence.id} until ${time(silence.ends_at)}`);
+    $("silence-matchers").value = "";
+    $("silence-comment").value = "";
+    await refresh();
+  } catch (error) {
+    handle(error);
+  }
+}
+
 async function refreshDeliveries() {
   const query = new URLSearchParams({ limit: "50" });
   if ($("filter-endpoint").value) query.set("endpoint", $("filter-endpoint").value);
@@ -145,7 +208,9 @@ async function refreshDeliveries() {
     cell(tr, d.recipient ? `${d.endpoint_id} → user ${d.recipient}` : d.endpoint_id);
     cell(tr, d.event_type);
     cell(tr, d.attempts);
-    cell(tr, d.waiting || d.last_error, "error");
+    const gate = { filtered: "filter: ", muted: "muted by ", held: "held by " }[d.state];
+    const why = gate && d.gated_by ? `${gate}${d.gated_by}${d.held_until ? ` until ${time(d.held_until)}` : ""}` : null;
+    cell(tr, d.waiting || why || d.last_error, "error");
     cell(tr, time(d.created_at));
     const details = document.createElement("td");
     details.appendChild(button("Details", () => showDelivery(d.id), `details-${d.id}`));
@@ -274,7 +339,7 @@ let timer = null;
 async function refresh() {
   try {
     const depth = await refreshEndpoints();
-    await Promise.all([refreshDeliveries(), refreshWindows(), refreshDecisions(), plot(depth)]);
+    await Promise.all([refreshSilences(), refreshDeliveries(), refreshWindows(), refreshDecisions(), plot(depth)]);
     say(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (error) {
     handle(error);
@@ -304,6 +369,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     show(false);
+  });
+  $("silence-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    createSilence();
   });
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
