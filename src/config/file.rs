@@ -176,7 +176,8 @@ pub struct FileEndpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
     /// Send approval requests to each approver and sent-back issues to
-    /// their creator through the platform's app API (Slack, Feishu, Lark).
+    /// their creator through the platform's app API (Slack, Feishu, Lark,
+    /// WeCom, DingTalk).
     #[serde(default, skip_serializing_if = "is_false")]
     pub direct_messages: bool,
     /// Only events whose attributes these matchers hold for
@@ -261,17 +262,36 @@ fn check_direct_messages(
     problem: &mut impl FnMut(&'static str, String),
 ) {
     match platform {
-        Some(Platform::Slack) | Some(Platform::Feishu) | Some(Platform::Lark) | None => {}
+        Some(
+            Platform::Slack
+            | Platform::Feishu
+            | Platform::Lark
+            | Platform::Wecom
+            | Platform::Dingtalk,
+        )
+        | None => {}
         Some(other) => problem(
             "direct_messages",
-            format!("type `{other}` has no direct messages; use slack, feishu or lark"),
+            format!(
+                "type `{other}` has no direct messages; use slack, feishu, lark, wecom or dingtalk"
+            ),
         ),
     }
     match (platform, secret.map(|s| s.expose())) {
         (_, None) => problem(
             "secret",
-            "direct messages need the app's credentials as a secret (Slack: the bot token xoxb-…; Feishu/Lark: app_id:app_secret)".into(),
+            "direct messages need the app's credentials as a secret (Slack: the bot token xoxb-…; Feishu/Lark: app_id:app_secret; WeCom: corpid:corpsecret:agentid; DingTalk: appkey:appsecret:agentid)".into(),
         ),
+        (Some(Platform::Wecom), Some(credentials)) => {
+            if let Err(message) = crate::formats::direct::wecom::credentials(credentials) {
+                problem("secret", message);
+            }
+        }
+        (Some(Platform::Dingtalk), Some(credentials)) => {
+            if let Err(message) = crate::formats::direct::dingtalk::credentials(credentials) {
+                problem("secret", message);
+            }
+        }
         (Some(Platform::Slack), Some(token)) if !token.starts_with("xoxb-") => problem(
             "secret",
             "a Slack app's bot token starts with `xoxb-`".into(),

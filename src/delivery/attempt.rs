@@ -46,11 +46,13 @@ pub async fn send(
         body: limit,
     } = limits;
     let client = sender.client().clone();
+    let tokens = sender.tokens().clone();
     let work = {
         let conversation = async move {
             if endpoint.direct_messages {
                 let call = direct::Call {
                     client: &client,
+                    tokens: &tokens,
                     timeout,
                     limit,
                 };

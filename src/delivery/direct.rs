@@ -3,19 +3,22 @@
 //! Every request goes through [`http::post`], so it has the same
 //! timeouts, response cap and destination policy as a webhook.
 //!
-//! The attempt log keeps the last request's answer. A Feishu token answer
-//! is never kept when it succeeded (it holds the token); the credentials
-//! and tokens travel only in request bodies and `Authorization` headers.
+//! The attempt log keeps the last request's answer. A token call is never
+//! kept (its request holds the app's secret, its answer the token); tokens
+//! are cached per app (`app_tokens`) and travel only in `Authorization`
+//! headers or, where the platform wants it (WeCom, DingTalk), the
+//! `access_token` query parameter, which herald never records or logs.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::app_tokens::{self, AppTokens};
 use super::http::{self, HttpOutcome};
 use crate::endpoint::{Endpoint, Platform};
 use crate::events::Event;
-use crate::formats::direct::{self as api, Address, SlackAddress};
+use crate::formats::direct::{self as api, Address, SlackAddress, WorkAddress};
 use crate::formats::{RenderedRequest, Reply};
 
 /// What one direct-message attempt came to.
@@ -33,19 +36,25 @@ pub enum DirectAttempt {
 /// Request settings shared by every call of one attempt.
 pub struct Call<'a> {
     pub client: &'a reqwest::Client,
+    /// The replica's app tokens.
+    pub tokens: &'a AppTokens,
     pub timeout: Duration,
     pub limit: usize,
 }
 
 impl Call<'_> {
-    async fn post(
+    async fn send(
         &self,
+        method: reqwest::Method,
         url: &Url,
         body: Vec<u8>,
-        content_type: &str,
+        content_type: Option<&str>,
         bearer: Option<&str>,
     ) -> HttpOutcome {
-        let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        let mut headers = Vec::new();
+        if let Some(content_type) = content_type {
+            headers.push(("content-type".to_owned(), content_type.to_owned()));
+        }
         if let Some(token) = bearer {
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
         }
@@ -54,7 +63,18 @@ impl Call<'_> {
             headers,
             url: None,
         };
-        http::post(self.client, url, &request, self.timeout, self.limit).await
+        http::send(self.client, method, url, &request, self.timeout, self.limit).await
+    }
+
+    async fn post(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+        content_type: &str,
+        bearer: Option<&str>,
+    ) -> HttpOutcome {
+        self.send(reqwest::Method::POST, url, body, Some(content_type), bearer)
+            .await
     }
 
     async fn post_json(
@@ -67,6 +87,11 @@ impl Call<'_> {
         self.post(url, bytes, "application/json; charset=utf-8", bearer)
             .await
     }
+
+    async fn get(&self, url: &Url) -> HttpOutcome {
+        self.send(reqwest::Method::GET, url, Vec::new(), None, None)
+            .await
+    }
 }
 
 /// `base` + `/` + `path` (the endpoint's URL is the API's base).
@@ -75,15 +100,28 @@ fn method(base: &Url, path: &str) -> Result<Url, String> {
         .map_err(|e| format!("API URL: {e}"))
 }
 
-/// The verdict on `outcome`, `None` when no answer came (transport error).
-fn judge(platform: Platform, outcome: &HttpOutcome) -> Option<Reply> {
-    let status = outcome.status?;
-    Some(api::check_api_response(
-        platform,
-        status,
-        outcome.retry_after.is_some(),
-        &outcome.body,
-    ))
+/// `method(base, path)` with `query` appended.
+fn method_with(base: &Url, path: &str, query: &[(&str, &str)]) -> Result<Url, String> {
+    let mut url = method(base, path)?;
+    url.query_pairs_mut().extend_pairs(query);
+    Ok(url)
+}
+
+/// The verdict on `outcome` (`None` when no answer came: a transport
+/// error), and whether the app's token must be forgotten.
+fn judge(platform: Platform, outcome: &HttpOutcome) -> (Option<Reply>, bool) {
+    match outcome.status {
+        Some(status) => {
+            let (reply, forget) = api::api_verdict(
+                platform,
+                status,
+                outcome.retry_after.is_some(),
+                &outcome.body,
+            );
+            (Some(reply), forget)
+        }
+        None => (None, false),
+    }
 }
 
 /// Send `event` to `recipient` (a user id) through `endpoint`'s app.
@@ -96,6 +134,82 @@ pub async fn send(
 ) -> DirectAttempt {
     match attempt(call, endpoint, event, recipient, now).await {
         Ok(answered) | Err(answered) => answered,
+    }
+}
+
+/// An answer that was not kept (it held a token or a person's profile).
+fn unkept(outcome: HttpOutcome, reason: String) -> DirectAttempt {
+    DirectAttempt::Answered {
+        reply: Some(Reply::Failed(reason)),
+        outcome: Box::new(HttpOutcome {
+            body: Vec::new(),
+            body_excerpt: None,
+            ..outcome
+        }),
+    }
+}
+
+/// One conversation with an app API: each answer judged, the app's token
+/// forgotten when the platform refuses it.
+struct Conversation<'a> {
+    call: &'a Call<'a>,
+    platform: Platform,
+    /// The app's token cache key.
+    key: [u8; 32],
+}
+
+impl Conversation<'_> {
+    /// `outcome` if the API accepted it; else the attempt ends with it.
+    fn accepted(&self, outcome: HttpOutcome) -> Result<HttpOutcome, DirectAttempt> {
+        match judge(self.platform, &outcome) {
+            (Some(Reply::Accepted), _) => Ok(outcome),
+            (reply, forget) => {
+                if forget {
+                    self.call.tokens.forget(&self.key);
+                }
+                Err(DirectAttempt::Answered {
+                    outcome: Box::new(outcome),
+                    reply,
+                })
+            }
+        }
+    }
+
+    /// The app's token: cached, or fetched by `fetch` and read by `read`.
+    /// The token call is never kept (its request holds the app's secret,
+    /// its answer the token).
+    async fn token(
+        &self,
+        fetch: impl std::future::Future<Output = HttpOutcome>,
+        read: impl Fn(&[u8]) -> Option<(String, Duration)>,
+    ) -> Result<String, DirectAttempt> {
+        if let Some(token) = self.call.tokens.get(&self.key) {
+            return Ok(token);
+        }
+        let outcome = self.accepted(fetch.await.without_request())?;
+        let platform = self.platform;
+        match read(&outcome.body) {
+            Some((token, lives)) => {
+                self.call.tokens.put(self.key, token.clone(), lives);
+                Ok(token)
+            }
+            None => Err(unkept(
+                outcome,
+                format!("{platform}: the token answer has no token"),
+            )),
+        }
+    }
+
+    /// The last call's outcome, judged (forgetting the token if refused).
+    fn last(&self, outcome: HttpOutcome) -> DirectAttempt {
+        let (reply, forget) = judge(self.platform, &outcome);
+        if forget {
+            self.call.tokens.forget(&self.key);
+        }
+        DirectAttempt::Answered {
+            outcome: Box::new(outcome),
+            reply,
+        }
     }
 }
 
@@ -123,15 +237,10 @@ async fn attempt(
         .map(|s| s.expose().to_owned())
         .ok_or_else(|| not_sendable("no app credentials (secret)".into()))?;
     let base = &endpoint.url;
-    // Ends the conversation unless the answer is accepted.
-    let accepted = |outcome: HttpOutcome| -> Result<HttpOutcome, DirectAttempt> {
-        match judge(platform, &outcome) {
-            Some(Reply::Accepted) => Ok(outcome),
-            reply => Err(DirectAttempt::Answered {
-                outcome: Box::new(outcome),
-                reply,
-            }),
-        }
+    let talk = Conversation {
+        call,
+        platform,
+        key: app_tokens::key(base, &secret),
     };
     let last = match address {
         Address::Slack(slack) => {
@@ -142,7 +251,7 @@ async fn attempt(
                         .append_pair("email", &email)
                         .finish();
                     let url = method(base, "users.lookupByEmail").map_err(not_sendable)?;
-                    let outcome = accepted(
+                    let outcome = talk.accepted(
                         call.post(
                             &url,
                             form.into_bytes(),
@@ -151,16 +260,12 @@ async fn attempt(
                         )
                         .await,
                     )?;
-                    api::slack_member(&outcome.body).ok_or_else(|| DirectAttempt::Answered {
-                        reply: Some(Reply::Failed(
+                    // The answer is a user's profile: not kept in the log.
+                    api::slack_member(&outcome.body).ok_or_else(|| {
+                        unkept(
+                            outcome,
                             "Slack: users.lookupByEmail answered without a member id".into(),
-                        )),
-                        // The answer is a user's profile: not kept in the log.
-                        outcome: Box::new(HttpOutcome {
-                            body: Vec::new(),
-                            body_excerpt: None,
-                            ..outcome
-                        }),
+                        )
                     })?
                 }
             };
@@ -174,33 +279,44 @@ async fn attempt(
                 .ok_or_else(|| not_sendable("app credentials are not app_id:app_secret".into()))?;
             let url = method(base, "auth/v3/tenant_access_token/internal").map_err(not_sendable)?;
             let credentials = serde_json::json!({"app_id": app_id, "app_secret": app_secret});
-            // The token call's body is the app secret: never kept.
-            let outcome = accepted(
-                call.post_json(&url, &credentials, None)
-                    .await
-                    .without_request(),
-            )?;
-            let token =
-                api::feishu_token(&outcome.body).ok_or_else(|| DirectAttempt::Answered {
-                    reply: Some(Reply::Failed(format!(
-                        "{platform}: the token answer has no tenant_access_token"
-                    ))),
-                    outcome: Box::new(HttpOutcome {
-                        body: Vec::new(),
-                        body_excerpt: None,
-                        ..outcome
-                    }),
-                })?;
-            let mut url = method(base, "im/v1/messages").map_err(not_sendable)?;
-            url.query_pairs_mut()
-                .append_pair("receive_id_type", id_type);
+            let token = talk
+                .token(call.post_json(&url, &credentials, None), api::feishu_token)
+                .await?;
+            let url = method_with(base, "im/v1/messages", &[("receive_id_type", id_type)])
+                .map_err(not_sendable)?;
             call.post_json(&url, &api::feishu_post(&message, &id), Some(&token))
                 .await
         }
+        Address::Wecom(person) | Address::Dingtalk(person) => {
+            let work = api::work_api(platform)
+                .ok_or_else(|| not_sendable(format!("{platform} has no work app API")))?;
+            let app = (work.credentials)(&secret).map_err(not_sendable)?;
+            let query = (work.token_query)(&app);
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let url = method_with(base, work.token_path, &query).map_err(not_sendable)?;
+            let token = talk
+                .token(call.get(&url), |body| api::Answer::parse(body).token())
+                .await?;
+            let auth = [("access_token", token.as_str())];
+            let userid = match person {
+                WorkAddress::UserId(id) => id,
+                WorkAddress::Lookup(by) => {
+                    let url = method_with(base, work.lookup_path, &auth).map_err(not_sendable)?;
+                    let outcome =
+                        talk.accepted(call.post_json(&url, &(work.lookup_body)(&by), None).await)?;
+                    // The answer is about a person: not kept in the log.
+                    api::Answer::parse(&outcome.body).user_id().ok_or_else(|| {
+                        unkept(
+                            outcome,
+                            format!("{platform}: the lookup answered without a user id"),
+                        )
+                    })?
+                }
+            };
+            let url = method_with(base, work.send_path, &auth).map_err(not_sendable)?;
+            call.post_json(&url, &(work.send_body)(message, &userid, app.agent), None)
+                .await
+        }
     };
-    let reply = judge(platform, &last);
-    Ok(DirectAttempt::Answered {
-        outcome: Box::new(last),
-        reply,
-    })
+    Ok(talk.last(last))
 }

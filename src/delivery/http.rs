@@ -145,6 +145,8 @@ pub enum ClientError {
 pub struct HttpSender {
     client: reqwest::Client,
     runtime: std::sync::Arc<SendRuntime>,
+    /// Direct messages' app tokens, shared by every endpoint of the replica.
+    tokens: super::app_tokens::AppTokens,
 }
 
 /// Owns the runtime; dropping it (possibly from async code) stops the
@@ -185,6 +187,7 @@ impl HttpSender {
         Ok(HttpSender {
             client: client(connect_timeout, policy, roots)?,
             runtime: std::sync::Arc::new(SendRuntime(Some(runtime))),
+            tokens: Default::default(),
         })
     }
 
@@ -195,6 +198,11 @@ impl HttpSender {
 
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// The app tokens direct messages use.
+    pub fn tokens(&self) -> &super::app_tokens::AppTokens {
+        &self.tokens
     }
 
     /// Run `work` on the sender's runtime and wait for it. Err: it panicked
@@ -243,6 +251,20 @@ pub async fn post(
     timeout: Duration,
     limit: usize,
 ) -> HttpOutcome {
+    send(client, reqwest::Method::POST, url, request, timeout, limit).await
+}
+
+/// Send `request` to `url` with `method` (an app API's token call may be a
+/// GET), with the timeouts, response cap and destination policy of every
+/// request herald makes.
+pub async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &url::Url,
+    request: &RenderedRequest,
+    timeout: Duration,
+    limit: usize,
+) -> HttpOutcome {
     let started = Instant::now();
     let sent = SentRequest::of(request);
     let mut headers = HeaderMap::new();
@@ -254,11 +276,11 @@ pub async fn post(
             headers.insert(name, value);
         }
     }
-    let send = client
-        .post(url.clone())
-        .headers(headers)
-        .body(request.body.clone())
-        .send();
+    let mut builder = client.request(method, url.clone()).headers(headers);
+    if !request.body.is_empty() {
+        builder = builder.body(request.body.clone());
+    }
+    let send = builder.send();
     // One deadline for the whole request. Once the status is in, it
     // decides: a receiver that answers 2xx and then drips (or breaks) its
     // body has accepted the message.

@@ -5,7 +5,8 @@
 //! - [`retry`]: backoff with jitter, `Retry-After`, when to give up.
 //! - [`destination`]: where herald may send (scheme, address policy, resolver).
 //! - [`http`]: one POST with timeouts and a capped response read;
-//!   [`direct`]: one direct message through an IM app's API.
+//!   [`direct`]: one direct message through an IM app's API, with the
+//!   apps' tokens cached in [`app_tokens`].
 //! - [`ownership`]: an endpoint's ownership states (Acquiring → Active →
 //!   Draining → Released) and how the lease and one attempt fit together.
 //! - [`recorder`]: group commit of attempt records across endpoints;
@@ -15,6 +16,7 @@
 //!   [`endpoint_table`]: the endpoints a replica delivers.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
+pub mod app_tokens;
 pub mod attempt;
 pub mod destination;
 pub mod direct;

@@ -152,7 +152,7 @@ async fn slack_one_message_per_approver_exactly_once_across_two_replicas() {
     api.stop().await;
 }
 
-/// Feishu: the app's token is fetched with its credentials; the message
+/// Feishu: the app's token is fetched once with its credentials; the message
 /// goes to the e-mail (or the directory's open_id); an unknown e-mail
 /// fails with Feishu's 230001, the other approver gets the Chinese card.
 #[actix_rt::test]
@@ -227,6 +227,11 @@ async fn feishu_direct_messages_by_email_and_open_id_in_chinese() {
         })
         .count();
     assert_eq!(message_calls, 3, "each attempt's message call: {kept:?}");
+    assert_eq!(
+        token_calls(&api),
+        1,
+        "the tenant token is fetched once and reused until it expires"
+    );
     daemon.stop().await;
     api.stop().await;
 }
@@ -280,6 +285,155 @@ async fn a_revoked_token_fails_clearly_and_sent_back_goes_to_the_creator() {
     .await
     .expect("attempts");
     assert_eq!(tries, 1, "no retry storm");
+    daemon.stop().await;
+    api.stop().await;
+}
+
+/// The token calls an API answered.
+fn token_calls(api: &ImApi) -> usize {
+    api.calls().iter().filter(|c| c.method == "token").count()
+}
+
+/// WeCom, two replicas: an application message per approver — one by the
+/// directory's userid, one by the userid WeCom finds for the e-mail — each
+/// sent once; the unknown e-mail fails alone with WeCom's 46004; the first
+/// send's 45009 (frequency limit) is waited out; one access token serves
+/// every message. When the app's secret is revoked, the expired token is
+/// forgotten and the next message fails clearly (40001) without retries.
+#[actix_rt::test]
+async fn wecom_application_messages_exactly_once_across_two_replicas() {
+    let db = TestDb::new().await;
+    // Alice is known to WeCom by the userid the people directory holds.
+    let api = ImApi::start(&[("bob@example.com", "bob.w"), ("(directory)", "alice.w")]);
+    api.throttle_posts(1);
+    let endpoint = dm_endpoint(
+        "wecom-dm",
+        Platform::Wecom,
+        api.wecom_base(),
+        im_api::WECOM_APP,
+    );
+    let a = start(&db, "node-a", vec![endpoint.clone()], fast_delivery()).await;
+    let b = start(&db, "node-b", vec![endpoint], fast_delivery()).await;
+    approval_requested(
+        &db,
+        serde_json::json!([
+            {"id": 1, "name": "Alice", "email": "alice@example.com", "handles": {"wecom": "alice.w"}},
+            {"id": 2, "name": "Bob", "email": "bob@example.com"},
+            {"id": 3, "name": "Carol", "email": "carol@example.com"},
+        ]),
+    )
+    .await;
+    let rows = wait_settled(&db, "wecom-dm", 3).await;
+    assert_eq!(rows[0].1, "delivered", "{rows:?}");
+    assert_eq!(rows[1].1, "delivered", "{rows:?}");
+    assert_eq!(rows[2].1, "failed", "{rows:?}");
+    assert!(
+        rows[2].2.as_deref().is_some_and(|e| e.contains("46004")),
+        "{rows:?}"
+    );
+    let delivered = api.delivered();
+    assert_eq!(delivered.len(), 2, "one message per reachable approver");
+    for call in &delivered {
+        assert_eq!(call.body["msgtype"], "text", "{}", call.body);
+        assert_eq!(call.body["agentid"], 1000002, "{}", call.body);
+        assert!(
+            call.body["text"]["content"]
+                .as_str()
+                .is_some_and(|t| t.contains("Approval requested")),
+            "{}",
+            call.body
+        );
+        assert!(
+            call.body["text"].get("mentioned_list").is_none(),
+            "{}",
+            call.body
+        );
+    }
+    let calls = api.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.method == "lookup" && c.target == "alice@example.com"),
+        "the directory's userid is used"
+    );
+    assert!(
+        calls.iter().any(|c| c.method == "send" && !c.ok),
+        "the frequency limit was hit once"
+    );
+    assert!(
+        token_calls(&api) <= 2,
+        "a token per replica at most, cached"
+    );
+    let before = token_calls(&api);
+
+    api.revoke();
+    approval_requested(
+        &db,
+        serde_json::json!([{"id": 4, "name": "Bob", "email": "bob@example.com", "handles": {"wecom": "bob.w"}}]),
+    )
+    .await;
+    let rows = wait_settled(&db, "wecom-dm", 4).await;
+    let last = rows.iter().find(|r| r.0 == "4").expect("the fourth");
+    assert_eq!(last.1, "failed", "{rows:?}");
+    assert!(
+        last.2
+            .as_deref()
+            .is_some_and(|e| e.contains("40001") && e.contains("credentials are refused")),
+        "{rows:?}"
+    );
+    assert!(
+        token_calls(&api) > before,
+        "the refused token was forgotten"
+    );
+    a.stop().await;
+    b.stop().await;
+    api.stop().await;
+}
+
+/// DingTalk: a work notification per approver — by the directory's userid,
+/// or the userid DingTalk finds for the mobile number — from the app's
+/// agent, without the group robot's `at` block; an unknown mobile fails
+/// alone with 60121; the frequency limit (90002) is waited out.
+#[actix_rt::test]
+async fn dingtalk_work_notifications_by_userid_and_mobile() {
+    let db = TestDb::new().await;
+    let api = ImApi::start(&[("13800000002", "bob-ding")]);
+    api.throttle_posts(1);
+    let endpoint = dm_endpoint(
+        "dingtalk-dm",
+        Platform::Dingtalk,
+        api.dingtalk_base(),
+        im_api::DINGTALK_APP,
+    );
+    let daemon = start(&db, "node-a", vec![endpoint], fast_delivery()).await;
+    approval_requested(
+        &db,
+        serde_json::json!([
+            {"id": 1, "name": "Alice", "email": "alice@example.com", "handles": {"dingtalk": "bob-ding"}},
+            {"id": 2, "name": "Bob", "email": "bob@example.com", "phone": "13800000002"},
+            {"id": 3, "name": "Carol", "email": "carol@example.com", "phone": "13800000003"},
+        ]),
+    )
+    .await;
+    let rows = wait_settled(&db, "dingtalk-dm", 3).await;
+    assert_eq!(
+        rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["delivered", "delivered", "failed"],
+        "{rows:?}"
+    );
+    assert!(
+        rows[2].2.as_deref().is_some_and(|e| e.contains("60121")),
+        "{rows:?}"
+    );
+    let delivered = api.delivered();
+    assert_eq!(delivered.len(), 2);
+    for call in &delivered {
+        assert_eq!(call.body["agent_id"], 2468, "{}", call.body);
+        assert_eq!(call.body["userid_list"], "bob-ding", "{}", call.body);
+        assert_eq!(call.body["msg"]["msgtype"], "markdown", "{}", call.body);
+        assert!(call.body["msg"].get("at").is_none(), "{}", call.body);
+    }
+    assert_eq!(token_calls(&api), 1, "one token for every message");
     daemon.stop().await;
     api.stop().await;
 }

@@ -12,6 +12,18 @@
 //!   `/open-apis/im/v1/messages?receive_id_type=…`): `{"code": 0, …}`;
 //!   HTTP 400 with code 230001 "invalid receive_id" for an unknown
 //!   receiver; 99991663 for a bad token.
+//! - WeCom (`/cgi-bin/gettoken`, `/cgi-bin/user/get_userid_by_email`,
+//!   `/cgi-bin/message/send`, each after `?access_token=`): HTTP 200 with
+//!   `errcode`/`errmsg` — 40001 bad secret at `gettoken`, 42001 an expired
+//!   token, 46004 an unknown e-mail, 81013 a user that cannot receive,
+//!   45009 the frequency limit —
+//!   https://developer.work.weixin.qq.com/document/path/90236,
+//!   https://developer.work.weixin.qq.com/document/path/90313
+//! - DingTalk (`/gettoken`, `/topapi/v2/user/getbymobile`,
+//!   `/topapi/message/corpconversation/asyncsend_v2`): HTTP 200 with
+//!   `errcode` — 40089 bad app key or secret, 40014 a bad token, 60121 an
+//!   unknown mobile, 90002 the frequency limit, `task_id` on success —
+//!   https://open.dingtalk.com/document/orgapp/asynchronous-sending-of-enterprise-session-messages
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +38,12 @@ pub const SLACK_TOKEN: &str = "xoxb-test-token";
 pub const FEISHU_APP: &str = "cli_test";
 pub const FEISHU_SECRET: &str = "feishu-app-secret";
 const FEISHU_TOKEN: &str = "t-test-tenant-token";
+/// `corpid:corpsecret:agentid` of the WeCom test app.
+pub const WECOM_APP: &str = "ww-test-corp:wecom-corp-secret:1000002";
+/// `appkey:appsecret:agentid` of the DingTalk test app.
+pub const DINGTALK_APP: &str = "ding-test-key:dingtalk-app-secret:2468";
+const WECOM_TOKEN: &str = "wecom-access-token";
+const DINGTALK_TOKEN: &str = "dingtalk-access-token";
 
 /// One call the server answered.
 #[derive(Debug, Clone)]
@@ -36,6 +54,9 @@ pub struct Call {
     pub target: String,
     pub body: Value,
     pub status: u16,
+    /// The platform accepted it (HTTP 200 alone says nothing for WeCom and
+    /// DingTalk, whose verdict is `errcode`).
+    pub ok: bool,
     pub at: Instant,
 }
 
@@ -97,12 +118,24 @@ impl ImApi {
         self.state.lock().expect("lock").calls.clone()
     }
 
+    /// The WeCom API base (`url:` of a WeCom direct-message endpoint).
+    pub fn wecom_base(&self) -> String {
+        format!("http://{}/cgi-bin", self.addr)
+    }
+
+    /// The DingTalk API base.
+    pub fn dingtalk_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The messages that were accepted: (target, body).
     pub fn delivered(&self) -> Vec<Call> {
         self.calls()
             .into_iter()
             .filter(|c| {
-                matches!(c.method.as_str(), "chat.postMessage" | "messages") && c.status == 200
+                matches!(c.method.as_str(), "chat.postMessage" | "messages" | "send")
+                    && c.status == 200
+                    && c.ok
             })
             .collect()
     }
@@ -188,6 +221,7 @@ async fn handle(
                     target: channel,
                     body: json,
                     status: 429,
+                    ok: false,
                     at: Instant::now(),
                 });
                 return HttpResponse::TooManyRequests()
@@ -256,6 +290,85 @@ async fn handle(
             };
             ("messages", format!("{id_type}:{receiver}"), status, reply)
         }
+        "/cgi-bin/gettoken" | "/gettoken" => {
+            let wecom = path.starts_with("/cgi-bin");
+            let (keys, app, token) = if wecom {
+                (["corpid", "corpsecret"], WECOM_APP, WECOM_TOKEN)
+            } else {
+                (["appkey", "appsecret"], DINGTALK_APP, DINGTALK_TOKEN)
+            };
+            let given: Vec<String> = keys.iter().map(|k| query(&request, k)).collect();
+            let good = format!("{}:{}", given[0], given[1]) == app.rsplit_once(':').expect("app").0;
+            let reply = if good && !state.revoked {
+                json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
+            } else if wecom {
+                json!({"errcode": 40001, "errmsg": "invalid credential"})
+            } else {
+                json!({"errcode": 40089, "errmsg": "invalid appkey or appsecret"})
+            };
+            let ok = reply["errcode"] == 0;
+            return record(
+                &mut state,
+                "token",
+                given[0].clone(),
+                json!(null),
+                200,
+                ok,
+                reply,
+            );
+        }
+        "/cgi-bin/user/get_userid_by_email" | "/topapi/v2/user/getbymobile" => {
+            let wecom = path.starts_with("/cgi-bin");
+            let key = if wecom { "email" } else { "mobile" };
+            let who = json[key].as_str().unwrap_or_default().to_owned();
+            let token = if wecom { WECOM_TOKEN } else { DINGTALK_TOKEN };
+            let reply = if query(&request, "access_token") != token || state.revoked {
+                json!({"errcode": 42001, "errmsg": "access_token expired"})
+            } else {
+                match (state.people.get(&who), wecom) {
+                    (Some(id), true) => json!({"errcode": 0, "errmsg": "ok", "userid": id}),
+                    (Some(id), false) => {
+                        json!({"errcode": 0, "errmsg": "ok", "result": {"userid": id}})
+                    }
+                    (None, true) => json!({"errcode": 46004, "errmsg": "user no exist"}),
+                    (None, false) => json!({"errcode": 60121, "errmsg": "找不到该用户"}),
+                }
+            };
+            let ok = reply["errcode"] == 0;
+            return record(&mut state, "lookup", who, json, 200, ok, reply);
+        }
+        "/cgi-bin/message/send" | "/topapi/message/corpconversation/asyncsend_v2" => {
+            let wecom = path.starts_with("/cgi-bin");
+            let target = if wecom {
+                json["touser"].as_str()
+            } else {
+                json["userid_list"].as_str()
+            }
+            .unwrap_or_default()
+            .to_owned();
+            let token = if wecom { WECOM_TOKEN } else { DINGTALK_TOKEN };
+            let known = state.people.values().any(|id| *id == target);
+            let reply = if state.throttle_posts > 0 {
+                state.throttle_posts -= 1;
+                if wecom {
+                    json!({"errcode": 45009, "errmsg": "api freq out of limit"})
+                } else {
+                    json!({"errcode": 90002, "errmsg": "api frequency limit"})
+                }
+            } else if query(&request, "access_token") != token || state.revoked {
+                json!({"errcode": 42001, "errmsg": "access_token expired"})
+            } else if !known && wecom {
+                json!({"errcode": 81013, "errmsg": "user & party & tag all invalid"})
+            } else if !known {
+                json!({"errcode": 60121, "errmsg": "找不到该用户"})
+            } else if wecom {
+                json!({"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": "msg-1"})
+            } else {
+                json!({"errcode": 0, "errmsg": "ok", "task_id": 256271667526_i64, "request_id": "r1"})
+            };
+            let ok = reply["errcode"] == 0;
+            return record(&mut state, "send", target, json, 200, ok, reply);
+        }
         _ => (
             "unknown",
             path.clone(),
@@ -263,12 +376,35 @@ async fn handle(
             json!({"error": "no such method"}),
         ),
     };
+    let ok = (200..300).contains(&status);
+    record(&mut state, method, target, json, status, ok, reply)
+}
+
+/// Keep the call and answer it.
+fn record(
+    state: &mut State,
+    method: &str,
+    target: String,
+    body: Value,
+    status: u16,
+    ok: bool,
+    reply: Value,
+) -> HttpResponse {
     state.calls.push(Call {
         method: method.into(),
         target,
-        body: json,
+        body,
         status,
+        ok,
         at: Instant::now(),
     });
     answer(status, reply)
+}
+
+/// A query parameter's value (empty when absent).
+fn query(request: &HttpRequest, key: &str) -> String {
+    url::form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }

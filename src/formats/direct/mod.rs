@@ -10,6 +10,15 @@
 //! - Feishu / Lark: a tenant access token from the app's credentials, then
 //!   `im/v1/messages` with `receive_id_type=open_id` (directory) or `email`
 //!   — https://open.feishu.cn/document/server-docs/im-v1/message/create
+//! - WeCom: an application message ([`wecom`]); DingTalk: a work
+//!   notification ([`dingtalk`]). Both with an access token cached per app
+//!   (`delivery::app_tokens`), the person by directory handle or looked up
+//!   by e-mail (WeCom) / mobile number (DingTalk).
+
+pub mod dingtalk;
+pub mod wecom;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -53,6 +62,41 @@ pub enum Address {
         id_type: &'static str,
         id: String,
     },
+    Wecom(WorkAddress),
+    Dingtalk(WorkAddress),
+}
+
+/// A WeCom or DingTalk person: a user id from the people directory, or
+/// what to look it up by (WeCom: the e-mail; DingTalk: the mobile number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkAddress {
+    UserId(String),
+    Lookup(String),
+}
+
+/// A work app's API (WeCom, DingTalk): the same conversation — a cached
+/// access token, a user id looked up when the directory has none, the
+/// message as the app's agent — with each platform's paths and bodies.
+pub struct WorkApi {
+    /// `GET`, with [`WorkApi::token_query`].
+    pub token_path: &'static str,
+    /// `POST ?access_token=…` with [`WorkApi::lookup_body`].
+    pub lookup_path: &'static str,
+    /// `POST ?access_token=…` with [`WorkApi::send_body`].
+    pub send_path: &'static str,
+    pub credentials: fn(&str) -> Result<AppCredentials, String>,
+    pub token_query: fn(&AppCredentials) -> [(&'static str, String); 2],
+    pub lookup_body: fn(&str) -> Json,
+    pub send_body: fn(Json, &str, i64) -> Json,
+}
+
+/// The work app API of `platform`, if it is one.
+pub fn work_api(platform: Platform) -> Option<&'static WorkApi> {
+    match platform {
+        Platform::Wecom => Some(&wecom::API),
+        Platform::Dingtalk => Some(&dingtalk::API),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +146,120 @@ pub fn address(platform: Platform, user: &UserRef) -> Result<Address, String> {
                 })
             })
             .ok_or_else(nobody),
+        Platform::Wecom => handle(user, "wecom")
+            .map(|id| WorkAddress::UserId(id.to_owned()))
+            .or_else(|| email(user).map(|e| WorkAddress::Lookup(e.to_owned())))
+            .map(Address::Wecom)
+            .ok_or_else(nobody),
+        Platform::Dingtalk => handle(user, "dingtalk")
+            .map(|id| WorkAddress::UserId(id.to_owned()))
+            .or_else(|| {
+                crate::formats::dingtalk::mobile(user).map(|m| WorkAddress::Lookup(m.to_owned()))
+            })
+            .map(Address::Dingtalk)
+            .ok_or_else(|| {
+                format!(
+                    "user {} has no dingtalk handle in the people directory and no usable mobile number",
+                    user.id
+                )
+            }),
         other => Err(format!("{other} has no direct messages")),
+    }
+}
+
+/// A WeCom or DingTalk app's credentials: `id:secret:agentid`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppCredentials {
+    /// WeCom corpid / DingTalk appkey.
+    pub id: String,
+    pub secret: String,
+    /// The application's agent id.
+    pub agent: i64,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppCredentials({}:***:{})", self.id, self.agent)
+    }
+}
+
+impl AppCredentials {
+    fn parse(secret: &str, shape: &str) -> Result<AppCredentials, String> {
+        let secret = secret.trim();
+        let (rest, agent) = secret.rsplit_once(':').ok_or_else(|| shape.to_owned())?;
+        let (id, key) = rest.split_once(':').ok_or_else(|| shape.to_owned())?;
+        let agent: i64 = agent
+            .parse()
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| format!("{shape}: the agent id is a positive number"))?;
+        if id.is_empty() || key.is_empty() {
+            return Err(shape.to_owned());
+        }
+        Ok(AppCredentials {
+            id: id.to_owned(),
+            secret: key.to_owned(),
+            agent,
+        })
+    }
+}
+
+/// What WeCom's and DingTalk's APIs answer (`errcode` style), the fields
+/// herald reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct Answer {
+    pub errcode: Option<i64>,
+    errmsg: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+    userid: Option<String>,
+    result: Option<AnswerResult>,
+    #[serde(default)]
+    invaliduser: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AnswerResult {
+    userid: Option<String>,
+}
+
+impl Answer {
+    pub fn parse(body: &[u8]) -> Answer {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    fn errmsg_excerpt(&self) -> String {
+        excerpt(self.errmsg.as_deref().unwrap_or_default().as_bytes())
+    }
+
+    fn invaliduser_excerpt(&self) -> String {
+        excerpt(self.invaliduser.as_bytes())
+    }
+
+    /// The access token and how long it lives.
+    pub fn token(&self) -> Option<(String, Duration)> {
+        let token = self.access_token.clone().filter(|t| {
+            !t.is_empty() && t.len() <= 1024 && t.chars().all(|c| c.is_ascii_graphic())
+        })?;
+        Some((
+            token,
+            Duration::from_secs(self.expires_in.unwrap_or(7200).min(86_400)),
+        ))
+    }
+
+    /// The user id a lookup found (WeCom `userid`, DingTalk `result.userid`),
+    /// if it has a user id's shape.
+    pub fn user_id(&self) -> Option<String> {
+        let id = self
+            .userid
+            .clone()
+            .or_else(|| self.result.as_ref().and_then(|r| r.userid.clone()))?;
+        (!id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-@.".contains(c)))
+        .then_some(id)
     }
 }
 
@@ -161,15 +318,27 @@ struct FeishuAnswer {
     code: Option<i64>,
     msg: Option<String>,
     tenant_access_token: Option<String>,
+    /// Seconds the token lives (at most 7200).
+    expire: Option<u64>,
 }
 
-/// The token in a `tenant_access_token/internal` answer.
-pub fn feishu_token(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<FeishuAnswer>(body)
-        .ok()?
+/// The token in a `tenant_access_token/internal` answer, and how long it
+/// lives.
+pub fn feishu_token(body: &[u8]) -> Option<(String, Duration)> {
+    let answer = serde_json::from_slice::<FeishuAnswer>(body).ok()?;
+    let token = answer
         .tenant_access_token
-        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))?;
+    Some((
+        token,
+        Duration::from_secs(answer.expire.unwrap_or(7200).min(7200)),
+    ))
 }
+
+/// Feishu/Lark refused the tenant token: 99991663 invalid, 99991664
+/// expired, 99991668 invalid authorization — fetch a new one —
+/// https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code
+const FEISHU_TOKEN_REFUSED: &[i64] = &[99991663, 99991664, 99991668];
 
 /// Slack Web API errors that no retry can fix: the person, the token or
 /// the message is wrong. From the "Errors" tables of
@@ -207,10 +376,32 @@ pub fn check_api_response(
     retry_after: bool,
     body: &[u8],
 ) -> Reply {
+    api_verdict(platform, status, retry_after, body).0
+}
+
+/// [`check_api_response`], and whether the app's cached token must be
+/// forgotten (the platform refused it, or the credentials behind it).
+pub fn api_verdict(
+    platform: Platform,
+    status: u16,
+    retry_after: bool,
+    body: &[u8],
+) -> (Reply, bool) {
     if !(200..300).contains(&status) {
-        return check_response(Platform::Generic, status, retry_after, body);
+        // A token refused over HTTP (Feishu answers 400 with 99991663 too).
+        let refused = matches!(platform, Platform::Feishu | Platform::Lark)
+            && serde_json::from_slice::<FeishuAnswer>(body)
+                .ok()
+                .and_then(|a| a.code)
+                .is_some_and(|c| FEISHU_TOKEN_REFUSED.contains(&c));
+        return (
+            check_response(Platform::Generic, status, retry_after, body),
+            refused || status == 401,
+        );
     }
-    match platform {
+    let reply = match platform {
+        Platform::Wecom => return wecom::judge(&Answer::parse(body)),
+        Platform::Dingtalk => return dingtalk::judge(&Answer::parse(body)),
         Platform::Slack => {
             let answer = serde_json::from_slice::<SlackAnswer>(body).unwrap_or_default();
             match (answer.ok, answer.error) {
@@ -244,12 +435,16 @@ pub fn check_api_response(
                 // — https://open.feishu.cn/document/server-docs/im-v1/message/create
                 // (error codes), https://open.larkoffice.com/document/uAjLw4CM/ugTN1YjL4UTN24CO1UjN/trouble-shooting/how-to-resolve-error-230001
                 Some(230_000..=230_999) => Reply::Rejected(message()),
+                Some(code) if FEISHU_TOKEN_REFUSED.contains(&code) => {
+                    return (Reply::Failed(message()), true)
+                }
                 Some(_) => Reply::Failed(message()),
                 None => Reply::Failed(format!("{platform}: unexpected answer {}", excerpt(body))),
             }
         }
         other => Reply::Rejected(format!("{other} has no direct messages")),
-    }
+    };
+    (reply, false)
 }
 
 #[cfg(test)]
@@ -363,8 +558,85 @@ mod tests {
             None
         );
         assert_eq!(
-            feishu_token(br#"{"code":0,"tenant_access_token":"t-1"}"#),
-            Some("t-1".into())
+            feishu_token(br#"{"code":0,"tenant_access_token":"t-1","expire":7140}"#),
+            Some(("t-1".into(), Duration::from_secs(7140)))
+        );
+    }
+
+    #[test]
+    fn wecom_and_dingtalk_credentials_and_answers() {
+        let app = wecom::credentials("ww1:s3cr3t:1000002").expect("valid");
+        assert_eq!((app.id.as_str(), app.agent), ("ww1", 1000002));
+        assert!(!format!("{app:?}").contains("s3cr3t"), "never printed");
+        for bad in [
+            "ww1:secret",
+            "ww1:secret:x",
+            ":secret:1",
+            "ww1::1",
+            "ww1:secret:0",
+        ] {
+            assert!(wecom::credentials(bad).is_err(), "{bad}");
+        }
+        assert!(dingtalk::credentials("key:secret:2468").is_ok());
+        let wecom = |body: &str| api_verdict(Platform::Wecom, 200, false, body.as_bytes());
+        assert_eq!(
+            wecom(r#"{"errcode":0,"errmsg":"ok","invaliduser":""}"#).0,
+            Reply::Accepted
+        );
+        assert!(matches!(
+            wecom(r#"{"errcode":0,"invaliduser":"bob"}"#).0,
+            Reply::Rejected(_)
+        ));
+        assert!(matches!(
+            wecom(r#"{"errcode":46004,"errmsg":"user no exist"}"#),
+            (Reply::Rejected(_), false)
+        ));
+        assert!(matches!(
+            wecom(r#"{"errcode":45009}"#).0,
+            Reply::Throttled(_)
+        ));
+        assert!(matches!(
+            wecom(r#"{"errcode":42001}"#),
+            (Reply::Failed(_), true)
+        ));
+        assert!(matches!(
+            wecom(r#"{"errcode":40001}"#),
+            (Reply::Rejected(_), true)
+        ));
+        assert!(matches!(
+            wecom(r#"{"errcode":-1,"errmsg":"system busy"}"#),
+            (Reply::Failed(_), false)
+        ));
+        assert!(matches!(wecom("<html>").0, Reply::Failed(_)));
+        let ding = |body: &str| api_verdict(Platform::Dingtalk, 200, false, body.as_bytes());
+        assert_eq!(ding(r#"{"errcode":0,"task_id":1}"#).0, Reply::Accepted);
+        assert!(matches!(ding(r#"{"errcode":60121}"#).0, Reply::Rejected(_)));
+        assert!(matches!(
+            ding(r#"{"errcode":90002}"#).0,
+            Reply::Throttled(_)
+        ));
+        assert!(matches!(
+            ding(r#"{"errcode":40014}"#),
+            (Reply::Failed(_), true)
+        ));
+        assert!(matches!(
+            ding(r#"{"errcode":143106}"#).0,
+            Reply::Rejected(_)
+        ));
+        let feishu = api_verdict(Platform::Feishu, 400, false, br#"{"code":99991663}"#);
+        assert!(feishu.1, "a refused Feishu token is forgotten");
+        let answer = Answer::parse(br#"{"errcode":0,"access_token":"tok","expires_in":7200}"#);
+        assert_eq!(
+            answer.token(),
+            Some(("tok".into(), Duration::from_secs(7200)))
+        );
+        assert_eq!(
+            Answer::parse(br#"{"errcode":0,"result":{"userid":"manager4220"}}"#).user_id(),
+            Some("manager4220".into())
+        );
+        assert_eq!(
+            Answer::parse(br#"{"errcode":0,"userid":"<@all>"}"#).user_id(),
+            None
         );
     }
 }
