@@ -267,7 +267,8 @@ fn check_direct_messages(
             | Platform::Feishu
             | Platform::Lark
             | Platform::Wecom
-            | Platform::Dingtalk,
+            | Platform::Dingtalk
+            | Platform::Teams,
         )
         | None => {}
         Some(other) => problem(
@@ -280,8 +281,13 @@ fn check_direct_messages(
     match (platform, secret.map(|s| s.expose())) {
         (_, None) => problem(
             "secret",
-            "direct messages need the app's credentials as a secret (Slack: the bot token xoxb-…; Feishu/Lark: app_id:app_secret; WeCom: corpid:corpsecret:agentid; DingTalk: appkey:appsecret:agentid)".into(),
+            "direct messages need the app's credentials as a secret (Slack: the bot token xoxb-…; Feishu/Lark: app_id:app_secret; WeCom: corpid:corpsecret:agentid; DingTalk: appkey:appsecret:agentid; Teams: tenant:client_id:client_secret:refresh_token)".into(),
         ),
+        (Some(Platform::Teams), Some(credentials)) => {
+            if let Err(message) = crate::formats::direct::teams::credentials(credentials) {
+                problem("secret", message);
+            }
+        }
         (Some(Platform::Wecom), Some(credentials)) => {
             if let Err(message) = crate::formats::direct::wecom::credentials(credentials) {
                 problem("secret", message);

@@ -511,10 +511,16 @@ endpoints:
     assert_eq!(unmasked(&again, &config), config.endpoints);
     let bad = r#"
 endpoints:
-  - id: teams-dm
-    type: teams
+  - id: discord-dm
+    type: discord
     url: https://example.com/x
     secret: bot
+    events: ["*"]
+    direct_messages: true
+  - id: teams-dm
+    type: teams
+    url: https://graph.microsoft.com/v1.0
+    secret: app
     events: ["*"]
     direct_messages: true
   - id: slack-dm
@@ -540,7 +546,8 @@ endpoints:
     assert_eq!(
         found,
         [
-            ("teams-dm", "direct_messages"),
+            ("discord-dm", "direct_messages"),
+            ("teams-dm", "secret"),
             ("slack-dm", "secret"),
             ("slack-dm", "events"),
             ("lark-dm", "secret"),

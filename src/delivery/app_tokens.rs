@@ -25,7 +25,7 @@ const SHORTEST: Duration = Duration::from_secs(30);
 type Cached = HashMap<[u8; 32], (String, Instant)>;
 
 #[derive(Clone, Default)]
-pub struct AppTokens(Arc<Mutex<Cached>>);
+pub struct AppTokens(Arc<Mutex<Cached>>, Arc<Mutex<HashMap<[u8; 32], String>>>);
 
 impl std::fmt::Debug for AppTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +58,18 @@ impl AppTokens {
         let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
         tokens.retain(|_, (_, until)| Instant::now() < *until);
         tokens.insert(key, (token, Instant::now() + keep));
+    }
+
+    /// The newest refresh token of an app that rotates them (Microsoft's
+    /// sign-in returns a new one with each access token).
+    pub fn refresh_token(&self, key: &[u8; 32]) -> Option<String> {
+        let tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.get(key).cloned()
+    }
+
+    pub fn put_refresh_token(&self, key: [u8; 32], token: String) {
+        let mut tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.insert(key, token);
     }
 
     /// The platform refused the token (expired early, revoked): forget it.

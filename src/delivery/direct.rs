@@ -88,8 +88,8 @@ impl Call<'_> {
             .await
     }
 
-    async fn get(&self, url: &Url) -> HttpOutcome {
-        self.send(reqwest::Method::GET, url, Vec::new(), None, None)
+    async fn get(&self, url: &Url, bearer: Option<&str>) -> HttpOutcome {
+        self.send(reqwest::Method::GET, url, Vec::new(), None, bearer)
             .await
     }
 }
@@ -295,7 +295,9 @@ async fn attempt(
             let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let url = method_with(base, work.token_path, &query).map_err(not_sendable)?;
             let token = talk
-                .token(call.get(&url), |body| api::Answer::parse(body).token())
+                .token(call.get(&url, None), |body| {
+                    api::Answer::parse(body).token()
+                })
                 .await?;
             let auth = [("access_token", token.as_str())];
             let userid = match person {
@@ -315,6 +317,67 @@ async fn attempt(
             };
             let url = method_with(base, work.send_path, &auth).map_err(not_sendable)?;
             call.post_json(&url, &(work.send_body)(message, &userid, app.agent), None)
+                .await
+        }
+        Address::Teams(person) => {
+            let app = api::teams::credentials(&secret).map_err(not_sendable)?;
+            let login = api::teams::login_base(base);
+            let token_url = Url::parse(&format!("{login}/{}/oauth2/v2.0/token", app.tenant))
+                .map_err(|e| not_sendable(format!("sign-in URL: {e}")))?;
+            let refresh = call
+                .tokens
+                .refresh_token(&talk.key)
+                .unwrap_or_else(|| app.refresh_token.clone());
+            let form = api::teams::token_form(&app, &refresh);
+            let token = talk
+                .token(
+                    call.post(
+                        &token_url,
+                        form.into_bytes(),
+                        "application/x-www-form-urlencoded",
+                        None,
+                    ),
+                    |body| {
+                        let (token, lives, rotated) = api::teams::token_answer(body)?;
+                        if let Some(rotated) = rotated {
+                            call.tokens.put_refresh_token(talk.key, rotated);
+                        }
+                        Some((token, lives))
+                    },
+                )
+                .await?;
+            let bearer = Some(token.as_str());
+            let id_of = |outcome: HttpOutcome, what: &str| {
+                api::teams::object_id(&outcome.body).ok_or_else(|| {
+                    unkept(
+                        outcome,
+                        format!("Teams: {what} answered without an object id"),
+                    )
+                })
+            };
+            let url = method(base, "me").map_err(not_sendable)?;
+            let me = id_of(talk.accepted(call.get(&url, bearer).await)?, "/me")?;
+            let person = match person {
+                WorkAddress::UserId(id) => id,
+                WorkAddress::Lookup(email) => {
+                    let path: String =
+                        url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
+                    let url = method(base, &format!("users/{path}")).map_err(not_sendable)?;
+                    // The answer is a person's profile: not kept in the log.
+                    id_of(talk.accepted(call.get(&url, bearer).await)?, "/users")?
+                }
+            };
+            let url = method(base, "chats").map_err(not_sendable)?;
+            let outcome = talk.accepted(
+                call.post_json(&url, &api::teams::chat_body(base, &me, &person), bearer)
+                    .await,
+            )?;
+            let chat = api::teams::chat_id(&outcome.body).ok_or_else(|| {
+                unkept(outcome, "Teams: /chats answered without a chat id".into())
+            })?;
+            let path: String = url::form_urlencoded::byte_serialize(chat.as_bytes()).collect();
+            let url = method(base, &format!("chats/{path}/messages")).map_err(not_sendable)?;
+            call.post_json(&url, &api::teams::message_body(&message), bearer)
                 .await
         }
     };

@@ -31,6 +31,9 @@ pub fn handle<'a>(user: &'a UserRef, platform: &str) -> Option<&'a str> {
         // userId in `at.atUserIds`,
         // https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
         "dingtalk" => chars(|c| c.is_ascii_alphanumeric() || "_-".contains(c), 1, 64),
+        // An Entra (Azure AD) object id, a GUID,
+        // https://learn.microsoft.com/graph/api/resources/user#properties
+        "teams" => super::direct::teams::valid_id(handle),
         // open_id "ou_…", https://open.feishu.cn/document/home/user-identity-introduction/open-id
         "feishu" | "lark" => {
             handle.starts_with("ou_") && chars(|c| c.is_ascii_alphanumeric() || c == '_', 4, 64)

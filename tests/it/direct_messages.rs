@@ -437,3 +437,115 @@ async fn dingtalk_work_notifications_by_userid_and_mobile() {
     daemon.stop().await;
     api.stop().await;
 }
+
+/// Teams through Microsoft Graph, signed in as a service account, two
+/// replicas: a one-on-one chat message per approver — by the directory's
+/// object id, or the id Graph finds for the e-mail — each once, the card
+/// as the message's attachment; an unknown user fails alone (404); a 429
+/// waits its `Retry-After`; the sign-in's rotated refresh token is used
+/// from then on. A revoked sign-in fails the next message clearly.
+#[actix_rt::test]
+async fn teams_chat_messages_through_graph_exactly_once_across_two_replicas() {
+    const ALICE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+    let db = TestDb::new().await;
+    let api = ImApi::start(&[("bob@example.com", BOB), ("(directory)", ALICE)]);
+    api.throttle_posts(1);
+    let endpoint = dm_endpoint(
+        "teams-dm",
+        Platform::Teams,
+        api.graph_base(),
+        im_api::TEAMS_APP,
+    );
+    let a = start(&db, "node-a", vec![endpoint.clone()], fast_delivery()).await;
+    let b = start(&db, "node-b", vec![endpoint], fast_delivery()).await;
+    approval_requested(
+        &db,
+        serde_json::json!([
+            {"id": 1, "name": "Alice", "email": "alice@example.com", "handles": {"teams": ALICE}},
+            {"id": 2, "name": "Bob", "email": "bob@example.com"},
+            {"id": 3, "name": "Carol", "email": "carol@example.com"},
+        ]),
+    )
+    .await;
+    let rows = wait_settled(&db, "teams-dm", 3).await;
+    assert_eq!(
+        rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["delivered", "delivered", "failed"],
+        "{rows:?}"
+    );
+    assert!(
+        rows[2]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("404") && e.contains("Request_ResourceNotFound")),
+        "{rows:?}"
+    );
+    let mut people: Vec<String> = api.delivered().iter().map(|c| c.target.clone()).collect();
+    people.sort();
+    assert_eq!(people, [ALICE, BOB], "each approver once");
+    for call in api.delivered() {
+        let card: serde_json::Value = serde_json::from_str(
+            call.body["attachments"][0]["content"]
+                .as_str()
+                .expect("the card as a JSON string"),
+        )
+        .expect("card");
+        assert_eq!(card["type"], "AdaptiveCard", "{card}");
+        assert_eq!(
+            call.body["body"]["content"],
+            "<attachment id=\"card\"></attachment>"
+        );
+    }
+    let calls = api.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.method == "lookup" && c.target == "alice@example.com"),
+        "the directory's object id is used"
+    );
+    let throttled = calls.iter().find(|c| c.status == 429).expect("one 429");
+    let retried = calls
+        .iter()
+        .find(|c| c.method == "send" && c.target == throttled.target && c.ok)
+        .expect("sent again");
+    assert!(retried.at.duration_since(throttled.at) >= Duration::from_millis(900));
+    let grants: Vec<String> = calls
+        .iter()
+        .filter(|c| c.method == "token")
+        .map(|c| c.target.clone())
+        .collect();
+    assert!(
+        grants.len() <= 2,
+        "an access token per replica at most: {grants:?}"
+    );
+
+    api.revoke();
+    approval_requested(
+        &db,
+        serde_json::json!([{"id": 4, "name": "Bob", "email": "bob@example.com", "handles": {"teams": BOB}}]),
+    )
+    .await;
+    let rows = wait_settled(&db, "teams-dm", 4).await;
+    let last = rows.iter().find(|r| r.0 == "4").expect("the fourth");
+    assert_eq!(last.1, "failed", "{rows:?}");
+    assert!(
+        last.2
+            .as_deref()
+            .is_some_and(|e| e.contains("invalid_grant") && e.contains("sign-in is refused")),
+        "{rows:?}"
+    );
+    let grants: Vec<String> = api
+        .calls()
+        .iter()
+        .filter(|c| c.method == "token")
+        .map(|c| c.target.clone())
+        .collect();
+    assert!(
+        grants.iter().skip(1).any(|t| t != "rt-1"),
+        "a rotated refresh token is used: {grants:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+    api.stop().await;
+}

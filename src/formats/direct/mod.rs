@@ -16,6 +16,7 @@
 //!   by e-mail (WeCom) / mobile number (DingTalk).
 
 pub mod dingtalk;
+pub mod teams;
 pub mod wecom;
 
 use std::time::Duration;
@@ -64,6 +65,9 @@ pub enum Address {
     },
     Wecom(WorkAddress),
     Dingtalk(WorkAddress),
+    /// An Entra object id from the directory, or the e-mail (UPN) to look
+    /// it up by.
+    Teams(WorkAddress),
 }
 
 /// A WeCom or DingTalk person: a user id from the people directory, or
@@ -163,6 +167,11 @@ pub fn address(platform: Platform, user: &UserRef) -> Result<Address, String> {
                     user.id
                 )
             }),
+        Platform::Teams => handle(user, "teams")
+            .map(|id| WorkAddress::UserId(id.to_owned()))
+            .or_else(|| email(user).map(|e| WorkAddress::Lookup(e.to_owned())))
+            .map(Address::Teams)
+            .ok_or_else(nobody),
         other => Err(format!("{other} has no direct messages")),
     }
 }
@@ -387,6 +396,9 @@ pub fn api_verdict(
     retry_after: bool,
     body: &[u8],
 ) -> (Reply, bool) {
+    if platform == Platform::Teams {
+        return teams::judge(status, retry_after, body);
+    }
     if !(200..300).contains(&status) {
         // A token refused over HTTP (Feishu answers 400 with 99991663 too).
         let refused = matches!(platform, Platform::Feishu | Platform::Lark)

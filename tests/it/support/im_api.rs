@@ -24,6 +24,14 @@
 //!   `errcode` — 40089 bad app key or secret, 40014 a bad token, 60121 an
 //!   unknown mobile, 90002 the frequency limit, `task_id` on success —
 //!   https://open.dingtalk.com/document/orgapp/asynchronous-sending-of-enterprise-session-messages
+//! - Microsoft sign-in and Graph (`/{tenant}/oauth2/v2.0/token`,
+//!   `/v1.0/me`, `/v1.0/users/{upn}`, `/v1.0/chats`,
+//!   `/v1.0/chats/{id}/messages`): a refresh grant answers a new refresh
+//!   token, `invalid_grant` (400) once revoked; Graph errors are
+//!   `{"error": {"code", "message"}}` — 401 `InvalidAuthenticationToken`,
+//!   404 `Request_ResourceNotFound`, 429 with `Retry-After` —
+//!   https://learn.microsoft.com/graph/errors,
+//!   https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,6 +51,11 @@ pub const WECOM_APP: &str = "ww-test-corp:wecom-corp-secret:1000002";
 /// `appkey:appsecret:agentid` of the DingTalk test app.
 pub const DINGTALK_APP: &str = "ding-test-key:dingtalk-app-secret:2468";
 const WECOM_TOKEN: &str = "wecom-access-token";
+/// `tenant:client_id:client_secret:refresh_token` of the Teams service account.
+pub const TEAMS_APP: &str = "contoso.onmicrosoft.com:app-id:app-secret:rt-1";
+/// The service account's object id.
+pub const TEAMS_ME: &str = "11111111-1111-1111-1111-111111111111";
+const GRAPH_TOKEN: &str = "graph-access-token";
 const DINGTALK_TOKEN: &str = "dingtalk-access-token";
 
 /// One call the server answered.
@@ -68,6 +81,8 @@ struct State {
     /// Answer the next this-many message posts with 429.
     throttle_posts: usize,
     revoked: bool,
+    /// Refresh tokens the sign-in accepts (each grant adds a new one).
+    refresh_tokens: Vec<String>,
 }
 
 pub struct ImApi {
@@ -123,6 +138,11 @@ impl ImApi {
         format!("http://{}/cgi-bin", self.addr)
     }
 
+    /// The Microsoft Graph base (its sign-in is on the same origin).
+    pub fn graph_base(&self) -> String {
+        format!("http://{}/v1.0", self.addr)
+    }
+
     /// The DingTalk API base.
     pub fn dingtalk_base(&self) -> String {
         format!("http://{}", self.addr)
@@ -134,7 +154,7 @@ impl ImApi {
             .into_iter()
             .filter(|c| {
                 matches!(c.method.as_str(), "chat.postMessage" | "messages" | "send")
-                    && c.status == 200
+                    && (200..300).contains(&c.status)
                     && c.ok
             })
             .collect()
@@ -193,8 +213,9 @@ async fn handle(
 ) -> HttpResponse {
     let path = request.path().to_owned();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let path = path.as_str();
     let mut state = state.lock().expect("lock");
-    let (method, target, status, reply) = match path.as_str() {
+    let (method, target, status, reply) = match path {
         "/api/users.lookupByEmail" => {
             let email = url::form_urlencoded::parse(&body)
                 .find(|(k, _)| k == "email")
@@ -290,6 +311,143 @@ async fn handle(
             };
             ("messages", format!("{id_type}:{receiver}"), status, reply)
         }
+        "/contoso.onmicrosoft.com/oauth2/v2.0/token" => {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(&body).into_owned().collect();
+            let given = form.get("refresh_token").cloned().unwrap_or_default();
+            let valid = given == "rt-1" || state.refresh_tokens.contains(&given);
+            let good = valid
+                && form.get("client_secret").map(String::as_str) == Some("app-secret")
+                && form.get("grant_type").map(String::as_str) == Some("refresh_token")
+                && !state.revoked;
+            let (status, reply) = if good {
+                let next = format!("rt-{}", state.refresh_tokens.len() + 2);
+                state.refresh_tokens.push(next.clone());
+                (
+                    200,
+                    json!({"token_type": "Bearer", "access_token": GRAPH_TOKEN, "expires_in": 3599, "refresh_token": next}),
+                )
+            } else {
+                (
+                    400,
+                    json!({"error": "invalid_grant", "error_description": "AADSTS70008: The provided refresh token has expired due to inactivity."}),
+                )
+            };
+            return record(
+                &mut state,
+                "token",
+                given,
+                json!(null),
+                status,
+                status == 200,
+                reply,
+            );
+        }
+        p if p.starts_with("/v1.0/") => {
+            let graph_error = |status: u16, code: &str, message: &str| {
+                (
+                    status,
+                    json!({"error": {"code": code, "message": message, "innerError": {"request-id": "r"}}}),
+                )
+            };
+            let rest = &p["/v1.0/".len()..];
+            let (method, target, (status, reply)) = if bearer(&request) != GRAPH_TOKEN
+                || state.revoked
+            {
+                (
+                    "graph",
+                    rest.to_owned(),
+                    graph_error(
+                        401,
+                        "InvalidAuthenticationToken",
+                        "Lifetime validation failed, the token is expired.",
+                    ),
+                )
+            } else if rest == "me" {
+                (
+                    "me",
+                    String::new(),
+                    (200, json!({"id": TEAMS_ME, "displayName": "herald"})),
+                )
+            } else if let Some(upn) = rest.strip_prefix("users/") {
+                let upn = url::form_urlencoded::parse(format!("u={upn}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                match state.people.get(&upn) {
+                    Some(id) => ("lookup", upn.clone(), (200, json!({"id": id, "userPrincipalName": upn}))),
+                    None => ("lookup", upn.clone(), graph_error(404, "Request_ResourceNotFound", &format!("Resource '{upn}' does not exist or one of its queried reference-property objects are not present."))),
+                }
+            } else if rest == "chats" {
+                let members: Vec<String> = json["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["user@odata.bind"].as_str())
+                    .filter_map(|b| b.split("users('").nth(1))
+                    .map(|b| b.trim_end_matches("')").to_owned())
+                    .collect();
+                let ok =
+                    json["chatType"] == "oneOnOne" && members.len() == 2 && members[0] == TEAMS_ME;
+                if ok {
+                    (
+                        "chat",
+                        members[1].clone(),
+                        (
+                            201,
+                            json!({"id": format!("19:{}_{}@unq.gbl.spaces", members[0], members[1]), "chatType": "oneOnOne"}),
+                        ),
+                    )
+                } else {
+                    (
+                        "chat",
+                        String::new(),
+                        graph_error(400, "BadRequest", "Invalid members"),
+                    )
+                }
+            } else if let Some(chat) = rest
+                .strip_prefix("chats/")
+                .and_then(|r| r.strip_suffix("/messages"))
+            {
+                let chat = url::form_urlencoded::parse(format!("c={chat}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let person = chat
+                    .trim_end_matches("@unq.gbl.spaces")
+                    .rsplit('_')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                if state.throttle_posts > 0 {
+                    state.throttle_posts -= 1;
+                    state.calls.push(Call {
+                        method: "send".into(),
+                        target: person,
+                        body: json,
+                        status: 429,
+                        ok: false,
+                        at: Instant::now(),
+                    });
+                    return HttpResponse::TooManyRequests()
+                        .insert_header(("Retry-After", "1"))
+                        .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}}));
+                }
+                (
+                    "send",
+                    person,
+                    (201, json!({"id": "1616990032035", "chatId": chat})),
+                )
+            } else {
+                (
+                    "graph",
+                    rest.to_owned(),
+                    graph_error(404, "UnknownError", "no such resource"),
+                )
+            };
+            let ok = (200..300).contains(&status);
+            return record(&mut state, method, target, json, status, ok, reply);
+        }
         "/cgi-bin/gettoken" | "/gettoken" => {
             let wecom = path.starts_with("/cgi-bin");
             let (keys, app, token) = if wecom {
@@ -371,7 +529,7 @@ async fn handle(
         }
         _ => (
             "unknown",
-            path.clone(),
+            path.to_owned(),
             404,
             json!({"error": "no such method"}),
         ),
