@@ -483,12 +483,19 @@ impl Sender {
                     self.silences.at(&self.store, delivery.silence_generation),
                 )
                 .await?;
-            let attributes =
-                routing::attributes::of_event(event, &delivery.attributes, &endpoint.id);
-            let gate =
-                routing::gate::decide(&endpoint.route, &silences, &attributes, delivery.read_at);
-            if gate != Gate::Send {
-                return self.record_gate(delivery, &gate).await;
+            // Nothing can filter or mute: no attributes to build.
+            if !endpoint.route.is_empty() || !silences.is_empty() {
+                let attributes =
+                    routing::attributes::of_event(event, &delivery.attributes, &endpoint.id);
+                let gate = routing::gate::decide(
+                    &endpoint.route,
+                    &silences,
+                    &attributes,
+                    delivery.read_at,
+                );
+                if gate != Gate::Send {
+                    return self.record_gate(delivery, &gate).await;
+                }
             }
         }
         self.attempt(delivery, event).await

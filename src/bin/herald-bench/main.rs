@@ -63,6 +63,10 @@ enum Bench {
         /// Make the endpoints `ordering: none` with this concurrency.
         #[arg(long)]
         unordered: Option<u16>,
+        /// Give every endpoint a filter and a mute window, and store a
+        /// silence: the gate's whole work on every delivery, muting none.
+        #[arg(long)]
+        routed: bool,
     },
     /// Latency from the committing write to arrival, at a fixed offered rate.
     Latency {
@@ -189,9 +193,10 @@ fn main() -> anyhow::Result<()> {
                 endpoints,
                 deliveries,
                 unordered,
+                routed,
             }) => {
                 for count in endpoints {
-                    throughput::throughput(count, deliveries, unordered).await?;
+                    throughput::throughput(count, deliveries, unordered, routed).await?;
                 }
             }
             Some(Bench::Stats {
@@ -269,9 +274,9 @@ fn main() -> anyhow::Result<()> {
             }) => ceiling::ceiling(deliveries, writers).await?,
             None => {
                 for count in [1, 100] {
-                    throughput::throughput(count, 20_000, None).await?;
+                    throughput::throughput(count, 20_000, None, false).await?;
                 }
-                throughput::throughput(1, 20_000, Some(64)).await?;
+                throughput::throughput(1, 20_000, Some(64), false).await?;
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 100).await?;
                 for count in [1, 100] {

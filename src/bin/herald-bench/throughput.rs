@@ -112,12 +112,41 @@ pub async fn emit_ticks(db: &BenchDb, events: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every endpoint with a filter that holds (`type=~"bench\..*"`) and a mute
+/// window that never does, and one live silence matching nothing: the
+/// gate's whole work on every delivery, none of it muting.
+fn routed(endpoint: &mut Endpoint) -> anyhow::Result<()> {
+    use herald::routing::time_interval::{IntervalPart, TimeInterval};
+    endpoint.route = herald::routing::Route {
+        filter: herald::routing::matcher::parse(r#"type=~"bench\..*", environment!="staging""#)
+            .map_err(anyhow::Error::msg)?,
+        mute_windows: vec![herald::routing::MuteWindow {
+            interval: Arc::new(TimeInterval {
+                name: "never".into(),
+                parts: vec![IntervalPart {
+                    times: Vec::new(),
+                    weekdays: Vec::new(),
+                    days_of_month: Vec::new(),
+                    months: Vec::new(),
+                    years: vec![(2099, 2099)],
+                    location: chrono_tz::Europe::Berlin,
+                }],
+            }),
+            action: herald::routing::MuteAction::Hold,
+        }],
+    };
+    Ok(())
+}
+
 /// `deliveries` spread over `endpoints` subscribed to every event; with
-/// `unordered`, the endpoints are `ordering: none` with that concurrency.
+/// `unordered`, the endpoints are `ordering: none` with that concurrency;
+/// with `route`, each passes a filter, a mute window and a silence (none
+/// of which mutes it).
 pub async fn throughput(
     endpoints: usize,
     deliveries: usize,
     unordered: Option<u16>,
+    route: bool,
 ) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
@@ -131,12 +160,23 @@ pub async fn throughput(
             if let Some(concurrency) = unordered {
                 endpoint.ordering = herald::endpoint::Ordering::Unordered { concurrency };
             }
+            if route {
+                routed(&mut endpoint)?;
+            }
             Ok(endpoint)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let events = (deliveries / endpoints).max(1) as i64;
     let total = events * endpoints as i64;
     let daemon = start_herald(&db, list).await?;
+    if route {
+        sqlx::query(
+            "INSERT INTO herald_silence (matchers, starts_at, ends_at, action, comment, created_by)
+             VALUES (ARRAY['endpoint=\"nobody\"'], now(), now() + interval '1 hour', 'drop', 'bench', 'bench')",
+        )
+        .execute(db.store.pool())
+        .await?;
+    }
 
     let started = Instant::now();
     emit_ticks(&db, events).await?;
@@ -146,7 +186,12 @@ pub async fn throughput(
     let requests = receiver.arrivals.requests.load(Ordering::Relaxed) as i64;
     let mode = unordered
         .map(|n| format!(" (ordering none, concurrency {n})"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + if route {
+            " (filter, window, silence)"
+        } else {
+            ""
+        };
     println!(
         "throughput  endpoints={endpoints:<4}{mode} deliveries={total:<6} {:>8.0} deliveries/s end to end \
          ({:.2}s; events committed in {:.2}s; {} duplicate requests)",
