@@ -178,6 +178,9 @@ pub struct Endpoint {
     /// Which of its events it wants (attribute filter) and when it is
     /// quiet (mute windows); config endpoints only.
     pub route: crate::routing::Route,
+    /// Its own retry settings, in place of the global ones (config
+    /// endpoints only).
+    pub retry: crate::delivery::RetryOverride,
 }
 
 impl fmt::Debug for Endpoint {
@@ -197,6 +200,7 @@ impl fmt::Debug for Endpoint {
             .field("locale", &self.presentation.locale)
             .field("direct_messages", &self.direct_messages)
             .field("filter", &self.route.filter.to_string())
+            .field("retry", &self.retry)
             .finish()
     }
 }

@@ -664,7 +664,12 @@ impl Sender {
             throttled: delivery.throttled_attempts.max(0) as u32,
             age: delivery.age,
         };
-        let decision = verdict::decide(endpoint.platform, result, history, &self.config.retry);
+        let decision = if endpoint.retry.is_empty() {
+            verdict::decide(endpoint.platform, result, history, &self.config.retry)
+        } else {
+            let policy = endpoint.retry.apply(&self.config.retry);
+            verdict::decide(endpoint.platform, result, history, &policy)
+        };
         let next = match &decision {
             Decision::Delivered => NextStep::Delivered,
             Decision::Retry { after, .. } => NextStep::RetryIn(*after),

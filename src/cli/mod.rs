@@ -559,6 +559,7 @@ impl DeliveryArgs {
                 max_attempts: self.retry_max_attempts,
                 retry_after_max: self.retry_after_max,
                 max_age: self.retry_max_age,
+                schedule: Vec::new(),
             },
             lease_ttl: self.lease_ttl,
             sweep_interval: self.sweep_interval,

@@ -333,6 +333,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         },
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     })
 }
 

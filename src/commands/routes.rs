@@ -190,6 +190,7 @@ mod tests {
             presentation: Default::default(),
             direct_messages: false,
             route: Default::default(),
+            retry: Default::default(),
         }
     }
 

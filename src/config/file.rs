@@ -187,6 +187,115 @@ pub struct FileEndpoint {
     /// Quiet during these `time_intervals` (by name).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mute_time_intervals: Vec<FileMute>,
+    /// This endpoint's own retry settings (each replaces the global one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<FileRetry>,
+}
+
+/// `retry:` of an endpoint: a schedule of delays (`[5s, 5m, 30m]`: four
+/// attempts), or exponential settings; `max_age` either way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
+}
+
+/// The most delays a schedule may list (Svix allows a few dozen).
+const MAX_SCHEDULE: usize = 50;
+
+impl FileRetry {
+    /// As an override, or each problem as (field, message).
+    fn validate(&self) -> Result<crate::delivery::RetryOverride, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut duration = |field: String, text: &str| match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                problems.push((field, format!("`{text}` must be longer than zero")));
+                None
+            }
+            Err(e) => {
+                problems.push((
+                    field,
+                    format!("`{text}` is not a duration such as 30s or 5m: {e}"),
+                ));
+                None
+            }
+        };
+        let schedule = self.schedule.as_ref().map(|list| {
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, text)| duration(format!("retry.schedule[{i}]"), text))
+                .collect::<Vec<_>>()
+        });
+        let base = self
+            .base
+            .as_deref()
+            .and_then(|t| duration("retry.base".into(), t));
+        let cap = self
+            .cap
+            .as_deref()
+            .and_then(|t| duration("retry.cap".into(), t));
+        let max_age = self
+            .max_age
+            .as_deref()
+            .and_then(|t| duration("retry.max_age".into(), t));
+        if let Some(list) = &self.schedule {
+            if list.is_empty() || list.len() > MAX_SCHEDULE {
+                problems.push((
+                    "retry.schedule".into(),
+                    format!("lists 1–{MAX_SCHEDULE} delays"),
+                ));
+            }
+            if self.base.is_some() || self.cap.is_some() || self.attempts.is_some() {
+                problems.push((
+                    "retry.schedule".into(),
+                    "a schedule says every delay and the number of attempts: drop base, cap and attempts".into(),
+                ));
+            }
+        }
+        if self.attempts == Some(0) {
+            problems.push(("retry.attempts".into(), "must be at least 1".into()));
+        }
+        if let (Some(base), Some(cap)) = (base, cap) {
+            if base > cap {
+                problems.push(("retry.base".into(), "is longer than retry.cap".into()));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(crate::delivery::RetryOverride {
+            schedule,
+            base,
+            cap,
+            max_attempts: self.attempts,
+            max_age,
+        })
+    }
+
+    /// The section as it would be written for `retry`.
+    pub fn from_override(retry: &crate::delivery::RetryOverride) -> Option<FileRetry> {
+        let text = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        (!retry.is_empty()).then(|| FileRetry {
+            schedule: retry
+                .schedule
+                .as_ref()
+                .map(|s| s.iter().copied().map(text).collect()),
+            base: retry.base.map(text),
+            cap: retry.cap.map(text),
+            attempts: retry.max_attempts,
+            max_age: retry.max_age.map(text),
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -537,6 +646,11 @@ pub fn validate(
             );
         }
         let route = endpoint_route(raw, &intervals, &defined, &mut problem);
+        let (retry, retry_problems) = match raw.retry.as_ref().map(FileRetry::validate) {
+            None => (Default::default(), Vec::new()),
+            Some(Ok(valid)) => (valid, Vec::new()),
+            Some(Err(found)) => (Default::default(), found),
+        };
         let locale = match raw.locale.as_deref() {
             None => Some(Locale::En),
             Some(text) => Locale::parse(text).or_else(|| {
@@ -548,8 +662,19 @@ pub fn validate(
                 None
             }),
         };
-        if let (Some(platform), Some(url), Some(ordering), Some(locale)) =
-            (platform, url, ordering, locale)
+        let retry_valid = retry_problems.is_empty();
+        for (field, message) in retry_problems {
+            problems.push(Problem {
+                file: path.to_path_buf(),
+                position: None,
+                endpoint: label.clone(),
+                index: Some(index),
+                field,
+                message,
+            });
+        }
+        if let (Some(platform), Some(url), Some(ordering), Some(locale), true) =
+            (platform, url, ordering, locale, retry_valid)
         {
             let (secret, secret_origin) = match resolved {
                 Some((secret, origin)) => (Some(secret), Some(origin)),
@@ -580,6 +705,7 @@ pub fn validate(
                     },
                     direct_messages: raw.direct_messages,
                     route,
+                    retry,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),

@@ -349,6 +349,7 @@ pub fn render_effective(config: &Config) -> String {
             direct_messages: endpoint.direct_messages,
             filter: (!endpoint.route.filter.is_empty())
                 .then(|| file::FileFilter::Many(endpoint.route.filter.texts())),
+            retry: file::FileRetry::from_override(&endpoint.retry),
             mute_time_intervals: endpoint
                 .route
                 .mute_windows

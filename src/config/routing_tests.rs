@@ -97,3 +97,63 @@ endpoints:
         assert!(line.starts_with(start), "{line}\n  expected {start}");
     }
 }
+
+#[test]
+fn a_retry_schedule_loads_round_trips_and_bad_ones_are_located() {
+    let secrets = tempfile::tempdir().expect("dir");
+    let text = r#"endpoints:
+  - id: svix-like
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    retry: {schedule: [5s, 5m, 30m], max_age: 2h}
+  - id: patient
+    type: slack
+    url: https://hooks.slack.com/services/T/B/Y
+    events: ["*"]
+    retry: {base: 1s, cap: 10m, attempts: 30}
+"#;
+    let config = parse(text, Path::new("r.yaml"), secrets.path()).expect("valid");
+    let s = std::time::Duration::from_secs;
+    let svix = &config.endpoints[0].retry;
+    assert_eq!(svix.schedule.as_deref(), Some(&[s(5), s(300), s(1800)][..]));
+    assert_eq!(svix.max_age, Some(s(7200)));
+    assert_eq!(config.endpoints[1].retry.max_attempts, Some(30));
+    let again = parse(
+        &render_effective(&config),
+        Path::new("r.yaml"),
+        secrets.path(),
+    )
+    .expect("reloads");
+    assert_eq!(again.endpoints[0].retry, *svix);
+    assert_eq!(again.endpoints[1].retry, config.endpoints[1].retry);
+
+    let bad = r#"endpoints:
+  - id: wrong
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    retry:
+      schedule: [5s, soon]
+      attempts: 3
+"#;
+    let err = parse(bad, Path::new("r.yaml"), secrets.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].starts_with("r.yaml:7:"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("retry.schedule[1]: `soon` is not a duration")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("drop base, cap and attempts")),
+        "{lines:#?}"
+    );
+}

@@ -32,7 +32,7 @@ pub mod verdict;
 
 use std::time::Duration;
 
-pub use retry::RetryPolicy;
+pub use retry::{RetryOverride, RetryPolicy};
 
 /// Every delivery setting, with production defaults.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
-//! When to try again: `base * 2^(attempt-1)` capped, with ±20 % jitter;
-//! `Retry-After` (seconds or an HTTP date) honoured on 429 and 503; a total
-//! age limit. Which attempts count is decided in [`super::verdict`].
+//! When to try again: `base * 2^(attempt-1)` capped, with ±20 % jitter —
+//! or an explicit schedule of delays (Svix's `retryScheduleInMs`), exactly
+//! as written; `Retry-After` (seconds or an HTTP date) honoured on 429 and
+//! 503; a total age limit. An endpoint may override the global policy
+//! ([`RetryOverride`]). Which attempts count is decided in [`super::verdict`].
 
 use std::time::Duration;
 
@@ -21,6 +23,10 @@ pub struct RetryPolicy {
     /// when it was queued or replayed): what ends a receiver that only
     /// ever throttles, since throttled attempts spend no attempt budget.
     pub max_age: Duration,
+    /// Explicit delays after attempts 1, 2, …: when given, they replace
+    /// the exponential backoff (no jitter) and there are `len + 1`
+    /// attempts in all.
+    pub schedule: Vec<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -34,13 +40,61 @@ impl Default for RetryPolicy {
             retry_after_max: Duration::from_secs(3600),
             // About a day, like Svix's schedule (~1.3 days) and Hook0's.
             max_age: Duration::from_secs(24 * 3600),
+            schedule: Vec::new(),
         }
     }
 }
 
+/// An endpoint's own retry settings (`retry:` in the config file): each
+/// one given replaces the global one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryOverride {
+    pub schedule: Option<Vec<Duration>>,
+    pub base: Option<Duration>,
+    pub cap: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    pub max_age: Option<Duration>,
+}
+
+impl RetryOverride {
+    pub fn is_empty(&self) -> bool {
+        *self == RetryOverride::default()
+    }
+
+    /// `global` with this endpoint's settings in place of its own.
+    pub fn apply(&self, global: &RetryPolicy) -> RetryPolicy {
+        let mut policy = global.clone();
+        if let Some(base) = self.base {
+            policy.base = base;
+        }
+        if let Some(cap) = self.cap {
+            policy.cap = cap;
+        }
+        if let Some(attempts) = self.max_attempts {
+            policy.max_attempts = attempts;
+        }
+        if let Some(age) = self.max_age {
+            policy.max_age = age;
+        }
+        if let Some(schedule) = self.schedule.as_ref().filter(|s| !s.is_empty()) {
+            policy.schedule = schedule.clone();
+            policy.max_attempts = u32::try_from(schedule.len() + 1).unwrap_or(u32::MAX);
+            // `Retry-After` is clamped from the schedule's shortest delay.
+            policy.base = schedule.iter().copied().min().unwrap_or(policy.base);
+            policy.cap = schedule.iter().copied().max().unwrap_or(policy.cap);
+        }
+        policy
+    }
+}
+
 impl RetryPolicy {
-    /// The delay after failed attempt number `attempt` (1-based), jittered.
+    /// The delay after failed attempt number `attempt` (1-based): the
+    /// schedule's entry, or the exponential backoff, jittered.
     pub fn backoff(&self, attempt: u32) -> Duration {
+        if let Some(last) = self.schedule.last() {
+            let index = attempt.saturating_sub(1) as usize;
+            return self.schedule.get(index).copied().unwrap_or(*last);
+        }
         let exponent = attempt.saturating_sub(1).min(30);
         let raw = self.base.saturating_mul(1u32 << exponent).min(self.cap);
         let jitter = rand::thread_rng().gen_range(0.8..=1.2);
@@ -116,6 +170,37 @@ mod tests {
             policy.delay(1, Some(Duration::from_secs(7))),
             Duration::from_secs(7)
         );
+    }
+
+    #[test]
+    fn a_schedule_is_followed_exactly_and_counts_the_attempts() {
+        let ms = Duration::from_millis;
+        let global = RetryPolicy::default();
+        let endpoint = RetryOverride {
+            schedule: Some(vec![ms(5_000), ms(300_000), ms(1_800_000)]),
+            ..RetryOverride::default()
+        };
+        let policy = endpoint.apply(&global);
+        assert_eq!(policy.delay(1, None), ms(5_000));
+        assert_eq!(policy.delay(2, None), ms(300_000));
+        assert_eq!(policy.delay(3, None), ms(1_800_000));
+        assert_eq!(policy.max_attempts, 4, "three delays: four attempts");
+        assert!(!policy.gives_up_after(3) && policy.gives_up_after(4));
+        // A Retry-After is clamped to the schedule's range.
+        assert_eq!(policy.delay(1, Some(ms(1))), ms(5_000));
+        // Overrides without a schedule replace only what they name.
+        let some = RetryOverride {
+            max_attempts: Some(3),
+            base: Some(ms(100)),
+            ..RetryOverride::default()
+        }
+        .apply(&global);
+        assert_eq!(
+            (some.max_attempts, some.base, some.cap),
+            (3, ms(100), global.cap)
+        );
+        assert!(RetryOverride::default().is_empty());
+        assert_eq!(RetryOverride::default().apply(&global), global);
     }
 
     proptest! {

@@ -190,6 +190,7 @@ mod tests {
             max_attempts: 3,
             retry_after_max: Duration::from_secs(3600),
             max_age: Duration::from_secs(24 * 3600),
+            schedule: Vec::new(),
         }
     }
 

@@ -240,6 +240,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         presentation: Presentation { locale, links },
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

@@ -86,6 +86,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

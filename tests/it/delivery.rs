@@ -30,6 +30,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 
@@ -667,6 +668,51 @@ async fn an_unordered_endpoint_sends_concurrently_and_each_event_once() {
         (received.len(), ids.len()),
         (40, 40),
         "each event exactly once"
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// An endpoint's own retry schedule replaces the global policy: `[200ms,
+/// 700ms]` is three attempts, each after its delay; the endpoint beside
+/// it keeps the global five attempts.
+#[actix_rt::test]
+async fn an_endpoints_retry_schedule_replaces_the_global_one() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(500));
+    let scheduled = Endpoint {
+        retry: herald::delivery::RetryOverride {
+            schedule: Some(vec![Duration::from_millis(200), Duration::from_millis(700)]),
+            ..Default::default()
+        },
+        ..endpoint("scheduled", receiver.url("/scheduled"))
+    };
+    let global = endpoint("global", receiver.url("/global"));
+    let daemon = start(&db, "one", vec![scheduled, global], fast_delivery()).await;
+    emit_ticks(&db, 1).await;
+    wait_state(&db, "scheduled", "failed", 1).await;
+    wait_state(&db, "global", "failed", 1).await;
+    let times = |endpoint: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, f64>(
+                "SELECT extract(epoch FROM created_at)::float8 FROM herald_delivery_attempt
+                  WHERE endpoint_id = $1 ORDER BY attempt",
+            )
+            .bind(endpoint)
+            .fetch_all(&pool)
+            .await
+            .expect("attempts")
+        }
+    };
+    let scheduled = times("scheduled").await;
+    assert_eq!(scheduled.len(), 3, "two delays: three attempts");
+    assert!(scheduled[1] - scheduled[0] >= 0.2, "{scheduled:?}");
+    assert!(scheduled[2] - scheduled[1] >= 0.7, "{scheduled:?}");
+    assert_eq!(
+        times("global").await.len(),
+        5,
+        "the global policy's attempts"
     );
     daemon.stop().await;
     receiver.stop().await;

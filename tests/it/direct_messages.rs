@@ -30,6 +30,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         presentation: Default::default(),
         direct_messages: true,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         },
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

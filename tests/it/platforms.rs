@@ -30,6 +30,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

@@ -140,6 +140,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

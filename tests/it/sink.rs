@@ -26,6 +26,7 @@ fn endpoint(url: &str) -> Endpoint {
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     }
 }
 

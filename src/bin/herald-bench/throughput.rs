@@ -34,6 +34,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         presentation: Default::default(),
         direct_messages: false,
         route: Default::default(),
+        retry: Default::default(),
     })
 }
 
