@@ -181,6 +181,23 @@ pub struct Endpoint {
     /// Its own retry settings, in place of the global ones (config
     /// endpoints only).
     pub retry: crate::delivery::RetryOverride,
+    /// A Standard Webhooks secret being rotated out: until `until`, every
+    /// request carries a signature with it too (config endpoints only).
+    pub previous_secret: Option<SecretRotation>,
+}
+
+/// The previous secret of a rotation and when its grace ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRotation {
+    pub previous: Secret,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+impl SecretRotation {
+    /// The previous secret, while its grace lasts at `now`.
+    pub fn active_at(&self, now: chrono::DateTime<chrono::Utc>) -> Option<&Secret> {
+        (now < self.until).then_some(&self.previous)
+    }
 }
 
 impl fmt::Debug for Endpoint {
@@ -201,6 +218,7 @@ impl fmt::Debug for Endpoint {
             .field("direct_messages", &self.direct_messages)
             .field("filter", &self.route.filter.to_string())
             .field("retry", &self.retry)
+            .field("previous_secret", &self.previous_secret)
             .finish()
     }
 }

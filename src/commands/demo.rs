@@ -334,6 +334,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     })
 }
 

@@ -72,6 +72,10 @@ pub fn render_table(list: &Value) -> String {
                 Some(state) => state.replace('_', " "),
                 None => "-".to_owned(),
             };
+            let state = match e["previous_secret_until"].as_str() {
+                Some(until) => format!("{state} (old secret signs too until {until})"),
+                None => state,
+            };
             vec![
                 text(&e["id"]),
                 text(&e["type"]),

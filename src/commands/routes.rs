@@ -191,6 +191,7 @@ mod tests {
             direct_messages: false,
             route: Default::default(),
             retry: Default::default(),
+            previous_secret: None,
         }
     }
 

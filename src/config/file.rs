@@ -190,6 +190,19 @@ pub struct FileEndpoint {
     /// This endpoint's own retry settings (each replaces the global one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<FileRetry>,
+    /// A secret being rotated out, signed with too until `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<FilePreviousSecret>,
+}
+
+/// `previous_secret: {name: NAME, until: RFC 3339 time}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePreviousSecret {
+    /// The NAME of the old secret (as `secret:`), never its value.
+    pub name: String,
+    /// When the grace ends: from then on only `secret` signs.
+    pub until: String,
 }
 
 /// `retry:` of an endpoint: a schedule of delays (`[5s, 5m, 30m]`: four
@@ -312,6 +325,8 @@ pub struct EndpointNotes {
     pub secret_name: Option<String>,
     pub secret_origin: Option<SecretOrigin>,
     pub allow_insecure_http: bool,
+    /// The rotation as written (the old secret's name and the grace's end).
+    pub previous_secret: Option<FilePreviousSecret>,
 }
 
 fn known_types() -> String {
@@ -614,6 +629,48 @@ pub fn validate(
                 }
             }
         }
+        let previous_secret = match &raw.previous_secret {
+            None => None,
+            Some(rotation) => {
+                let until = chrono::DateTime::parse_from_rfc3339(&rotation.until)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| {
+                        problem(
+                            "previous_secret",
+                            format!("until `{}` is not an RFC 3339 time: {e}", rotation.until),
+                        )
+                    })
+                    .ok();
+                if platform.is_some_and(|p| p != Platform::Generic) {
+                    problem(
+                        "previous_secret",
+                        "only `generic` endpoints sign with Standard Webhooks secrets".into(),
+                    );
+                }
+                let previous = match secrets::resolve(&rotation.name, secrets_dir, &label) {
+                    Ok((secret, _)) => match crate::signing::check_standard_secret(&secret) {
+                        Ok(()) => Some(secret),
+                        Err(error) => {
+                            problem(
+                                "previous_secret",
+                                format!("secret `{}`: {error}", rotation.name),
+                            );
+                            None
+                        }
+                    },
+                    Err(error) => {
+                        problem("previous_secret", error.to_string());
+                        None
+                    }
+                };
+                match (previous, until) {
+                    (Some(previous), Some(until)) => {
+                        Some(crate::endpoint::SecretRotation { previous, until })
+                    }
+                    _ => None,
+                }
+            }
+        };
         let ordering = match (raw.ordering.as_deref(), raw.concurrency) {
             (None | Some("strict"), None | Some(1)) => Some(Ordering::Strict),
             (None | Some("strict"), Some(_)) => {
@@ -706,11 +763,13 @@ pub fn validate(
                     direct_messages: raw.direct_messages,
                     route,
                     retry,
+                    previous_secret,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),
                     secret_origin,
                     allow_insecure_http: raw.allow_insecure_http,
+                    previous_secret: raw.previous_secret.clone(),
                 },
             ));
         }

@@ -350,6 +350,7 @@ pub fn render_effective(config: &Config) -> String {
             filter: (!endpoint.route.filter.is_empty())
                 .then(|| file::FileFilter::Many(endpoint.route.filter.texts())),
             retry: file::FileRetry::from_override(&endpoint.retry),
+            previous_secret: notes.and_then(|n| n.previous_secret.clone()),
             mute_time_intervals: endpoint
                 .route
                 .mute_windows

@@ -157,3 +157,69 @@ fn a_retry_schedule_loads_round_trips_and_bad_ones_are_located() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_secret_rotation_loads_and_bad_ones_are_located() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (name, value) in [
+        ("new", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("old", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+        ("short", "whsec_c2hvcnQ="),
+    ] {
+        std::fs::write(dir.path().join(name), value).expect("secret");
+    }
+    let good = r#"endpoints:
+  - id: ops
+    type: generic
+    url: https://hooks.example.com/herald
+    secret: new
+    previous_secret: {name: old, until: "2026-12-08T00:00:00Z"}
+    events: ["*"]
+"#;
+    let config = parse(good, Path::new("s.yaml"), dir.path()).expect("valid");
+    let rotation = config.endpoints[0]
+        .previous_secret
+        .as_ref()
+        .expect("rotation");
+    assert_eq!(rotation.until.to_rfc3339(), "2026-12-08T00:00:00+00:00");
+    assert!(
+        !format!("{:?}", config.endpoints[0]).contains("C2FVs"),
+        "masked in Debug"
+    );
+    let rendered = render_effective(&config);
+    assert!(
+        rendered.contains("name: old") && !rendered.contains("C2FVs"),
+        "{rendered}"
+    );
+    let again = parse(&rendered, Path::new("s.yaml"), dir.path()).expect("reloads");
+    assert_eq!(
+        again.endpoints[0].previous_secret,
+        config.endpoints[0].previous_secret
+    );
+
+    let bad = r#"endpoints:
+  - id: chat
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    previous_secret: {name: old, until: tomorrow}
+    events: ["*"]
+  - id: ops
+    type: generic
+    url: https://hooks.example.com/herald
+    secret: new
+    previous_secret: {name: short, until: "2026-12-08T00:00:00Z"}
+    events: ["*"]
+"#;
+    let err = parse(bad, Path::new("s.yaml"), dir.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].contains("s.yaml:5:5: endpoint `chat`: previous_secret: until `tomorrow` is not an RFC 3339 time"), "{lines:#?}");
+    assert!(lines[1].contains("only `generic` endpoints"), "{lines:#?}");
+    assert!(
+        lines[2].contains("endpoint `ops`: previous_secret: secret `short`"),
+        "{lines:#?}"
+    );
+}

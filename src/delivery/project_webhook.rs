@@ -53,6 +53,7 @@ pub fn endpoint_from_row(
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     };
     // Written by host-app users: no plain-http opt-in.
     policy

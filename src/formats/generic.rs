@@ -44,7 +44,21 @@ pub fn render(
     let body = body(event, &endpoint.presentation.links.expand(event))?;
     let id = event.webhook_id();
     let timestamp = now.timestamp();
-    let signature = key.sign(&id, timestamp, &body);
+    let mut signature = key.sign(&id, timestamp, &body);
+    // During a rotation's grace both signatures go, space-separated, as the
+    // standard allows, so a receiver verifies with either secret.
+    if let Some(previous) = endpoint
+        .previous_secret
+        .as_ref()
+        .and_then(|r| r.active_at(now))
+    {
+        let old = SigningKey::from_secret(previous).map_err(|e| FormatError::BadSecret {
+            endpoint: endpoint.id.clone(),
+            detail: format!("previous secret: {e}"),
+        })?;
+        signature.push(' ');
+        signature.push_str(&old.sign(&id, timestamp, &body));
+    }
     Ok(RenderedRequest {
         headers: vec![
             ("content-type".into(), "application/json".into()),

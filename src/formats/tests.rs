@@ -87,6 +87,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

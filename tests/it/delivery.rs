@@ -31,6 +31,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

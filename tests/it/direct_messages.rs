@@ -31,6 +31,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         direct_messages: true,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

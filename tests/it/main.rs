@@ -31,6 +31,7 @@ mod platform_models;
 mod platforms;
 mod query_plans;
 mod reminders;
+mod rotation;
 mod routing;
 mod schemas;
 mod security;

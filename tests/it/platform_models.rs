@@ -41,6 +41,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

@@ -141,6 +141,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn endpoint(url: &str) -> Endpoint {
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     }
 }
 

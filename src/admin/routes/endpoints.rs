@@ -125,6 +125,10 @@ pub struct EndpointView {
     consecutive_failures: i32,
     /// Sends each event to its recipients through the platform's app API.
     direct_messages: bool,
+    /// A secret rotation in its grace: requests carry a signature with the
+    /// previous secret too until then (null: none).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    previous_secret_until: Option<chrono::DateTime<chrono::Utc>>,
     /// The replica delivering it now and its lease epoch (null: nobody).
     lease_holder: Option<String>,
     lease_epoch: Option<i64>,
@@ -205,6 +209,11 @@ pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError
                 state,
                 disabled_reason,
                 direct_messages: e.direct_messages,
+                previous_secret_until: e
+                    .previous_secret
+                    .as_ref()
+                    .filter(|r| r.active_at(chrono::Utc::now()).is_some())
+                    .map(|r| r.until),
                 lease_holder: now.lease_holder,
                 lease_epoch: now.lease_epoch,
                 pending: now.pending,

@@ -35,6 +35,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         direct_messages: false,
         route: Default::default(),
         retry: Default::default(),
+        previous_secret: None,
     })
 }
 
