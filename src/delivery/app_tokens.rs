@@ -25,7 +25,14 @@ const SHORTEST: Duration = Duration::from_secs(30);
 type Cached = HashMap<[u8; 32], (String, Instant)>;
 
 #[derive(Clone, Default)]
-pub struct AppTokens(Arc<Mutex<Cached>>, Arc<Mutex<HashMap<[u8; 32], String>>>);
+pub struct AppTokens(
+    Arc<Mutex<Cached>>,
+    Arc<Mutex<HashMap<[u8; 32], String>>>,
+    /// One token call at a time: senders that find the cache empty at
+    /// once wait for the first one's token instead of each asking (WeCom
+    /// blocks an app that calls `gettoken` too often).
+    Arc<tokio::sync::Mutex<()>>,
+);
 
 impl std::fmt::Debug for AppTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +65,11 @@ impl AppTokens {
         let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
         tokens.retain(|_, (_, until)| Instant::now() < *until);
         tokens.insert(key, (token, Instant::now() + keep));
+    }
+
+    /// Held while a token is fetched (see the struct).
+    pub async fn fetching(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.2.lock().await
     }
 
     /// The newest refresh token of an app that rotates them (Microsoft's

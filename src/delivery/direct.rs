@@ -186,6 +186,11 @@ impl Conversation<'_> {
         if let Some(token) = self.call.tokens.get(&self.key) {
             return Ok(token);
         }
+        let _one = self.call.tokens.fetching().await;
+        // Another sender may have fetched it while this one waited.
+        if let Some(token) = self.call.tokens.get(&self.key) {
+            return Ok(token);
+        }
         let outcome = self.accepted(fetch.await.without_request())?;
         let platform = self.platform;
         match read(&outcome.body) {

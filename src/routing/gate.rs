@@ -113,29 +113,34 @@ pub fn decide(
             matcher: failing.to_string(),
         };
     }
-    let silenced = silences
+    let mut held: Option<(String, DateTime<Utc>)> = None;
+    let mut hold = |by: String, until: DateTime<Utc>| match &held {
+        Some((_, later)) if *later >= until => {}
+        _ => held = Some((by, until)),
+    };
+    for silence in silences
         .iter()
         .filter(|s| s.active_at(now) && s.matchers.hold(attributes))
-        .map(|s| (format!("silence:{}", s.id), s.action, s.ends_at));
-    let windowed = route
+    {
+        match silence.action {
+            MuteAction::Drop => {
+                return Gate::Muted {
+                    by: format!("silence:{}", silence.id),
+                }
+            }
+            MuteAction::Hold => hold(format!("silence:{}", silence.id), silence.ends_at),
+        }
+    }
+    for window in route
         .mute_windows
         .iter()
         .filter(|w| w.interval.contains(now))
-        .map(|w| {
-            (
-                format!("window:{}", w.interval.name),
-                w.action,
-                w.interval.ends_after(now),
-            )
-        });
-    let mut held: Option<(String, DateTime<Utc>)> = None;
-    for (by, action, until) in silenced.chain(windowed) {
-        match action {
+    {
+        let by = format!("window:{}", window.interval.name);
+        match window.action {
             MuteAction::Drop => return Gate::Muted { by },
-            MuteAction::Hold => match &held {
-                Some((_, later)) if *later >= until => {}
-                _ => held = Some((by, until)),
-            },
+            // Only a hold needs to know when the window ends.
+            MuteAction::Hold => hold(by, window.interval.ends_after(now)),
         }
     }
     match held {

@@ -67,7 +67,17 @@ impl PartialEq for Matcher {
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}{:?}", self.name, self.op.as_str(), self.value)
+        // Only the escapes `parse` reads back: `\"`, `\\`, `\n`.
+        let mut quoted = String::with_capacity(self.value.len() + 2);
+        for c in self.value.chars() {
+            match c {
+                '"' => quoted.push_str("\\\""),
+                '\\' => quoted.push_str("\\\\"),
+                '\n' => quoted.push_str("\\n"),
+                c => quoted.push(c),
+            }
+        }
+        write!(f, "{}{}\"{quoted}\"", self.name, self.op.as_str())
     }
 }
 
@@ -297,7 +307,10 @@ mod tests {
 
     #[test]
     fn round_trips_through_display() {
-        let m = parse(r#"a="x\"y", b=~"p.*""#).unwrap();
+        let m = Matchers(vec![
+            Matcher::new("a", Op::Eq, "x\"y\\z\nw\t\u{200b}").unwrap(),
+            Matcher::new("b", Op::Re, "p.*").unwrap(),
+        ]);
         let again = Matchers::parse_all(m.texts().iter().map(String::as_str)).unwrap();
         assert_eq!(m, again);
     }

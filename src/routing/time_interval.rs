@@ -97,19 +97,57 @@ impl TimeInterval {
     /// When a period that contains `at` ends: the first whole minute after
     /// `at` outside the interval (looking up to 31 days ahead; an interval
     /// that lasts longer ends, for this purpose, then — what it held is
-    /// looked at again at that time).
+    /// looked at again at that time). It jumps from boundary to boundary
+    /// (the end of a part's time range, or its next local midnight), so a
+    /// month-long window costs a few dozen checks, not one per minute.
     pub fn ends_after(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         let start = at
             .with_second(0)
             .and_then(|t| t.with_nanosecond(0))
             .unwrap_or(at);
-        for minute in 1..=LOOK_AHEAD_MINUTES {
-            let t = start + chrono::Duration::minutes(minute);
-            if !self.contains(t) {
-                return t;
+        let limit = start + chrono::Duration::minutes(LOOK_AHEAD_MINUTES);
+        let mut t = start + chrono::Duration::minutes(1);
+        while t < limit {
+            // Every part holding at `t` holds until its own boundary, so
+            // the interval holds until the latest of them.
+            let next = self
+                .parts
+                .iter()
+                .filter(|p| p.holds(t))
+                .map(|p| p.holds_until(t))
+                .max();
+            match next {
+                None => return t,
+                Some(next) => t = next.max(t + chrono::Duration::minutes(1)),
             }
         }
-        start + chrono::Duration::minutes(LOOK_AHEAD_MINUTES)
+        limit
+    }
+}
+
+impl IntervalPart {
+    /// For a part holding at `t`: the next instant it may stop holding —
+    /// the end of the time range `t` is in, or the next local midnight.
+    fn holds_until(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let local = t.with_timezone(&self.location).naive_local();
+        let minute = local.hour() * 60 + local.minute();
+        let end = self
+            .times
+            .iter()
+            .filter(|&&(a, b)| a <= minute && minute < b)
+            .map(|&(_, b)| b)
+            .max()
+            .unwrap_or(24 * 60);
+        let midnight = local.date().and_hms_opt(0, 0, 0).unwrap_or(local);
+        let boundary = midnight + chrono::Duration::minutes(i64::from(end));
+        // A local time DST skipped or repeated: the earliest real instant,
+        // or the next minute when none exists.
+        self.location
+            .from_local_datetime(&boundary)
+            .earliest()
+            .map(|b| b.with_timezone(&Utc))
+            .filter(|b| *b > t)
+            .unwrap_or(t + chrono::Duration::minutes(1))
     }
 }
 
@@ -153,7 +191,7 @@ pub fn parse_clock(text: &str) -> Result<u32, String> {
 }
 
 /// A range `a:b` or a single `a`, each side parsed by `one`.
-pub fn parse_range<T: Copy + PartialOrd>(
+pub fn parse_range<T: Copy + PartialOrd + Default>(
     text: &str,
     one: impl Fn(&str) -> Option<T>,
     what: &str,
@@ -161,7 +199,14 @@ pub fn parse_range<T: Copy + PartialOrd>(
     let text = text.trim();
     let (a, b) = text.split_once(':').unwrap_or((text, text));
     match (one(a.trim()), one(b.trim())) {
+        // `-1:5` would mix counting from the end and from the start.
+        (Some(a), Some(b)) if a < T::default() && b > T::default() => Err(format!(
+            "`{text}`: a range from the month's end cannot end counted from its start"
+        )),
         (Some(a), Some(b)) if a <= b => Ok((a, b)),
+        // `1:-1`, from a day to one counted from the month's end
+        // (Alertmanager's days_of_month allow it).
+        (Some(a), Some(b)) if a > T::default() && b < T::default() => Ok((a, b)),
         (Some(_), Some(_)) => Err(format!("`{text}`: the range's start is after its end")),
         _ => Err(format!(
             "`{text}` is not a {what} or a range of them (`a:b`)"
@@ -290,6 +335,65 @@ mod tests {
         assert!(q1.contains(Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).unwrap()));
         assert!(!q1.contains(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()));
         assert!(!q1.contains(Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn long_windows_end_where_they_end_across_days_and_dst() {
+        // December in Berlin: ends on January 1st, local midnight.
+        let december = TimeInterval {
+            name: "december".into(),
+            parts: vec![IntervalPart {
+                months: vec![(12, 12)],
+                ..part("Europe/Berlin")
+            }],
+        };
+        let tz = location("Europe/Berlin").unwrap();
+        assert_eq!(
+            december.ends_after(local_instant(tz, 2026, 12, 2, 10, 0).unwrap()),
+            local_instant(tz, 2027, 1, 1, 0, 0).unwrap()
+        );
+        // Nights across the end of summer time (Berlin, 2026-10-25 03:00
+        // CEST is 02:00 CET): still the next 07:00.
+        let nights = TimeInterval {
+            name: "nights".into(),
+            parts: vec![IntervalPart {
+                times: vec![(0, 7 * 60)],
+                ..part("Europe/Berlin")
+            }],
+        };
+        let at = local_instant(tz, 2026, 10, 25, 1, 30).unwrap();
+        assert_eq!(
+            nights.ends_after(at),
+            local_instant(tz, 2026, 10, 25, 7, 0).unwrap()
+        );
+        // Two parts that meet: one window.
+        let evening_and_night = TimeInterval {
+            name: "late".into(),
+            parts: vec![
+                IntervalPart {
+                    times: vec![(18 * 60, 24 * 60)],
+                    ..part("UTC")
+                },
+                IntervalPart {
+                    times: vec![(0, 6 * 60)],
+                    ..part("UTC")
+                },
+            ],
+        };
+        assert_eq!(
+            evening_and_night.ends_after(Utc.with_ymd_and_hms(2026, 12, 2, 20, 0, 0).unwrap()),
+            Utc.with_ymd_and_hms(2026, 12, 3, 6, 0, 0).unwrap()
+        );
+        // The whole of time: the look-ahead's end.
+        let always = TimeInterval {
+            name: "always".into(),
+            parts: vec![part("UTC")],
+        };
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 20, 0, 0).unwrap();
+        assert_eq!(always.ends_after(now), now + chrono::Duration::days(31));
+        // From the first day to the last of each month.
+        assert_eq!(parse_range("1:-1", day_of_month, "day"), Ok((1, -1)));
+        assert!(parse_range("-1:5", day_of_month, "day").is_err());
     }
 
     #[test]

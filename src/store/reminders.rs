@@ -34,7 +34,7 @@ const STILL_WAITING: &str = "
 
 impl Store {
     /// Pending approvals whose next reminder is due (`interval` after the
-    /// request was announced, then after each reminder's slot), at most
+    /// request was announced, then after the last reminder), at most
     /// `max` reminders each; oldest request first. Reads the pending
     /// approvals only (a partial index), never the issues' history.
     pub async fn due_reminders(
@@ -52,9 +52,9 @@ impl Store {
                               WHERE l.issue_id = i.id ORDER BY l.id DESC LIMIT 1) t ON true
               WHERE i.approval_status = 'PENDING' AND i.approval_step_role IS NOT NULL
                 AND {STILL_WAITING}
-                AND t.handled_at + $1::bigint * interval '1 millisecond'
-                    * ((SELECT coalesce(max(r.number), 0) FROM herald_approval_reminder r
-                         WHERE r.transition_id = t.id) + 1) <= now()
+                AND coalesce((SELECT max(r.sent_at) FROM herald_approval_reminder r
+                               WHERE r.transition_id = t.id), t.handled_at)
+                    + $1::bigint * interval '1 millisecond' <= now()
                 AND (SELECT coalesce(max(r.number), 0) FROM herald_approval_reminder r
                       WHERE r.transition_id = t.id) < $2
               ORDER BY t.id
@@ -96,7 +96,11 @@ pub async fn claim_reminder(
               WHERE {STILL_WAITING}
                 AND (SELECT coalesce(max(r.number), 0) FROM herald_approval_reminder r
                       WHERE r.transition_id = t.id) = $2 - 1
-                AND t.handled_at + $3::bigint * interval '1 millisecond' * $2 <= now()
+                -- An interval after the last announcement (not a slot on a
+                -- fixed grid: after an outage, no burst of catch-up reminders).
+                AND coalesce((SELECT max(r.sent_at) FROM herald_approval_reminder r
+                               WHERE r.transition_id = t.id), t.handled_at)
+                    + $3::bigint * interval '1 millisecond' <= now()
          ), claimed AS (
              INSERT INTO herald_approval_reminder (transition_id, number, issue_id, event_id, node_id)
              SELECT id, $2, issue_id, $4, $5 FROM ok

@@ -140,20 +140,28 @@ impl Store {
     pub async fn expire_silence(&self, id: Uuid) -> Result<Option<SilenceRow>, StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "UPDATE herald_silence SET ends_at = greatest(now(), starts_at + interval '1 microsecond'),
-                    expired_at = now()
+            "UPDATE herald_silence
+                SET starts_at = least(starts_at, now() - interval '1 microsecond'),
+                    ends_at = now(), expired_at = now()
               WHERE id = $1 AND ends_at > now()",
         )
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        // What it holds, a first batch at once (the sweep releases the
+        // rest: their silence has ended).
         let endpoints: Vec<String> = sqlx::query_scalar(
-            "WITH released AS (
-                 UPDATE herald_delivery
+            "WITH held AS (
+                 SELECT id FROM herald_delivery
+                  WHERE state = 'held' AND gated_by = 'silence:' || $1::text
+                  ORDER BY id LIMIT 10000
+                    FOR UPDATE SKIP LOCKED
+             ), released AS (
+                 UPDATE herald_delivery d
                     SET state = 'pending', held_until = NULL, next_attempt_at = now(),
                         queued_at = now(), updated_at = now()
-                  WHERE state = 'held' AND gated_by = 'silence:' || $1::text
-                 RETURNING endpoint_id)
+                   FROM held WHERE d.id = held.id
+                 RETURNING d.endpoint_id)
              SELECT DISTINCT endpoint_id FROM released ORDER BY 1",
         )
         .bind(id)
@@ -252,19 +260,35 @@ impl Store {
         })
     }
 
-    /// Held deliveries whose mute has ended are pending again (each is
-    /// judged again before it is sent); per endpoint, how many. Any replica
-    /// may release: only the lease holder sends.
-    pub async fn release_held(&self) -> Result<Vec<Released>, StoreError> {
+    /// Held deliveries whose mute has ended — their `held_until` passed, or
+    /// the silence holding them ended (expired while the row was being
+    /// held) — are pending again (each is judged again before it is sent);
+    /// per endpoint, how many. At most `batch` rows per call, oldest hold
+    /// first, rows another replica is releasing skipped: call again while
+    /// it returns a full batch. Any replica may release: only the lease
+    /// holder sends.
+    pub async fn release_held(&self, batch: i64) -> Result<Vec<Released>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "WITH released AS (
-                 UPDATE herald_delivery
+            "WITH due AS (
+                 SELECT d.id FROM herald_delivery d
+                  WHERE d.state = 'held'
+                    AND (d.held_until <= now()
+                         OR (d.gated_by LIKE 'silence:%'
+                             AND EXISTS (SELECT 1 FROM herald_silence s
+                                          WHERE s.id::text = substring(d.gated_by FROM 9)
+                                            AND s.ends_at <= now())))
+                  ORDER BY d.held_until, d.id
+                  LIMIT $1
+                    FOR UPDATE SKIP LOCKED
+             ), released AS (
+                 UPDATE herald_delivery d
                     SET state = 'pending', held_until = NULL, next_attempt_at = now(),
                         queued_at = now(), updated_at = now()
-                  WHERE state = 'held' AND held_until <= now()
-                 RETURNING endpoint_id)
+                   FROM due WHERE d.id = due.id AND d.state = 'held'
+                 RETURNING d.endpoint_id)
              SELECT endpoint_id, count(*) FROM released GROUP BY endpoint_id ORDER BY 1",
         )
+        .bind(batch)
         .fetch_all(self.pool())
         .await?;
         Ok(rows

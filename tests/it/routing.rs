@@ -621,3 +621,52 @@ endpoints:
     assert_eq!(row(&staging, "staging"), "staging yes", "{staging}");
     assert!(staging.contains("silences not judged"), "{staging}");
 }
+
+/// A delivery held by a silence that ended before its hold was written (an
+/// expire racing the gate) is released all the same, and a large backlog
+/// of held rows is released in batches — a sweep never stalls on one huge
+/// statement.
+#[actix_rt::test]
+async fn held_rows_of_an_ended_silence_are_released_in_batches() {
+    let db = TestDb::new().await;
+    crate::support::pipeline::subscribe_all(&db.pool, "quiet").await;
+    emit_ticks(&db, 12).await;
+    let silence: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO herald_silence (matchers, starts_at, ends_at, action, comment, created_by)
+         VALUES (ARRAY['endpoint=\"quiet\"'], now() - interval '1 hour', now() - interval '1 second',
+                 'hold', 'expired', 'test')
+         RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("silence");
+    // Held as if the gate had judged them just before the expire: their
+    // `held_until` is the silence's original end, a year away.
+    sqlx::query(
+        "UPDATE herald_delivery SET state = 'held', gated_by = 'silence:' || $1::text,
+                held_until = now() + interval '365 days'",
+    )
+    .bind(silence)
+    .execute(&db.pool)
+    .await
+    .expect("hold");
+    let first = db.store.release_held(5).await.expect("release");
+    assert_eq!(
+        first.iter().map(|r| r.deliveries).sum::<i64>(),
+        5,
+        "one batch"
+    );
+    let second = db.store.release_held(5).await.expect("release");
+    let third = db.store.release_held(5).await.expect("release");
+    assert_eq!(
+        second
+            .iter()
+            .chain(&third)
+            .map(|r| r.deliveries)
+            .sum::<i64>(),
+        7,
+        "the rest"
+    );
+    assert_eq!(count_state(&db, "quiet", "pending").await, 12);
+    assert_eq!(count_state(&db, "quiet", "held").await, 0);
+}

@@ -118,6 +118,38 @@ pub struct EndpointLeases {
     stopping: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
+/// Rows released per statement, and statements per sweep at most (the
+/// next sweep goes on).
+const RELEASE_BATCH: i64 = 5_000;
+const RELEASE_BATCHES: usize = 20;
+
+/// Queue again the held deliveries whose mute has ended.
+async fn release_held(store: &Store) {
+    for _ in 0..RELEASE_BATCHES {
+        match store
+            .bounded(
+                "releasing held deliveries",
+                store.release_held(RELEASE_BATCH),
+            )
+            .await
+        {
+            Ok(released) => {
+                let total: i64 = released.iter().map(|r| r.deliveries).sum();
+                for r in &released {
+                    info!(event = "delivery.released", endpoint_id = %r.endpoint_id, deliveries = r.deliveries, "held deliveries are queued again: their mute ended");
+                }
+                if total < RELEASE_BATCH {
+                    return;
+                }
+            }
+            Err(error) => {
+                warn!(event = "delivery.release_failed", error = %error, "held deliveries are released at the next sweep");
+                return;
+            }
+        }
+    }
+}
+
 impl EndpointLeases {
     pub fn new(
         store: Store,
@@ -177,10 +209,9 @@ impl EndpointLeases {
                 let live = store.bounded("renewing this replica's heartbeat", store.heartbeat_replica(&node_id, lease_ttl)).await?;
                 let webhooks = store.bounded("reading project webhooks", store.project_webhooks()).await?;
                 // Held deliveries whose mute ended queue again (any replica
-                // may release them; the lease holder sends).
-                for released in store.bounded("releasing held deliveries", store.release_held()).await? {
-                    info!(event = "delivery.released", endpoint_id = %released.endpoint_id, deliveries = released.deliveries, "held deliveries are queued again: their mute ended");
-                }
+                // may release them; the lease holder sends), in batches; a
+                // failure here is logged and never stops the sweep.
+                release_held(&store).await;
                 let pending = store.bounded("reading endpoints with pending deliveries", store.endpoints_with_pending()).await?;
                 Ok::<_, StoreError>((live, webhooks, pending))
             }

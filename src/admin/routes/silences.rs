@@ -99,7 +99,12 @@ impl SilenceRequest {
                     .ok()
                     .and_then(|d| chrono::Duration::from_std(d).ok())
                     .ok_or_else(|| bad(format!("duration: `{text}` is not a length like 2h")))?;
-                start + length
+                if length > MAX_LENGTH {
+                    return Err(bad("a silence lasts at most 366 days"));
+                }
+                start
+                    .checked_add_signed(length)
+                    .ok_or_else(|| bad("the silence would end past the calendar's end"))?
             }
             _ => return Err(bad("give either ends_at or duration")),
         };
