@@ -184,7 +184,45 @@ pub struct Endpoint {
     /// A Standard Webhooks secret being rotated out: until `until`, every
     /// request carries a signature with it too (config endpoints only).
     pub previous_secret: Option<SecretRotation>,
+    /// Headers added to every webhook request (config endpoints only);
+    /// never one herald sets itself (`webhook-*`, `content-type`, …).
+    pub headers: Vec<CustomHeader>,
 }
+
+/// One custom outbound header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomHeader {
+    /// Lower-case.
+    pub name: String,
+    pub value: Secret,
+    /// Its value came from a secret: masked in the attempt log and the API
+    /// whatever the header is called.
+    pub secret: bool,
+}
+
+impl fmt::Debug for CustomHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.secret {
+            write!(f, "{}: ***", self.name)
+        } else {
+            write!(f, "{}: {}", self.name, self.value.expose())
+        }
+    }
+}
+
+/// Headers herald sets itself, which a custom header may never replace:
+/// the Standard Webhooks headers and what HTTP framing owns.
+pub const RESERVED_HEADERS: [&str; 9] = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+];
 
 /// The previous secret of a rotation and when its grace ends.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,6 +257,7 @@ impl fmt::Debug for Endpoint {
             .field("filter", &self.route.filter.to_string())
             .field("retry", &self.retry)
             .field("previous_secret", &self.previous_secret)
+            .field("headers", &self.headers)
             .finish()
     }
 }

@@ -335,6 +335,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     })
 }
 

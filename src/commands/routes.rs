@@ -192,6 +192,7 @@ mod tests {
             route: Default::default(),
             retry: Default::default(),
             previous_secret: None,
+            headers: Vec::new(),
         }
     }
 

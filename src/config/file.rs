@@ -193,6 +193,77 @@ pub struct FileEndpoint {
     /// A secret being rotated out, signed with too until `until`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<FilePreviousSecret>,
+    /// Headers added to every request: a value, or `{secret: NAME}`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, FileHeaderValue>,
+}
+
+/// A custom header's value as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileHeaderValue {
+    Text(String),
+    Secret { secret: String },
+}
+
+/// At most this many custom headers, each value at most this long.
+const MAX_HEADERS: usize = 20;
+const MAX_HEADER_VALUE: usize = 1024;
+
+/// The custom headers, or each problem as a message.
+fn custom_headers(
+    raw: &std::collections::BTreeMap<String, FileHeaderValue>,
+    secrets_dir: &Path,
+    label: &str,
+) -> Result<Vec<crate::endpoint::CustomHeader>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut headers = Vec::new();
+    if raw.len() > MAX_HEADERS {
+        problems.push(format!("at most {MAX_HEADERS} headers"));
+    }
+    for (name, value) in raw {
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            problems.push(format!("`{name}` is not a header name"));
+            continue;
+        }
+        if crate::endpoint::RESERVED_HEADERS.contains(&lower.as_str())
+            || lower.starts_with("webhook-")
+        {
+            problems.push(format!(
+                "`{name}` is set by herald itself and cannot be replaced"
+            ));
+            continue;
+        }
+        let (text, secret) = match value {
+            FileHeaderValue::Text(text) => (text.clone(), false),
+            FileHeaderValue::Secret { secret } => {
+                match secrets::resolve(secret, secrets_dir, label) {
+                    Ok((value, _)) => (value.expose().trim().to_owned(), true),
+                    Err(error) => {
+                        problems.push(format!("`{name}`: {error}"));
+                        continue;
+                    }
+                }
+            }
+        };
+        if text.len() > MAX_HEADER_VALUE || reqwest::header::HeaderValue::from_str(&text).is_err() {
+            problems.push(format!(
+                "`{name}`: the value must be at most {MAX_HEADER_VALUE} bytes of visible text (no line breaks)"
+            ));
+            continue;
+        }
+        headers.push(crate::endpoint::CustomHeader {
+            name: lower,
+            value: crate::endpoint::Secret::new(text),
+            secret,
+        });
+    }
+    if problems.is_empty() {
+        Ok(headers)
+    } else {
+        Err(problems)
+    }
 }
 
 /// `previous_secret: {name: NAME, until: RFC 3339 time}`.
@@ -327,6 +398,8 @@ pub struct EndpointNotes {
     pub allow_insecure_http: bool,
     /// The rotation as written (the old secret's name and the grace's end).
     pub previous_secret: Option<FilePreviousSecret>,
+    /// The custom headers as written (secrets by name).
+    pub headers: std::collections::BTreeMap<String, FileHeaderValue>,
 }
 
 fn known_types() -> String {
@@ -671,6 +744,15 @@ pub fn validate(
                 }
             }
         };
+        let headers = match custom_headers(&raw.headers, secrets_dir, &label) {
+            Ok(headers) => headers,
+            Err(found) => {
+                for message in found {
+                    problem("headers", message);
+                }
+                Vec::new()
+            }
+        };
         let ordering = match (raw.ordering.as_deref(), raw.concurrency) {
             (None | Some("strict"), None | Some(1)) => Some(Ordering::Strict),
             (None | Some("strict"), Some(_)) => {
@@ -764,12 +846,14 @@ pub fn validate(
                     route,
                     retry,
                     previous_secret,
+                    headers,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),
                     secret_origin,
                     allow_insecure_http: raw.allow_insecure_http,
                     previous_secret: raw.previous_secret.clone(),
+                    headers: raw.headers.clone(),
                 },
             ));
         }

@@ -351,6 +351,27 @@ pub fn render_effective(config: &Config) -> String {
                 .then(|| file::FileFilter::Many(endpoint.route.filter.texts())),
             retry: file::FileRetry::from_override(&endpoint.retry),
             previous_secret: notes.and_then(|n| n.previous_secret.clone()),
+            // A credential written in the file as text is shown masked.
+            headers: notes
+                .map(|n| {
+                    n.headers
+                        .iter()
+                        .map(|(name, value)| {
+                            let shown = match value {
+                                file::FileHeaderValue::Text(_)
+                                    if crate::delivery::http::credential_header(
+                                        &name.to_ascii_lowercase(),
+                                    ) =>
+                                {
+                                    file::FileHeaderValue::Text("****".into())
+                                }
+                                other => other.clone(),
+                            };
+                            (name.clone(), shown)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             mute_time_intervals: endpoint
                 .route
                 .mute_windows

@@ -223,3 +223,85 @@ fn a_secret_rotation_loads_and_bad_ones_are_located() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn custom_headers_load_and_cannot_replace_herald_s_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("new"),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    .expect("secret");
+    std::fs::write(dir.path().join("gw"), "gateway-token\n").expect("secret");
+    let good = r#"endpoints:
+  - id: ops
+    type: generic
+    url: https://hooks.example.com/herald
+    secret: new
+    events: ["*"]
+    headers:
+      X-Team: payments
+      X-Gateway-Auth: {secret: gw}
+      X-Api-Key: written-in-the-file
+"#;
+    let config = parse(good, Path::new("h.yaml"), dir.path()).expect("valid");
+    let headers = &config.endpoints[0].headers;
+    assert_eq!(headers.len(), 3);
+    let auth = headers
+        .iter()
+        .find(|h| h.name == "x-gateway-auth")
+        .expect("auth");
+    assert!(auth.secret && auth.value.expose() == "gateway-token");
+    assert!(!format!("{:?}", config.endpoints[0]).contains("gateway-token"));
+    let rendered = render_effective(&config);
+    assert!(
+        !rendered.contains("gateway-token") && !rendered.contains("written-in-the-file"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("secret: gw"), "{rendered}");
+
+    let bad = r#"endpoints:
+  - id: ops
+    type: generic
+    url: https://hooks.example.com/herald
+    secret: new
+    events: ["*"]
+    headers:
+      Webhook-Signature: v1,forged
+      Content-Type: text/plain
+      "Bad Name": x
+      X-Missing: {secret: nowhere}
+"#;
+    let err = parse(bad, Path::new("h.yaml"), dir.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.contains("endpoint `ops`: headers:")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("`Webhook-Signature` is set by herald itself")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("`Content-Type` is set by herald itself")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("`Bad Name` is not a header name")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("`X-Missing`")),
+        "{lines:#?}"
+    );
+}

@@ -62,9 +62,11 @@ pub async fn send(
                 };
             }
             match formats::render(&endpoint, &event, started_at) {
-                Ok(request) => {
+                Ok(mut request) => {
+                    with_custom_headers(&mut request, &endpoint.headers);
                     let url = request.url.as_ref().unwrap_or(&endpoint.url);
-                    let outcome = http::post(&client, url, &request, timeout, limit).await;
+                    let mut outcome = http::post(&client, url, &request, timeout, limit).await;
+                    mask_secret_headers(&mut outcome, &endpoint.headers);
                     (Some(outcome), None, None)
                 }
                 Err(error) => (None, Some(error.to_string()), None),
@@ -132,5 +134,39 @@ pub fn result<'a>(
             body: &outcome.body,
         },
         (None, None, _) => AttemptResult::Transport("no response"),
+    }
+}
+
+/// Add an endpoint's custom headers; one that names a header herald set
+/// (validation refuses those; a project webhook has none) is skipped.
+fn with_custom_headers(
+    request: &mut formats::RenderedRequest,
+    headers: &[crate::endpoint::CustomHeader],
+) {
+    for header in headers {
+        let taken = request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(&header.name));
+        if !taken && !crate::endpoint::RESERVED_HEADERS.contains(&header.name.as_str()) {
+            request
+                .headers
+                .push((header.name.clone(), header.value.expose().to_owned()));
+        }
+    }
+}
+
+/// The attempt log never keeps a header value that came from a secret.
+fn mask_secret_headers(outcome: &mut HttpOutcome, headers: &[crate::endpoint::CustomHeader]) {
+    let Some(sent) = outcome.request.as_mut() else {
+        return;
+    };
+    for (name, value) in sent.headers.iter_mut() {
+        if headers
+            .iter()
+            .any(|h| h.secret && h.name.eq_ignore_ascii_case(name))
+        {
+            *value = "****".into();
+        }
     }
 }

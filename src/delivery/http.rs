@@ -111,16 +111,20 @@ fn masked_body(body: &[u8]) -> String {
     }
 }
 
+/// Whether a header named `name` (lower-case) carries a credential.
+pub fn credential_header(name: &str) -> bool {
+    ["authorization", "proxy-authorization", "cookie"].contains(&name)
+        || ["token", "secret", "key", "password"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
 /// A header's value as the log may show it: credentials (an
 /// `Authorization` token, a cookie, anything named like a key, token or
 /// secret) become `****`, keeping an auth scheme's name.
 fn masked(name: &str, value: &str) -> String {
     let name = name.to_ascii_lowercase();
-    let secret = ["authorization", "proxy-authorization", "cookie"].contains(&name.as_str())
-        || ["token", "secret", "key", "password"]
-            .iter()
-            .any(|word| name.contains(word));
-    if !secret {
+    if !credential_header(&name) {
         return value.to_owned();
     }
     match value.split_once(' ') {

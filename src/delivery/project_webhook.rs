@@ -54,6 +54,7 @@ pub fn endpoint_from_row(
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     };
     // Written by host-app users: no plain-http opt-in.
     policy

@@ -242,6 +242,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

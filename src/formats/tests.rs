@@ -88,6 +88,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

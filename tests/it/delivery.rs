@@ -32,6 +32,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 
@@ -714,6 +715,69 @@ async fn an_endpoints_retry_schedule_replaces_the_global_one() {
         times("global").await.len(),
         5,
         "the global policy's attempts"
+    );
+    daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// Custom headers arrive with every request — one from a secret masked in
+/// the attempt log — and none can replace herald's own: a header named
+/// `webhook-signature` (which the config refuses; here set directly) is
+/// dropped, and the signature still verifies.
+#[actix_rt::test]
+async fn custom_headers_arrive_and_never_replace_the_signature() {
+    use herald::endpoint::CustomHeader;
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let header = |name: &str, value: &str, secret: bool| CustomHeader {
+        name: name.into(),
+        value: Secret::new(value),
+        secret,
+    };
+    let hook = Endpoint {
+        headers: vec![
+            header("x-team", "payments", false),
+            header("x-gateway-auth", "gw-secret-value", true),
+            header("webhook-signature", "v1,forged", false),
+        ],
+        ..endpoint("hook", receiver.url("/hook"))
+    };
+    let daemon = start(&db, "one", vec![hook], fast_delivery()).await;
+    emit_ticks(&db, 1).await;
+    wait_state(&db, "hook", "delivered", 1).await;
+    let got = receiver.accepted("/hook").remove(0);
+    let value = |name: &str| {
+        got.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(value("x-team"), ["payments"]);
+    assert_eq!(value("x-gateway-auth"), ["gw-secret-value"]);
+    let signatures = value("webhook-signature");
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
+    assert!(!signatures[0].contains("forged"), "{signatures:?}");
+    herald::signing::verify(
+        &Secret::new(SECRET),
+        got.webhook_id.as_deref().unwrap_or_default(),
+        got.timestamp.as_deref().unwrap_or_default(),
+        &signatures[0],
+        &got.raw,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(5),
+    )
+    .expect("herald's signature verifies");
+    let kept: String = sqlx::query_scalar(
+        "SELECT request_headers::text FROM herald_delivery_attempt WHERE endpoint_id = 'hook'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempt");
+    assert!(kept.contains("payments"), "{kept}");
+    assert!(
+        !kept.contains("gw-secret-value") && kept.contains("x-gateway-auth"),
+        "{kept}"
     );
     daemon.stop().await;
     receiver.stop().await;

@@ -32,6 +32,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

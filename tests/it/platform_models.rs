@@ -42,6 +42,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

@@ -32,6 +32,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

@@ -142,6 +142,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

@@ -28,6 +28,7 @@ fn endpoint(url: &str) -> Endpoint {
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     }
 }
 

@@ -129,6 +129,8 @@ pub struct EndpointView {
     /// previous secret too until then (null: none).
     #[schema(value_type = Option<String>, format = DateTime)]
     previous_secret_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The names of its custom headers (values are never shown).
+    custom_headers: Vec<String>,
     /// The replica delivering it now and its lease epoch (null: nobody).
     lease_holder: Option<String>,
     lease_epoch: Option<i64>,
@@ -214,6 +216,7 @@ pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError
                     .as_ref()
                     .filter(|r| r.active_at(chrono::Utc::now()).is_some())
                     .map(|r| r.until),
+                custom_headers: e.headers.iter().map(|h| h.name.clone()).collect(),
                 lease_holder: now.lease_holder,
                 lease_epoch: now.lease_epoch,
                 pending: now.pending,

@@ -36,6 +36,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         route: Default::default(),
         retry: Default::default(),
         previous_secret: None,
+        headers: Vec::new(),
     })
 }
 

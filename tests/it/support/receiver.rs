@@ -17,6 +17,8 @@ pub struct Received {
     pub webhook_id: Option<String>,
     pub timestamp: Option<String>,
     pub signature: Option<String>,
+    /// Every header as received (names lower-case).
+    pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
     /// The body as received (for signatures).
     pub raw: Vec<u8>,
@@ -129,6 +131,16 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             webhook_id: header("webhook-id"),
             timestamp: header("webhook-timestamp"),
             signature: header("webhook-signature"),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             raw: body.to_vec(),
             at: Instant::now(),
