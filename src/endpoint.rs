@@ -187,6 +187,9 @@ pub struct Endpoint {
     /// Headers added to every webhook request (config endpoints only);
     /// never one herald sets itself (`webhook-*`, `content-type`, …).
     pub headers: Vec<CustomHeader>,
+    /// At most this many requests a second, with this burst (config
+    /// endpoints only).
+    pub rate_limit: Option<crate::delivery::pace::RateLimit>,
 }
 
 /// One custom outbound header.
@@ -258,6 +261,7 @@ impl fmt::Debug for Endpoint {
             .field("retry", &self.retry)
             .field("previous_secret", &self.previous_secret)
             .field("headers", &self.headers)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

@@ -31,6 +31,7 @@ use crate::delivery::attempt;
 use crate::delivery::http::HttpSender;
 pub use crate::delivery::lease_clock::{LeaseClock, Progress};
 use crate::delivery::ownership::LeaseTiming;
+use crate::delivery::pace::Pace;
 use crate::delivery::recorder::Recorder;
 use crate::delivery::silence_book::SilenceBook;
 use crate::delivery::verdict::{self, Decision, FailKind, History};
@@ -97,6 +98,9 @@ struct Sender {
     recorder: Recorder,
     /// The silences the gate judges by.
     silences: SilenceBook,
+    /// The endpoint's rate limit's bucket (None: no limit), made anew,
+    /// empty, when the limit changes.
+    pace: Arc<std::sync::Mutex<Option<Arc<Pace>>>>,
     /// [`HEALTH_UNKNOWN`], [`HEALTH_CLEAN`] or [`HEALTH_FAILING`].
     health: Arc<AtomicU8>,
     endpoint: EndpointCell,
@@ -115,6 +119,20 @@ struct Sender {
 }
 
 impl Sender {
+    /// The bucket for the endpoint's current rate limit, if it has one.
+    fn pace(&self, endpoint: &Endpoint) -> Option<Arc<Pace>> {
+        let limit = endpoint.rate_limit?;
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        match &*pace {
+            Some(current) if current.limit() == limit => Some(current.clone()),
+            _ => {
+                let fresh = Arc::new(Pace::new(limit, Instant::now()));
+                *pace = Some(fresh.clone());
+                Some(fresh)
+            }
+        }
+    }
+
     fn drain_requested(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
@@ -177,6 +195,7 @@ impl DeliveryActor {
             sender: Sender {
                 recorder,
                 silences,
+                pace: Default::default(),
                 health: Arc::new(AtomicU8::new(HEALTH_UNKNOWN)),
                 endpoint_id: endpoint.id.as_str().into(),
                 endpoint: EndpointCell::new(endpoint),
@@ -379,6 +398,14 @@ impl Sender {
             if let Some(end) = self.stop_or_disabled().await {
                 return end;
             }
+            // Rate-limited and no token yet: wait here rather than read
+            // deliveries none of which may go.
+            if let Some(pace) = self.pace(&self.endpoint.get()) {
+                let wait = pace.ready_in(Instant::now());
+                if !wait.is_zero() {
+                    return DrainEnd::Wait(wait);
+                }
+            }
             let due = self.store.bounded(
                 "reading due deliveries",
                 self.store.due_deliveries(id, self.config.batch_size),
@@ -496,6 +523,13 @@ impl Sender {
                 if gate != Gate::Send {
                     return self.record_gate(delivery, &gate).await;
                 }
+            }
+        }
+        // The endpoint's rate limit: the head waits for a token.
+        if let Some(pace) = self.pace(&self.endpoint.get()) {
+            if let Err(wait) = pace.take(Instant::now()) {
+                debug!(event = "delivery.paced", endpoint_id = %self.endpoint_id, wait_ms = wait.as_millis() as u64);
+                return Ok(Some(DrainEnd::Wait(wait)));
             }
         }
         self.attempt(delivery, event).await

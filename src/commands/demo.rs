@@ -336,6 +336,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     })
 }
 

@@ -193,6 +193,7 @@ mod tests {
             retry: Default::default(),
             previous_secret: None,
             headers: Vec::new(),
+            rate_limit: None,
         }
     }
 

@@ -196,6 +196,40 @@ pub struct FileEndpoint {
     /// Headers added to every request: a value, or `{secret: NAME}`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, FileHeaderValue>,
+    /// `{per_second: 5, burst: 10}`: at most so many requests a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<FileRateLimit>,
+}
+
+/// `rate_limit:` of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateLimit {
+    pub per_second: f64,
+    /// Requests at once after a quiet time (default: the rate, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl FileRateLimit {
+    fn validate(&self) -> Result<crate::delivery::pace::RateLimit, String> {
+        if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= 10_000.0) {
+            return Err(format!(
+                "per_second {} is not within (0, 10000] (0.5 is one request every two seconds)",
+                self.per_second
+            ));
+        }
+        let burst = self
+            .burst
+            .unwrap_or_else(|| self.per_second.ceil().max(1.0) as u32);
+        if !(1..=10_000).contains(&burst) {
+            return Err(format!("burst {burst} is not within 1–10000"));
+        }
+        Ok(crate::delivery::pace::RateLimit {
+            per_second: self.per_second,
+            burst,
+        })
+    }
 }
 
 /// A custom header's value as written.
@@ -753,6 +787,14 @@ pub fn validate(
                 Vec::new()
             }
         };
+        let rate_limit = match raw.rate_limit.as_ref().map(FileRateLimit::validate) {
+            None => None,
+            Some(Ok(limit)) => Some(limit),
+            Some(Err(message)) => {
+                problem("rate_limit", message);
+                None
+            }
+        };
         let ordering = match (raw.ordering.as_deref(), raw.concurrency) {
             (None | Some("strict"), None | Some(1)) => Some(Ordering::Strict),
             (None | Some("strict"), Some(_)) => {
@@ -847,6 +889,7 @@ pub fn validate(
                     retry,
                     previous_secret,
                     headers,
+                    rate_limit,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),

@@ -350,6 +350,10 @@ pub fn render_effective(config: &Config) -> String {
             filter: (!endpoint.route.filter.is_empty())
                 .then(|| file::FileFilter::Many(endpoint.route.filter.texts())),
             retry: file::FileRetry::from_override(&endpoint.retry),
+            rate_limit: endpoint.rate_limit.map(|l| file::FileRateLimit {
+                per_second: l.per_second,
+                burst: Some(l.burst),
+            }),
             previous_secret: notes.and_then(|n| n.previous_secret.clone()),
             // A credential written in the file as text is shown masked.
             headers: notes

@@ -305,3 +305,41 @@ fn custom_headers_load_and_cannot_replace_herald_s_own() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_rate_limit_loads_with_a_default_burst_and_bad_ones_are_located() {
+    let dir = tempfile::tempdir().expect("dir");
+    let text = r#"endpoints:
+  - id: slow
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    rate_limit: {per_second: 2.5}
+  - id: none
+    type: slack
+    url: https://hooks.slack.com/services/T/B/Y
+    events: ["*"]
+    rate_limit: {per_second: 0}
+"#;
+    let err = parse(text, Path::new("l.yaml"), dir.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0]
+            .starts_with("l.yaml:11:5: endpoint `none`: rate_limit: per_second 0 is not within"),
+        "{lines:#?}"
+    );
+    let good = text.replace("per_second: 0}", "per_second: 100, burst: 200}");
+    let config = parse(&good, Path::new("l.yaml"), dir.path()).expect("valid");
+    let slow = config.endpoints[0].rate_limit.expect("limit");
+    assert_eq!((slow.per_second, slow.burst), (2.5, 3));
+    let again =
+        parse(&render_effective(&config), Path::new("l.yaml"), dir.path()).expect("reloads");
+    assert_eq!(
+        again.endpoints[1].rate_limit,
+        config.endpoints[1].rate_limit
+    );
+}

@@ -14,6 +14,7 @@
 //! - [`attempt`]: one attempt, rendered and sent within the request timeout;
 //!   [`lease_clock`]: the lease's clock and the watchdog's progress mark;
 //!   [`endpoint_table`]: the endpoints a replica delivers.
+//! - [`pace`]: an endpoint's rate limit, a token bucket per delivery actor.
 //! - [`project_webhook`]: a `project_webhook` row as an [`Endpoint`](crate::endpoint::Endpoint).
 
 pub mod app_tokens;
@@ -24,6 +25,7 @@ pub mod endpoint_table;
 pub mod http;
 pub mod lease_clock;
 pub mod ownership;
+pub mod pace;
 pub mod project_webhook;
 pub mod recorder;
 pub mod retry;

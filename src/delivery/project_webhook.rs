@@ -55,6 +55,7 @@ pub fn endpoint_from_row(
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     };
     // Written by host-app users: no plain-http opt-in.
     policy

@@ -243,6 +243,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -33,6 +33,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 
@@ -780,5 +781,59 @@ async fn custom_headers_arrive_and_never_replace_the_signature() {
         "{kept}"
     );
     daemon.stop().await;
+    receiver.stop().await;
+}
+
+/// An endpoint limited to 5 requests a second (burst 1) across two
+/// replicas and a takeover (the first owner stops mid-way): every message
+/// once and in order, and in no window of `t` seconds more than
+/// `burst + 5 t` requests — the new owner starts with an empty bucket.
+#[actix_rt::test]
+async fn a_rate_limit_holds_across_replicas_and_a_takeover() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start(|_, _| Reply::Status(204));
+    let limited = Endpoint {
+        rate_limit: Some(herald::delivery::pace::RateLimit {
+            per_second: 5.0,
+            burst: 1,
+        }),
+        ..endpoint("limited", receiver.url("/limited"))
+    };
+    let a = start(&db, "a", vec![limited.clone()], fast_delivery()).await;
+    emit_ticks(&db, 12).await;
+    wait_state(&db, "limited", "delivered", 4).await;
+    let b = start(&db, "b", vec![limited], fast_delivery()).await;
+    a.stop().await;
+    wait_state(&db, "limited", "delivered", 12).await;
+    let got = receiver.accepted("/limited");
+    let ticks: Vec<i64> = got.iter().map(tick).collect();
+    assert_eq!(ticks, (1..=12).collect::<Vec<_>>(), "each once, in order");
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT owner FROM herald_endpoint_lease")
+            .fetch_all(&db.pool)
+            .await
+            .expect("owner");
+    assert_eq!(owners, ["b"], "taken over");
+    let at: Vec<f64> = got
+        .iter()
+        .map(|r| r.at.duration_since(got[0].at).as_secs_f64())
+        .collect();
+    for i in 0..at.len() {
+        for j in i + 1..at.len() {
+            let window = at[j] - at[i];
+            let sent = (j - i + 1) as f64;
+            // burst + rate × t, plus one for timing arrivals at the
+            // receiver rather than departures.
+            assert!(
+                sent <= 1.0 + 5.0 * window + 1.0,
+                "{sent} requests within {window:.3}s: {at:?}"
+            );
+        }
+    }
+    assert!(
+        at[11] >= 11.0 / 5.0 * 0.9,
+        "12 requests at 5/s span about 2.2 s: {at:?}"
+    );
+    b.stop().await;
     receiver.stop().await;
 }

@@ -33,6 +33,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

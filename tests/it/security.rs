@@ -143,6 +143,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn endpoint(url: &str) -> Endpoint {
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     }
 }
 

@@ -37,6 +37,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         retry: Default::default(),
         previous_secret: None,
         headers: Vec::new(),
+        rate_limit: None,
     })
 }
 
