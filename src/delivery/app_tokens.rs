@@ -84,6 +84,13 @@ impl AppTokens {
         tokens.insert(key, token);
     }
 
+    /// The sign-in refused the rotated refresh token: the next sign-in
+    /// uses the configured one again.
+    pub fn forget_refresh_token(&self, key: &[u8; 32]) {
+        let mut tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.remove(key);
+    }
+
     /// The platform refused the token (expired early, revoked): forget it.
     pub fn forget(&self, key: &[u8; 32]) {
         let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());

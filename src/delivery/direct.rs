@@ -191,7 +191,15 @@ impl Conversation<'_> {
         if let Some(token) = self.call.tokens.get(&self.key) {
             return Ok(token);
         }
-        let outcome = self.accepted(fetch.await.without_request())?;
+        let outcome = match self.accepted(fetch.await.without_request()) {
+            Ok(outcome) => outcome,
+            Err(refused) => {
+                // A rotated refresh token that no longer works: the next
+                // attempt signs in with the configured one.
+                self.call.tokens.forget_refresh_token(&self.key);
+                return Err(refused);
+            }
+        };
         let platform = self.platform;
         match read(&outcome.body) {
             Some((token, lives)) => {
