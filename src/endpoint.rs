@@ -205,7 +205,7 @@ pub struct CustomHeader {
 
 impl fmt::Debug for CustomHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.secret {
+        if self.secret || crate::delivery::http::credential_header(&self.name) {
             write!(f, "{}: ***", self.name)
         } else {
             write!(f, "{}: {}", self.name, self.value.expose())
@@ -215,7 +215,7 @@ impl fmt::Debug for CustomHeader {
 
 /// Headers herald sets itself, which a custom header may never replace:
 /// the Standard Webhooks headers and what HTTP framing owns.
-pub const RESERVED_HEADERS: [&str; 9] = [
+pub const RESERVED_HEADERS: [&str; 13] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -225,6 +225,10 @@ pub const RESERVED_HEADERS: [&str; 9] = [
     "transfer-encoding",
     "connection",
     "user-agent",
+    "content-encoding",
+    "accept-encoding",
+    "expect",
+    "te",
 ];
 
 /// The previous secret of a rotation and when its grace ends.

@@ -458,6 +458,13 @@ impl Sender {
             if let Some(end) = self.stop_or_disabled().await {
                 return end;
             }
+            // Rate-limited and no token yet: no batch to read.
+            if let Some(pace) = self.pace(&self.endpoint.get()) {
+                let wait = pace.ready_in(Instant::now());
+                if !wait.is_zero() {
+                    return DrainEnd::Wait(wait);
+                }
+            }
             let read_at = Instant::now();
             let pending = self.store.bounded(
                 "reading pending deliveries",

@@ -213,9 +213,13 @@ pub struct FileRateLimit {
 
 impl FileRateLimit {
     fn validate(&self) -> Result<crate::delivery::pace::RateLimit, String> {
-        if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= 10_000.0) {
+        // At least one request an hour (1/3600 = 0.000278).
+        if !(self.per_second.is_finite()
+            && self.per_second >= 1.0 / 3600.0
+            && self.per_second <= 10_000.0)
+        {
             return Err(format!(
-                "per_second {} is not within (0, 10000] (0.5 is one request every two seconds)",
+                "per_second {} is not within 1/3600–10000 (0.5 is one request every two seconds)",
                 self.per_second
             ));
         }
@@ -255,8 +259,15 @@ fn custom_headers(
     if raw.len() > MAX_HEADERS {
         problems.push(format!("at most {MAX_HEADERS} headers"));
     }
+    let mut seen = HashSet::new();
     for (name, value) in raw {
         let lower = name.to_ascii_lowercase();
+        if !seen.insert(lower.clone()) {
+            problems.push(format!(
+                "`{name}` is given twice (header names ignore case)"
+            ));
+            continue;
+        }
         if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
             problems.push(format!("`{name}` is not a header name"));
             continue;
@@ -334,7 +345,24 @@ impl FileRetry {
     /// As an override, or each problem as (field, message).
     fn validate(&self) -> Result<crate::delivery::RetryOverride, Vec<(String, String)>> {
         let mut problems = Vec::new();
+        const LONGEST_DELAY: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+        const LONGEST_AGE: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
         let mut duration = |field: String, text: &str| match humantime::parse_duration(text) {
+            Ok(d)
+                if d > if field == "retry.max_age" {
+                    LONGEST_AGE
+                } else {
+                    LONGEST_DELAY
+                } =>
+            {
+                problems.push((
+                    field,
+                    format!(
+                        "`{text}` is longer than herald allows (a delay 30 days, max_age 366 days)"
+                    ),
+                ));
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
                 problems.push((field, format!("`{text}` must be longer than zero")));
@@ -382,6 +410,19 @@ impl FileRetry {
         }
         if self.attempts == Some(0) {
             problems.push(("retry.attempts".into(), "must be at least 1".into()));
+        }
+        if let (Some(schedule), Some(age)) = (&schedule, max_age) {
+            let total: std::time::Duration = schedule.iter().sum();
+            if total > age {
+                problems.push((
+                    "retry.max_age".into(),
+                    format!(
+                        "{} is shorter than the schedule ({}): its last attempts would never be made",
+                        humantime::format_duration(age),
+                        humantime::format_duration(total)
+                    ),
+                ));
+            }
         }
         if let (Some(base), Some(cap)) = (base, cap) {
             if base > cap {
@@ -778,6 +819,13 @@ pub fn validate(
                 }
             }
         };
+        if raw.direct_messages && !raw.headers.is_empty() {
+            problem(
+                "headers",
+                "direct messages go through the platform's API, which takes no custom headers"
+                    .into(),
+            );
+        }
         let headers = match custom_headers(&raw.headers, secrets_dir, &label) {
             Ok(headers) => headers,
             Err(found) => {

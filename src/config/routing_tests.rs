@@ -343,3 +343,40 @@ fn a_rate_limit_loads_with_a_default_burst_and_bad_ones_are_located() {
         config.endpoints[1].rate_limit
     );
 }
+
+#[test]
+fn limits_that_would_break_delivery_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let text = r#"endpoints:
+  - id: short-age
+    type: slack
+    url: https://hooks.slack.com/services/T/B/X
+    events: ["*"]
+    retry: {schedule: [10h, 10h, 10h], max_age: 24h}
+  - id: huge
+    type: slack
+    url: https://hooks.slack.com/services/T/B/Y
+    events: ["*"]
+    retry: {base: 1000years}
+    rate_limit: {per_second: 0.00000001}
+  - id: dupes
+    type: slack
+    url: https://hooks.slack.com/services/T/B/Z
+    events: ["*"]
+    headers: {X-Team: a, x-team: b, Expect: 100-continue}
+"#;
+    let err = parse(text, Path::new("x.yaml"), dir.path()).expect_err("invalid");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}");
+    };
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    for expected in [
+        "endpoint `short-age`: retry.max_age: 1day is shorter than the schedule (1day 6h)",
+        "endpoint `huge`: retry.base: `1000years` is longer than herald allows",
+        "endpoint `huge`: rate_limit: per_second 0.00000001 is not within 1/3600–10000",
+        "is given twice (header names ignore case)",
+        "`Expect` is set by herald itself",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(expected)), "{expected}\n{lines:#?}");
+    }
+}

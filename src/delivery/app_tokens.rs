@@ -23,16 +23,20 @@ const SHORTEST: Duration = Duration::from_secs(30);
 
 /// Per app key: the token and until when herald uses it.
 type Cached = HashMap<[u8; 32], (String, Instant)>;
+/// Per app key: the lock its token calls take.
+type Fetches = HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>;
 
 #[derive(Clone, Default)]
-pub struct AppTokens(
-    Arc<Mutex<Cached>>,
-    Arc<Mutex<HashMap<[u8; 32], String>>>,
-    /// One token call at a time: senders that find the cache empty at
-    /// once wait for the first one's token instead of each asking (WeCom
-    /// blocks an app that calls `gettoken` too often).
-    Arc<tokio::sync::Mutex<()>>,
-);
+pub struct AppTokens {
+    tokens: Arc<Mutex<Cached>>,
+    /// The newest refresh token of apps that rotate them.
+    refresh: Arc<Mutex<HashMap<[u8; 32], String>>>,
+    /// One token call at a time per app: senders that find the cache
+    /// empty at once wait for the first one's token instead of each asking
+    /// (WeCom blocks an app that calls `gettoken` too often); other apps'
+    /// calls do not wait for it.
+    fetches: Arc<Mutex<Fetches>>,
+}
 
 impl std::fmt::Debug for AppTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,7 +56,7 @@ pub fn key(base: &url::Url, credentials: &str) -> [u8; 32] {
 impl AppTokens {
     /// The app's token, if one is cached and not about to expire.
     pub fn get(&self, key: &[u8; 32]) -> Option<String> {
-        let tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens
             .get(key)
             .filter(|(_, until)| Instant::now() < *until)
@@ -62,38 +66,42 @@ impl AppTokens {
     /// Keep `token`, valid for `expires_in` (as the platform said).
     pub fn put(&self, key: [u8; 32], token: String, expires_in: Duration) {
         let keep = expires_in.saturating_sub(MARGIN).max(SHORTEST);
-        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens.retain(|_, (_, until)| Instant::now() < *until);
         tokens.insert(key, (token, Instant::now() + keep));
     }
 
-    /// Held while a token is fetched (see the struct).
-    pub async fn fetching(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.2.lock().await
+    /// Held while an app's token is fetched (see the struct).
+    pub async fn fetching(&self, key: &[u8; 32]) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.fetches.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(*key).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// The newest refresh token of an app that rotates them (Microsoft's
     /// sign-in returns a new one with each access token).
     pub fn refresh_token(&self, key: &[u8; 32]) -> Option<String> {
-        let tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = self.refresh.lock().unwrap_or_else(|p| p.into_inner());
         tokens.get(key).cloned()
     }
 
     pub fn put_refresh_token(&self, key: [u8; 32], token: String) {
-        let mut tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = self.refresh.lock().unwrap_or_else(|p| p.into_inner());
         tokens.insert(key, token);
     }
 
     /// The sign-in refused the rotated refresh token: the next sign-in
     /// uses the configured one again.
     pub fn forget_refresh_token(&self, key: &[u8; 32]) {
-        let mut tokens = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = self.refresh.lock().unwrap_or_else(|p| p.into_inner());
         tokens.remove(key);
     }
 
     /// The platform refused the token (expired early, revoked): forget it.
     pub fn forget(&self, key: &[u8; 32]) {
-        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens.remove(key);
     }
 }

@@ -156,8 +156,21 @@ fn with_custom_headers(
     }
 }
 
-/// The attempt log never keeps a header value that came from a secret.
+/// The attempt log never keeps a header value that came from a secret:
+/// not in the request as sent, nor echoed back in the answer.
 fn mask_secret_headers(outcome: &mut HttpOutcome, headers: &[crate::endpoint::CustomHeader]) {
+    for header in headers
+        .iter()
+        .filter(|h| h.secret && !h.value.expose().is_empty())
+    {
+        if let Some(excerpt) = &outcome.body_excerpt {
+            if excerpt.as_str().contains(header.value.expose()) {
+                let masked = excerpt.as_str().replace(header.value.expose(), "****");
+                outcome.body_excerpt =
+                    Some(crate::store::text::RecordText::excerpt(masked.as_bytes()));
+            }
+        }
+    }
     let Some(sent) = outcome.request.as_mut() else {
         return;
     };

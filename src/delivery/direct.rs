@@ -186,18 +186,27 @@ impl Conversation<'_> {
         if let Some(token) = self.call.tokens.get(&self.key) {
             return Ok(token);
         }
-        let _one = self.call.tokens.fetching().await;
+        let _one = self.call.tokens.fetching(&self.key).await;
         // Another sender may have fetched it while this one waited.
         if let Some(token) = self.call.tokens.get(&self.key) {
             return Ok(token);
         }
         let outcome = match self.accepted(fetch.await.without_request()) {
             Ok(outcome) => outcome,
-            Err(refused) => {
-                // A rotated refresh token that no longer works: the next
-                // attempt signs in with the configured one.
-                self.call.tokens.forget_refresh_token(&self.key);
-                return Err(refused);
+            Err(failed) => {
+                // A rotated refresh token the sign-in refused: the next
+                // attempt signs in with the configured one. (Not on a
+                // timeout or a 5xx: the rotated one may be the only valid.)
+                if matches!(
+                    &failed,
+                    DirectAttempt::Answered {
+                        reply: Some(Reply::Rejected(_)),
+                        ..
+                    }
+                ) {
+                    self.call.tokens.forget_refresh_token(&self.key);
+                }
+                return Err(failed);
             }
         };
         let platform = self.platform;

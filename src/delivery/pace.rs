@@ -67,9 +67,19 @@ impl Pace {
         if tokens >= 1.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(((1.0 - tokens) / self.limit.per_second).max(0.001))
+            wait((1.0 - tokens) / self.limit.per_second)
         }
     }
+}
+
+/// `seconds` as a wait: at least a millisecond, at most an hour (the
+/// slowest rate the config allows), whatever the arithmetic gave.
+fn wait(seconds: f64) -> Duration {
+    Duration::from_secs_f64(if seconds.is_finite() {
+        seconds.clamp(0.001, 3600.0)
+    } else {
+        3600.0
+    })
 }
 
 #[cfg(test)]

@@ -79,9 +79,17 @@ impl RetryOverride {
         if let Some(schedule) = self.schedule.as_ref().filter(|s| !s.is_empty()) {
             policy.schedule = schedule.clone();
             policy.max_attempts = u32::try_from(schedule.len() + 1).unwrap_or(u32::MAX);
-            // `Retry-After` is clamped from the schedule's shortest delay.
+            // `Retry-After` is clamped to the schedule's range.
             policy.base = schedule.iter().copied().min().unwrap_or(policy.base);
             policy.cap = schedule.iter().copied().max().unwrap_or(policy.cap);
+            policy.retry_after_max = policy.cap;
+            // Every attempt of the schedule is made: without a `max_age`
+            // of its own, the age limit is at least the schedule's span
+            // and an hour more (queueing, pacing).
+            if self.max_age.is_none() {
+                let span: Duration = schedule.iter().sum();
+                policy.max_age = policy.max_age.max(span + Duration::from_secs(3600));
+            }
         }
         policy
     }
@@ -188,6 +196,18 @@ mod tests {
         assert!(!policy.gives_up_after(3) && policy.gives_up_after(4));
         // A Retry-After is clamped to the schedule's range.
         assert_eq!(policy.delay(1, Some(ms(1))), ms(5_000));
+        assert_eq!(policy.delay(1, Some(ms(99_000_000))), ms(1_800_000));
+        // Svix's schedule (~27.6 h) outlives the 24 h default age limit.
+        let svix = RetryOverride {
+            schedule: Some(
+                [5, 300, 1800, 7200, 18000, 36000, 36000]
+                    .map(|s| ms(s * 1000))
+                    .to_vec(),
+            ),
+            ..RetryOverride::default()
+        }
+        .apply(&global);
+        assert!(svix.max_age >= ms(99_305_000), "{:?}", svix.max_age);
         // Overrides without a schedule replace only what they name.
         let some = RetryOverride {
             max_attempts: Some(3),
