@@ -377,6 +377,9 @@ fn limits_that_would_break_delivery_are_refused() {
         "is given twice (header names ignore case)",
         "`Expect` is set by herald itself",
     ] {
-        assert!(lines.iter().any(|l| l.contains(expected)), "{expected}\n{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "{expected}\n{lines:#?}"
+        );
     }
 }
