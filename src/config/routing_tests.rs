@@ -5,6 +5,16 @@ use std::path::Path;
 use super::*;
 use crate::routing::MuteAction;
 
+/// Every problem `text` has, as printed (`file:line:column: …`).
+fn problem_lines(text: &str, file: &str, secrets: &Path) -> Vec<String> {
+    match parse(text, Path::new(file), secrets) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(|p| p.to_string()).collect()
+        }
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
 const ROUTED: &str = r#"
 time_intervals:
   - name: nights
@@ -79,11 +89,7 @@ endpoints:
     filter: 'environment=~"(prod"'
     mute_time_intervals: [night, {name: nights, action: later}]
 "#;
-    let err = parse(text, Path::new("r.yaml"), secrets.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(text, "r.yaml", secrets.path());
     let expected = [
         "r.yaml:4:20: time_intervals[0].time_intervals[0].weekdays[0]: `friday:monday`: the range's start is after its end",
         "r.yaml:5:9: time_intervals[0].time_intervals[0].location: `Mars/Olympus` is not an IANA time zone",
@@ -137,11 +143,7 @@ fn a_retry_schedule_loads_round_trips_and_bad_ones_are_located() {
       schedule: [5s, soon]
       attempts: 3
 "#;
-    let err = parse(bad, Path::new("r.yaml"), secrets.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(bad, "r.yaml", secrets.path());
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[0].starts_with("r.yaml:7:"), "{lines:#?}");
     assert!(
@@ -210,11 +212,7 @@ fn a_secret_rotation_loads_and_bad_ones_are_located() {
     previous_secret: {name: short, until: "2026-12-08T00:00:00Z"}
     events: ["*"]
 "#;
-    let err = parse(bad, Path::new("s.yaml"), dir.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(bad, "s.yaml", dir.path());
     assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(lines[0].contains("s.yaml:5:5: endpoint `chat`: previous_secret: until `tomorrow` is not an RFC 3339 time"), "{lines:#?}");
     assert!(lines[1].contains("only `generic` endpoints"), "{lines:#?}");
@@ -272,11 +270,7 @@ fn custom_headers_load_and_cannot_replace_herald_s_own() {
       "Bad Name": x
       X-Missing: {secret: nowhere}
 "#;
-    let err = parse(bad, Path::new("h.yaml"), dir.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(bad, "h.yaml", dir.path());
     assert_eq!(lines.len(), 4, "{lines:#?}");
     assert!(
         lines.iter().all(|l| l.contains("endpoint `ops`: headers:")),
@@ -321,11 +315,7 @@ fn a_rate_limit_loads_with_a_default_burst_and_bad_ones_are_located() {
     events: ["*"]
     rate_limit: {per_second: 0}
 "#;
-    let err = parse(text, Path::new("l.yaml"), dir.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(text, "l.yaml", dir.path());
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0]
@@ -365,11 +355,7 @@ fn limits_that_would_break_delivery_are_refused() {
     events: ["*"]
     headers: {X-Team: a, x-team: b, Expect: 100-continue}
 "#;
-    let err = parse(text, Path::new("x.yaml"), dir.path()).expect_err("invalid");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}");
-    };
-    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let lines = problem_lines(text, "x.yaml", dir.path());
     for expected in [
         "endpoint `short-age`: retry.max_age: 1day is shorter than the schedule (1day 6h)",
         "endpoint `huge`: retry.base: `1000years` is longer than herald allows",

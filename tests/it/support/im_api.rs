@@ -236,18 +236,8 @@ async fn handle(
         "/api/chat.postMessage" => {
             let channel = json["channel"].as_str().unwrap_or_default().to_owned();
             if state.throttle_posts > 0 {
-                state.throttle_posts -= 1;
-                state.calls.push(Call {
-                    method: "chat.postMessage".into(),
-                    target: channel,
-                    body: json,
-                    status: 429,
-                    ok: false,
-                    at: Instant::now(),
-                });
-                return HttpResponse::TooManyRequests()
-                    .insert_header(("Retry-After", "1"))
-                    .json(json!({"ok": false, "error": "ratelimited"}));
+                let reply = json!({"ok": false, "error": "ratelimited"});
+                return throttled(&mut state, "chat.postMessage", channel, json, reply);
             }
             let reply = if state.revoked {
                 json!({"ok": false, "error": "token_revoked"})
@@ -420,18 +410,8 @@ async fn handle(
                     .unwrap_or_default()
                     .to_owned();
                 if state.throttle_posts > 0 {
-                    state.throttle_posts -= 1;
-                    state.calls.push(Call {
-                        method: "send".into(),
-                        target: person,
-                        body: json,
-                        status: 429,
-                        ok: false,
-                        at: Instant::now(),
-                    });
-                    return HttpResponse::TooManyRequests()
-                        .insert_header(("Retry-After", "1"))
-                        .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}}));
+                    let reply = json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}});
+                    return throttled(&mut state, "send", person, json, reply);
                 }
                 (
                     "send",
@@ -557,6 +537,28 @@ fn record(
         at: Instant::now(),
     });
     answer(status, reply)
+}
+
+/// One throttled post: kept, answered 429 with `Retry-After: 1`.
+fn throttled(
+    state: &mut State,
+    method: &str,
+    target: String,
+    body: Value,
+    reply: Value,
+) -> HttpResponse {
+    state.throttle_posts -= 1;
+    state.calls.push(Call {
+        method: method.into(),
+        target,
+        body,
+        status: 429,
+        ok: false,
+        at: Instant::now(),
+    });
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", "1"))
+        .json(reply)
 }
 
 /// A query parameter's value (empty when absent).
