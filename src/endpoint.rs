@@ -190,6 +190,9 @@ pub struct Endpoint {
     /// At most this many requests a second, with this burst (config
     /// endpoints only).
     pub rate_limit: Option<crate::delivery::pace::RateLimit>,
+    /// Its message template (its own, or its platform's default from the
+    /// config); `None`: herald's own body (config endpoints only).
+    pub template: Option<std::sync::Arc<crate::formats::template::MessageTemplate>>,
 }
 
 /// One custom outbound header.

@@ -61,4 +61,5 @@ pub mod routing;
 pub mod shutdown;
 pub mod signing;
 pub mod sources;
+pub mod spelling;
 pub mod store;

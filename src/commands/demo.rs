@@ -337,6 +337,7 @@ fn demo_endpoint(id: &str, platform: Platform, url: url::Url) -> anyhow::Result<
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     })
 }
 

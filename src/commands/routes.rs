@@ -194,6 +194,7 @@ mod tests {
             previous_secret: None,
             headers: Vec::new(),
             rate_limit: None,
+            template: None,
         }
     }
 

@@ -41,6 +41,10 @@ pub struct FileConfig {
     /// (Alertmanager's `time_intervals`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub time_intervals: Vec<FileTimeInterval>,
+    /// A default message template per platform (`slack:`, `generic:`…),
+    /// for its endpoints without one of their own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub templates: std::collections::BTreeMap<String, crate::formats::template::TemplateSource>,
     #[serde(default)]
     pub endpoints: Vec<FileEndpoint>,
 }
@@ -199,6 +203,10 @@ pub struct FileEndpoint {
     /// `{per_second: 5, burst: 10}`: at most so many requests a second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<FileRateLimit>,
+    /// Its message template (docs/templates.md): `title`, `fields`,
+    /// `text` (chat platforms) or `body` (generic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::formats::template::TemplateSource>,
 }
 
 /// `rate_limit:` of an endpoint.
@@ -475,6 +483,8 @@ pub struct EndpointNotes {
     pub previous_secret: Option<FilePreviousSecret>,
     /// The custom headers as written (secrets by name).
     pub headers: std::collections::BTreeMap<String, FileHeaderValue>,
+    /// Its own template as written (a platform default is not its own).
+    pub template: Option<crate::formats::template::TemplateSource>,
 }
 
 fn known_types() -> String {
@@ -654,6 +664,23 @@ pub struct Validated {
     pub links: Arc<LinkTemplates>,
 }
 
+/// An endpoint's template problems as config problems.
+fn template_problems<'a>(
+    found: Vec<(String, String)>,
+    path: &'a Path,
+    label: &'a str,
+    index: usize,
+) -> impl Iterator<Item = Problem> + 'a {
+    found.into_iter().map(move |(field, message)| Problem {
+        file: path.to_path_buf(),
+        position: None,
+        endpoint: label.to_owned(),
+        index: Some(index),
+        field,
+        message,
+    })
+}
+
 /// Validate every entry; returns the endpoints (with notes) or every problem.
 pub fn validate(
     file: &FileConfig,
@@ -668,6 +695,7 @@ pub fn validate(
         .iter()
         .map(|t| t.name.as_str())
         .collect();
+    let defaults = super::templates::defaults(&file.templates, path, &mut problems);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (index, raw) in file.endpoints.iter().enumerate() {
@@ -891,6 +919,24 @@ pub fn validate(
                 None
             }),
         };
+        let template = match (platform, locale) {
+            (Some(platform), Some(locale)) => super::templates::EndpointTemplate {
+                written: raw.template.as_ref(),
+                platform,
+                event_types: &raw.events,
+                locale,
+                direct_messages: raw.direct_messages,
+            }
+            .resolve(&defaults),
+            _ => Ok(None),
+        };
+        let template = match template {
+            Ok(template) => Some(template),
+            Err(found) => {
+                problems.extend(template_problems(found, path, &label, index));
+                None
+            }
+        };
         let retry_valid = retry_problems.is_empty();
         for (field, message) in retry_problems {
             problems.push(Problem {
@@ -902,8 +948,8 @@ pub fn validate(
                 message,
             });
         }
-        if let (Some(platform), Some(url), Some(ordering), Some(locale), true) =
-            (platform, url, ordering, locale, retry_valid)
+        if let (Some(platform), Some(url), Some(ordering), Some(locale), true, Some(template)) =
+            (platform, url, ordering, locale, retry_valid, template)
         {
             let (secret, secret_origin) = match resolved {
                 Some((secret, origin)) => (Some(secret), Some(origin)),
@@ -938,6 +984,7 @@ pub fn validate(
                     previous_secret,
                     headers,
                     rate_limit,
+                    template,
                 },
                 EndpointNotes {
                     secret_name: raw.secret.clone(),
@@ -945,6 +992,7 @@ pub fn validate(
                     allow_insecure_http: raw.allow_insecure_http,
                     previous_secret: raw.previous_secret.clone(),
                     headers: raw.headers.clone(),
+                    template: raw.template.clone(),
                 },
             ));
         }

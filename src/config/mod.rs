@@ -11,6 +11,7 @@ pub mod file;
 mod located;
 pub mod secrets;
 mod shape;
+pub mod templates;
 pub mod time_intervals;
 
 use std::fmt;
@@ -44,6 +45,8 @@ pub struct Config {
     /// The `time_intervals:` section as written (endpoints hold them
     /// parsed), for showing the effective config.
     pub time_intervals: Vec<time_intervals::FileTimeInterval>,
+    /// The `templates:` section as written (endpoints hold them compiled).
+    pub templates: std::collections::BTreeMap<String, crate::formats::template::TemplateSource>,
 }
 
 /// One problem with the file: where (line and column when known), which
@@ -264,6 +267,7 @@ pub fn parse(text: &str, path: &Path, secrets_dir: &Path) -> Result<Config, Conf
         path: Some(path.to_path_buf()),
         links: validated.links,
         time_intervals: shaped.file.time_intervals.clone(),
+        templates: shaped.file.templates.clone(),
     })
 }
 
@@ -314,6 +318,7 @@ pub fn render_effective(config: &Config) -> String {
     let mut file = FileConfig {
         links: FileLinks::from_templates(&config.links),
         time_intervals: config.time_intervals.clone(),
+        templates: config.templates.clone(),
         ..FileConfig::default()
     };
     for (index, endpoint) in config.endpoints.iter().enumerate() {
@@ -385,6 +390,7 @@ pub fn render_effective(config: &Config) -> String {
                     action: Some(w.action.as_str().to_string()),
                 })
                 .collect(),
+            template: notes.and_then(|n| n.template.clone()),
             locale: match endpoint.presentation.locale {
                 crate::presentation::Locale::En => None,
                 other => Some(other.as_str().to_string()),

@@ -214,22 +214,7 @@ fn candidates(message: &str) -> Option<Vec<String>> {
     )
 }
 
-/// The known name closest to `given`, if close enough to be a typo.
-pub fn closest(given: &str, known: &[impl AsRef<str>]) -> Option<String> {
-    let given_lower = given.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|name| {
-            let name = name.as_ref();
-            (
-                strsim::damerau_levenshtein(&given_lower, &name.to_ascii_lowercase()),
-                name,
-            )
-        })
-        .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, name)| name.to_owned())
-}
+pub use crate::spelling::closest;
 
 /// serde_norway's message without its own position (the caller gives a
 /// better one).

@@ -56,6 +56,7 @@ pub fn endpoint_from_row(
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     };
     // Written by host-app users: no plain-http opt-in.
     policy

@@ -37,9 +37,9 @@ pub fn body(message: &Message) -> Json {
         .iter()
         .map(|f| {
             json!({
-                "name": f.label,
+                "name": f.label.shown(&MARKUP),
                 "value": message.value(f, &MARKUP),
-                "inline": f.label != message.words.data,
+                "inline": !f.label.is(message.words.data),
             })
         })
         .collect();

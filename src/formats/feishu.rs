@@ -81,13 +81,18 @@ pub fn body(
     secret: Option<&Secret>,
     now: DateTime<Utc>,
 ) -> serde_json::Value {
-    let mut elements = vec![json!({
-        "tag": "div",
-        "text": {"tag": "lark_md", "content": message.field_lines(&markup).join("\n")}
-    })];
+    let mut elements = Vec::new();
+    if !message.fields.is_empty() {
+        elements.push(json!({
+            "tag": "div",
+            "text": {"tag": "lark_md", "content": message.field_lines(&markup).join("\n")}
+        }));
+    }
     let list = message.list_lines(&markup);
     if !list.is_empty() {
-        elements.push(json!({"tag": "hr"}));
+        if !elements.is_empty() {
+            elements.push(json!({"tag": "hr"}));
+        }
         elements.push(json!({
             "tag": "div",
             "text": {"tag": "lark_md", "content": list.join("\n")}

@@ -244,6 +244,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

@@ -30,6 +30,18 @@ pub fn render(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<RenderedRequest, FormatError> {
+    let body = body(event, &endpoint.presentation.links.expand(event))?;
+    signed(endpoint, event, body, now)
+}
+
+/// `body` as the request for `event`, signed with the endpoint's secret
+/// (and, during a rotation's grace, the previous one).
+pub fn signed(
+    endpoint: &Endpoint,
+    event: &Event,
+    body: Vec<u8>,
+    now: DateTime<Utc>,
+) -> Result<RenderedRequest, FormatError> {
     let secret = endpoint
         .secret
         .as_ref()
@@ -41,7 +53,6 @@ pub fn render(
         endpoint: endpoint.id.clone(),
         detail: e.to_string(),
     })?;
-    let body = body(event, &endpoint.presentation.links.expand(event))?;
     let id = event.webhook_id();
     let timestamp = now.timestamp();
     let mut signature = key.sign(&id, timestamp, &body);

@@ -30,14 +30,20 @@ pub fn body(message: &Message) -> Json {
         .iter()
         .map(|f| {
             json!({"decoratedText": {
-                "topLabel": f.label,
+                "topLabel": f.label.shown(&MARKUP),
                 "text": message.value(f, &MARKUP),
                 "wrapText": true,
             }})
         })
         .collect();
-    let mut sections = vec![json!({"widgets": widgets})];
-    if let Some(list) = &message.list {
+    let mut sections = Vec::new();
+    if !widgets.is_empty() {
+        sections.push(json!({"widgets": widgets}));
+    }
+    if let Some(text) = &message.text {
+        let text = text.render(&MARKUP).replace('\n', "<br>");
+        sections.push(json!({"widgets": [{"textParagraph": {"text": text}}]}));
+    } else if let Some(list) = &message.list {
         let text = list
             .lines(&MARKUP, message.words)
             .iter()

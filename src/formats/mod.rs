@@ -23,6 +23,7 @@ mod slack;
 pub mod summary;
 mod teams;
 mod teams_connector;
+pub mod template;
 pub mod text;
 mod wecom;
 
@@ -146,17 +147,103 @@ fn fitted_body(
 }
 
 /// Render `event` for `endpoint`; `now` is the attempt's time (signatures).
+/// An endpoint's template that fails or cannot fit is logged
+/// (`template.fallback`) and herald's own body is sent instead.
 pub fn render(
     endpoint: &Endpoint,
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<RenderedRequest, FormatError> {
+    let (request, fallback) = render_explained(endpoint, event, now)?;
+    if let Some(reason) = fallback {
+        tracing::warn!(
+            event = "template.fallback",
+            endpoint = %endpoint.id,
+            event_id = %event.id,
+            reason = %reason,
+            "the endpoint's template was not used; herald's own body was sent"
+        );
+    }
+    Ok(request)
+}
+
+/// [`render`], saying why the endpoint's template was not used (if it has
+/// one and it was not).
+pub fn render_explained(
+    endpoint: &Endpoint,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<(RenderedRequest, Option<String>), FormatError> {
+    if let Some(template) = &endpoint.template {
+        match templated(endpoint, template, event, now) {
+            Ok(request) => return Ok((request, None)),
+            Err(Fallback::Because(reason)) => {
+                return built_in(endpoint, event, now).map(|r| (r, Some(reason)))
+            }
+            Err(Fallback::Format(error)) => return Err(error),
+        }
+    }
+    built_in(endpoint, event, now).map(|r| (r, None))
+}
+
+/// Why a templated body was not sent.
+enum Fallback {
+    /// The template failed or its message cannot fit: send herald's own.
+    Because(String),
+    /// Nothing can be sent (no secret…): herald's own would fail the same way.
+    Format(FormatError),
+}
+
+fn templated(
+    endpoint: &Endpoint,
+    template: &template::MessageTemplate,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<RenderedRequest, Fallback> {
     let platform = endpoint.platform;
+    let links = endpoint.presentation.links.expand(event);
     if platform == Platform::Generic {
+        let body = template
+            .body(event, &links)
+            .map_err(|e| Fallback::Because(e.to_string()))?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|source| Fallback::Format(FormatError::Serialize { platform, source }))?;
+        return generic::signed(endpoint, event, bytes, now).map_err(Fallback::Format);
+    }
+    let mut base = summary::summarize(event, endpoint.presentation.locale);
+    base.links = links;
+    let message = template
+        .message(event, base)
+        .map_err(|e| Fallback::Because(e.to_string()))?;
+    chat_request(endpoint, &message, now).map_err(|error| match error {
+        FormatError::TooLarge { violation, .. } => Fallback::Because(format!(
+            "its message cannot fit the platform's limits: {violation}"
+        )),
+        other => Fallback::Format(other),
+    })
+}
+
+/// herald's own body for `event`.
+fn built_in(
+    endpoint: &Endpoint,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<RenderedRequest, FormatError> {
+    if endpoint.platform == Platform::Generic {
         return generic::render(endpoint, event, now);
     }
     let mut message = summary::summarize(event, endpoint.presentation.locale);
     message.links = endpoint.presentation.links.expand(event);
+    chat_request(endpoint, &message, now)
+}
+
+/// The request carrying `message` to a chat platform, fitted.
+fn chat_request(
+    endpoint: &Endpoint,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<RenderedRequest, FormatError> {
+    let platform = endpoint.platform;
     let secret = endpoint.secret.as_ref();
     let url = match (platform, secret) {
         (Platform::Dingtalk, Some(secret)) => {
@@ -165,7 +252,7 @@ pub fn render(
         _ => None,
     };
     Ok(RenderedRequest {
-        body: fitted_body(platform, &message, secret, now)?,
+        body: fitted_body(platform, message, secret, now)?,
         headers: vec![("content-type".into(), "application/json".into())],
         url,
     })

@@ -36,10 +36,13 @@ const MARKUP: Markup = Markup {
 
 pub fn body(message: &Message) -> Json {
     let title = html_entities(&message.title);
-    let mut blocks = vec![json!({
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": message.field_lines(&MARKUP).join("\n")}
-    })];
+    let mut blocks = Vec::new();
+    if !message.fields.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": message.field_lines(&MARKUP).join("\n")}
+        }));
+    }
     let list = message.list_lines(&MARKUP);
     if !list.is_empty() {
         blocks.push(json!({

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::catalogue::Catalogue;
 use super::limits::Budget;
+use super::template::fragments::Rendered;
 use super::text::{cut_chars, strip_controls};
 use crate::events::{
     ApprovalRequestedData, ApprovedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
@@ -53,6 +54,9 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
+    /// A template's output: text with herald's own markup in it
+    /// (`template::fragments`).
+    Template(Rendered),
     /// People shown, and how many more were left out by [`Message::fit`].
     Users {
         users: Vec<UserRef>,
@@ -62,8 +66,32 @@ pub enum Value {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
-    pub label: &'static str,
+    pub label: Label,
     pub value: Value,
+}
+
+/// A field's label: herald's own words, or one written in a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Label {
+    Own(&'static str),
+    /// From the config: escaped like any text when laid out.
+    Config(std::sync::Arc<str>),
+}
+
+impl Label {
+    /// As shown on a platform: herald's words as they are, a template's
+    /// label through the platform's escape.
+    pub fn shown(&self, markup: &Markup) -> String {
+        match self {
+            Label::Own(words) => (*words).to_owned(),
+            Label::Config(text) => (markup.escape)(text),
+        }
+    }
+
+    /// Whether it is herald's own `words`.
+    pub fn is(&self, words: &str) -> bool {
+        matches!(self, Label::Own(own) if *own == words)
+    }
 }
 
 /// A heading and one line per entry (failed tasks).
@@ -92,6 +120,8 @@ pub struct Message {
     pub timestamp: DateTime<Utc>,
     /// Links back to the host application (empty without `links:`).
     pub links: Links,
+    /// A template's text, in place of the list.
+    pub text: Option<Rendered>,
     /// The words of the endpoint's language.
     pub words: &'static Catalogue,
 }
@@ -103,6 +133,7 @@ impl std::fmt::Debug for Message {
             .field("fields", &self.fields)
             .field("list", &self.list)
             .field("links", &self.links)
+            .field("text", &self.text)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +161,7 @@ impl Value {
     pub fn render(&self, markup: &Markup, words: &Catalogue) -> String {
         match self {
             Value::Text(text) => (markup.escape)(text),
+            Value::Template(rendered) => rendered.render(markup),
             Value::Users { users, more: 0 } if users.is_empty() => words.nobody.into(),
             Value::Users { users, more } => {
                 let shown: Vec<String> = users.iter().map(markup.mention).collect();
@@ -179,7 +211,7 @@ impl Message {
     pub fn field_line(&self, field: &Field, markup: &Markup) -> String {
         format!(
             "{}{}",
-            (self.words.label)(markup.bold, field.label),
+            (self.words.label)(markup.bold, &field.label.shown(markup)),
             field.value.render(markup, self.words)
         )
     }
@@ -213,8 +245,12 @@ impl Message {
         field.value.render(markup, self.words)
     }
 
-    /// The list as `<bold heading>` then its lines (empty if none).
+    /// The list as `<bold heading>` then its lines, or a template's text
+    /// (empty if neither).
     pub fn list_lines(&self, markup: &Markup) -> Vec<String> {
+        if let Some(text) = &self.text {
+            return vec![text.render(markup)];
+        }
         match &self.list {
             Some(list) => std::iter::once((markup.bold)(&(markup.escape)(&list.heading)))
                 .chain(list.lines(markup, self.words))
@@ -267,9 +303,13 @@ impl Message {
             .fields
             .iter()
             .map(|field| Field {
-                label: field.label,
+                label: field.label.clone(),
                 value: match &field.value {
                     Value::Text(text) => Value::Text(clean(text, budget.field_chars)),
+                    Value::Template(rendered) => Value::Template(Rendered {
+                        text: clean(&rendered.text, budget.field_chars),
+                        fragments: rendered.fragments.clone(),
+                    }),
                     Value::Users { users, more } => Value::Users {
                         users: users.iter().take(budget.users_shown).map(person).collect(),
                         more: more + users.len().saturating_sub(budget.users_shown),
@@ -309,6 +349,10 @@ impl Message {
             footer: clean(&self.footer, FOOTER_CHARS),
             timestamp: self.timestamp,
             links: self.links.within(budget.link_chars),
+            text: self.text.as_ref().map(|rendered| Rendered {
+                text: clean(&rendered.text, budget.list_chars.max(budget.item_chars)),
+                fragments: rendered.fragments.clone(),
+            }),
             words: self.words,
         }
     }
@@ -320,14 +364,14 @@ fn typed<D: DeserializeOwned>(event: &Event) -> Option<D> {
 
 fn text(label: &'static str, value: impl Into<String>) -> Field {
     Field {
-        label,
+        label: Label::Own(label),
         value: Value::Text(value.into()),
     }
 }
 
 fn users(label: &'static str, users: Vec<UserRef>) -> Field {
     Field {
-        label,
+        label: Label::Own(label),
         value: Value::Users { users, more: 0 },
     }
 }
@@ -499,6 +543,7 @@ pub fn summarize(event: &Event, locale: Locale) -> Message {
         ),
         timestamp: event.timestamp,
         links: Links::default(),
+        text: None,
         words,
     }
 }
@@ -566,7 +611,7 @@ mod tests {
             "{}",
             en.title
         );
-        assert!(en.fields.iter().any(|f| f.label == "Reminder"));
+        assert!(en.fields.iter().any(|f| f.label.is("Reminder")));
         let zh = summarize(&event, Locale::ZhCn);
         assert!(zh.title.starts_with("审批仍待处理"), "{}", zh.title);
     }

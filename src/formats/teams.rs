@@ -10,7 +10,7 @@
 use serde_json::{json, Value as Json};
 
 use super::limits::teams as limit;
-use super::summary::{markdown_bold, Markup, Message, Severity, Value};
+use super::summary::{markdown_bold, Field, Markup, Message, Severity, Value};
 use super::text::defuse_markup;
 use crate::events::UserRef;
 
@@ -63,7 +63,7 @@ fn style(severity: Severity) -> &'static str {
 fn entities(message: &Message) -> Vec<Json> {
     let shown = message.fields.iter().flat_map(|f| match &f.value {
         Value::Users { users, .. } => users.as_slice(),
-        Value::Text(_) => &[],
+        Value::Text(_) | Value::Template(_) => &[],
     });
     let mut seen = std::collections::HashSet::new();
     message
@@ -79,6 +79,16 @@ fn entities(message: &Message) -> Vec<Json> {
             })
         })
         .collect()
+}
+
+/// Mentions work in a TextBlock, not in a FactSet: fields with people
+/// get a TextBlock of their own.
+fn in_text_block(field: &Field) -> bool {
+    match &field.value {
+        Value::Users { .. } => true,
+        Value::Template(rendered) => rendered.mentioned().next().is_some(),
+        Value::Text(_) => false,
+    }
 }
 
 fn text_block(text: String) -> Json {
@@ -101,15 +111,15 @@ pub fn body(message: &Message) -> Json {
     let facts: Vec<Json> = message
         .fields
         .iter()
-        .filter(|f| matches!(f.value, Value::Text(_)))
-        .map(|f| json!({"title": f.label, "value": message.value(f, &MARKUP)}))
+        .filter(|f| !in_text_block(f))
+        .map(|f| json!({"title": f.label.shown(&MARKUP), "value": message.value(f, &MARKUP)}))
         .collect();
     if !facts.is_empty() {
         items.push(json!({"type": "FactSet", "facts": facts}));
     }
     // Mentions render in TextBlocks.
     for field in &message.fields {
-        if matches!(field.value, Value::Users { .. }) {
+        if in_text_block(field) {
             items.push(text_block(message.field_line(field, &MARKUP)));
         }
     }

@@ -25,7 +25,7 @@ pub fn body(message: &Message) -> Json {
     let facts: Vec<_> = message
         .fields
         .iter()
-        .map(|f| json!({"name": f.label, "value": message.value(f, &MARKUP)}))
+        .map(|f| json!({"name": f.label.shown(&MARKUP), "value": message.value(f, &MARKUP)}))
         .collect();
     let mut section = json!({
         "activityTitle": title,

@@ -40,7 +40,7 @@ fn linked_endpoint(platform: Platform, locale: Locale) -> Endpoint {
     }
 }
 
-fn endpoint(platform: Platform) -> Endpoint {
+pub(super) fn endpoint(platform: Platform) -> Endpoint {
     let (url, secret) = match platform {
         Platform::Generic => ("https://hooks.example.com/herald", Some(GENERIC_SECRET)),
         Platform::Slack => ("https://hooks.slack.com/services/T0/B0/X", None),
@@ -90,6 +90,7 @@ fn endpoint(platform: Platform) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 
@@ -386,7 +387,7 @@ fn custom_events_show_type_and_compact_data() {
     let data = message
         .fields
         .iter()
-        .find(|f| f.label == "Data")
+        .find(|f| f.label.is("Data"))
         .expect("data field");
     assert_eq!(
         data.value,

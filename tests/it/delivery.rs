@@ -34,6 +34,7 @@ pub fn endpoint(id: &str, url: String) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn dm_endpoint(id: &str, platform: Platform, base: String, secret: &str) -> Endp
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

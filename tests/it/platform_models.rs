@@ -44,6 +44,7 @@ fn endpoint(platform: Platform, locale: Locale) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn platform_endpoint(id: &str, platform: Platform, url: String) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

@@ -144,6 +144,7 @@ fn by_name(receiver: &Receiver) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

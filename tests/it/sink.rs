@@ -30,6 +30,7 @@ fn endpoint(url: &str) -> Endpoint {
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     }
 }
 

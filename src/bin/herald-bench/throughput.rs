@@ -38,6 +38,7 @@ pub fn endpoint(id: String, url: String, event_types: Vec<String>) -> anyhow::Re
         previous_secret: None,
         headers: Vec::new(),
         rate_limit: None,
+        template: None,
     })
 }
 
