@@ -20,7 +20,7 @@ use crate::events::{
 };
 use crate::presentation::{LinkTemplates, Links, Locale, Presentation};
 
-const FRAGMENTS: &[&str] = &[
+pub(super) const FRAGMENTS: &[&str] = &[
     "@everyone",
     "@here",
     "<!channel>",
@@ -56,7 +56,7 @@ const FRAGMENTS: &[&str] = &[
 ];
 
 /// A hostile string of up to about `max` characters.
-fn hostile(max: usize) -> impl Strategy<Value = String> {
+pub(super) fn hostile(max: usize) -> impl Strategy<Value = String> {
     (
         prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12),
         0usize..=max,
@@ -125,7 +125,7 @@ fn users(max: usize) -> impl Strategy<Value = Vec<UserRef>> {
 }
 
 /// Any of herald's five types, or a custom one, with hostile data.
-fn event() -> impl Strategy<Value = Event> {
+pub(super) fn event() -> impl Strategy<Value = Event> {
     (
         0usize..6,
         hostile(5000),
@@ -224,7 +224,7 @@ fn endpoint(platform: Platform) -> Endpoint {
 }
 
 /// An endpoint in `locale` with link templates `links`.
-fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endpoint {
+pub(super) fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endpoint {
     Endpoint {
         id: format!("prop-{platform}"),
         source: EndpointSource::Config,
@@ -249,7 +249,7 @@ fn linked(platform: Platform, locale: Locale, links: Arc<LinkTemplates>) -> Endp
 }
 
 /// Templates using every placeholder, so hostile project ids reach links.
-fn every_link() -> Arc<LinkTemplates> {
+pub(super) fn every_link() -> Arc<LinkTemplates> {
     let base = "https://bb.example.com/projects/{project}/{project_id}";
     Arc::new(LinkTemplates::under(base).unwrap_or_default())
 }
@@ -296,7 +296,12 @@ fn live_markup(text: &str) -> Option<String> {
 }
 
 /// Injected markup in a rendered body, if any.
-fn injection(platform: Platform, body: &Json, event: &Event, links: &Links) -> Option<String> {
+pub(super) fn injection(
+    platform: Platform,
+    body: &Json,
+    event: &Event,
+    links: &Links,
+) -> Option<String> {
     // herald's own Markdown links (DingTalk, WeCom), in either language.
     let own_links: Vec<String> = links
         .0
@@ -416,12 +421,14 @@ fn event_users(event: &Event) -> Vec<UserRef> {
     }
     if let Ok(data) = serde_json::from_value::<SentBackData>(event.data.clone()) {
         users.push(data.creator);
+        // Named by herald, mentioned only when a template asks to.
+        users.extend(data.approver);
     }
     users
 }
 
 /// The documented body-size limit of `platform`, where it has one.
-fn body_limit(platform: Platform) -> Option<usize> {
+pub(super) fn body_limit(platform: Platform) -> Option<usize> {
     match platform {
         Platform::Teams | Platform::TeamsConnector => Some(limits::teams::BODY_BYTES),
         Platform::Feishu | Platform::Lark => Some(limits::feishu::BODY_BYTES),

@@ -261,4 +261,6 @@ fn chat_request(
 #[cfg(test)]
 mod fidelity;
 #[cfg(test)]
+mod fidelity_templates;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::catalogue::Catalogue;
 use super::limits::Budget;
-use super::template::fragments::Rendered;
+use super::template::fragments::{Fragment, Rendered};
 use super::text::{cut_chars, strip_controls};
 use crate::events::{
     ApprovalRequestedData, ApprovedData, Event, EventType, IssueCreatedData, PipelineCompletedData,
@@ -299,6 +299,17 @@ impl Message {
             handles: user.handles.clone(),
             id: user.id,
         };
+        // A template's people and bold words, cut like herald's own names.
+        let fitted_fragments = |rendered: &Rendered| -> std::sync::Arc<[Fragment]> {
+            rendered
+                .fragments
+                .iter()
+                .map(|fragment| match fragment {
+                    Fragment::Mention(user) => Fragment::Mention(person(user)),
+                    Fragment::Bold(text) => Fragment::Bold(clean(text, budget.name_chars)),
+                })
+                .collect()
+        };
         let fields = self
             .fields
             .iter()
@@ -308,7 +319,7 @@ impl Message {
                     Value::Text(text) => Value::Text(clean(text, budget.field_chars)),
                     Value::Template(rendered) => Value::Template(Rendered {
                         text: clean(&rendered.text, budget.field_chars),
-                        fragments: rendered.fragments.clone(),
+                        fragments: fitted_fragments(rendered),
                     }),
                     Value::Users { users, more } => Value::Users {
                         users: users.iter().take(budget.users_shown).map(person).collect(),
@@ -351,7 +362,7 @@ impl Message {
             links: self.links.within(budget.link_chars),
             text: self.text.as_ref().map(|rendered| Rendered {
                 text: clean(&rendered.text, budget.list_chars.max(budget.item_chars)),
-                fragments: rendered.fragments.clone(),
+                fragments: fitted_fragments(rendered),
             }),
             words: self.words,
         }

@@ -19,22 +19,25 @@ use crate::presentation::{Links, Locale};
 /// platform can show; the message is fitted after as well.
 pub const MAX_VALUE_CHARS: usize = 2_000;
 
-/// Every string in `value` cut to `max` characters (if given) and without
-/// herald's token characters.
-fn cleaned(value: &mut Json, max: Option<usize>) {
+/// A copy of `value` with every string cut to `max` characters (if
+/// given) and without herald's token characters; long strings are never
+/// copied whole.
+fn cleaned(value: &Json, max: Option<usize>) -> Json {
     match value {
         Json::String(text) => {
-            let mut clean = without_tokens(text).into_owned();
-            if let Some(max) = max {
-                if clean.chars().count() > max {
-                    clean = cut_chars(&clean, max);
-                }
-            }
-            *text = clean;
+            let text = match max {
+                Some(max) if text.len() > max => cut_chars(text, max),
+                _ => text.clone(),
+            };
+            Json::String(without_tokens(&text).into_owned())
         }
-        Json::Array(items) => items.iter_mut().for_each(|item| cleaned(item, max)),
-        Json::Object(map) => map.values_mut().for_each(|item| cleaned(item, max)),
-        _ => {}
+        Json::Array(items) => Json::Array(items.iter().map(|item| cleaned(item, max)).collect()),
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(key, item)| (key.clone(), cleaned(item, max)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -47,38 +50,63 @@ fn severity_name(severity: Severity) -> &'static str {
     }
 }
 
-fn base(event: &Event, links: &Links) -> Json {
-    let mut json = serde_json::to_value(event).unwrap_or(Json::Null);
+/// The event as the generic webhook sends it, cleaned, with `extra`.
+fn base(event: &Event, links: &Links, max: Option<usize>, extra: [(&str, Json); 3]) -> Value {
+    let data = cleaned(&event.data, max);
+    let envelope = Event {
+        id: event.id,
+        event_type: event.event_type.clone(),
+        timestamp: event.timestamp,
+        project: event.project.clone(),
+        issue: event.issue.clone(),
+        plan: event.plan.clone(),
+        rollout: event.rollout.clone(),
+        data: Json::Null,
+    };
+    let mut json = serde_json::to_value(envelope)
+        .map(|json| cleaned(&json, max))
+        .unwrap_or(Json::Null);
     if let Some(map) = json.as_object_mut() {
+        map.insert("data".into(), data);
         map.insert("links".into(), links.to_json());
+        for (key, value) in extra {
+            map.insert(key.into(), value);
+        }
     }
-    json
+    Value::from_serialize(&json)
 }
 
 /// The context of a chat template: `message` is herald's own message for
 /// the event (its title, severity, language and links).
 pub fn chat(event: &Event, message: &Message) -> Value {
-    let mut json = base(event, &message.links);
-    if let Some(map) = json.as_object_mut() {
-        map.insert("title".into(), message.title.clone().into());
-        map.insert("severity".into(), severity_name(message.severity).into());
-        map.insert("locale".into(), locale_of(message.words).as_str().into());
-    }
-    cleaned(&mut json, Some(MAX_VALUE_CHARS));
-    Value::from_serialize(&json)
+    base(
+        event,
+        &message.links,
+        Some(MAX_VALUE_CHARS),
+        [
+            (
+                "title",
+                cleaned(&message.title.clone().into(), Some(MAX_VALUE_CHARS)),
+            ),
+            ("severity", severity_name(message.severity).into()),
+            ("locale", locale_of(message.words).as_str().into()),
+        ],
+    )
 }
 
 /// The context of a generic body: nothing cut (a receiver takes any size).
 pub fn generic(event: &Event, links: &Links) -> Value {
-    let mut json = base(event, links);
     let summary = crate::formats::summary::summarize(event, Locale::En);
-    if let Some(map) = json.as_object_mut() {
-        map.insert("title".into(), summary.title.into());
-        map.insert("severity".into(), severity_name(summary.severity).into());
-        map.insert("locale".into(), Locale::En.as_str().into());
-    }
-    cleaned(&mut json, None);
-    Value::from_serialize(&json)
+    base(
+        event,
+        links,
+        None,
+        [
+            ("title", cleaned(&summary.title.into(), None)),
+            ("severity", severity_name(summary.severity).into()),
+            ("locale", Locale::En.as_str().into()),
+        ],
+    )
 }
 
 fn locale_of(words: &Catalogue) -> Locale {

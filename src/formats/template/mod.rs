@@ -31,6 +31,10 @@ use fragments::{FragmentValue, Rendered};
 /// Instructions one render may run (minijinja's fuel): a loop over a
 /// thousand failed tasks uses a few tens of thousands; a runaway loop stops.
 const FUEL: u64 = 200_000;
+/// Most output kept from one part of a chat template: more than any
+/// platform shows (Teams' whole card is 28 KB), so fitting never works
+/// through megabytes.
+const MAX_OUTPUT_BYTES: usize = 40 * 1024;
 /// Longest template source, per part.
 const MAX_SOURCE_BYTES: usize = 64 * 1024;
 /// Most fields a template may define (no platform shows more than 25).
@@ -468,8 +472,16 @@ impl MessageTemplate {
         };
         let template = self.env.get_template(name).map_err(failed)?;
         let captured = template.render_captured(ctx).map_err(failed)?;
+        let mut text = captured.output();
+        if text.len() > MAX_OUTPUT_BYTES && !matches!(self.parts, Parts::Body(_)) {
+            let mut end = MAX_OUTPUT_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text = &text[..end];
+        }
         Ok(Rendered {
-            text: captured.output().to_owned(),
+            text: text.to_owned(),
             fragments: fragments::written(captured.state()).into(),
         })
     }
