@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             Command::Routes(herald::cli::RoutesCommand::Test(args)) => {
                 commands::routes::test(args).await
             }
+            Command::Template(herald::cli::TemplateCommand::Render(args)) => {
+                commands::template::render(args)
+            }
             Command::Sink(args) => commands::sink::sink(args).await,
             Command::Completions(args) => {
                 let mut command = <Cli as clap::CommandFactory>::command();

@@ -53,6 +53,10 @@ pub enum Command {
     /// Which endpoints of the config file an event would reach (`routes test`).
     #[command(subcommand)]
     Routes(RoutesCommand),
+    /// Message templates: `herald template render` previews an endpoint's
+    /// message for an event.
+    #[command(subcommand)]
+    Template(TemplateCommand),
     /// Receive webhooks locally: print each one and verify its signature.
     Sink(SinkArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -131,6 +135,32 @@ pub enum RoutesCommand {
     /// Say which config endpoints an event of TYPE (of --project) would
     /// reach, and why each other one would not.
     Test(RoutesTestArgs),
+}
+
+/// `herald template …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TemplateCommand {
+    /// Print the body an endpoint of the config file would send for an
+    /// event (its template's, or herald's own and why).
+    Render(TemplateRenderArgs),
+}
+
+/// `herald template render`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["event", "sample"])))]
+pub struct TemplateRenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The endpoint's id in the config file.
+    #[arg(long)]
+    pub endpoint: String,
+    /// A file holding the event as JSON (a generic webhook's body, as
+    /// `herald sink` prints it); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// herald's sample event of this type instead (PIPELINE_FAILED, …).
+    #[arg(long, value_name = "TYPE")]
+    pub sample: Option<String>,
 }
 
 /// `herald routes test`.

@@ -13,3 +13,4 @@ pub mod run;
 pub mod silences;
 pub mod sink;
 mod table;
+pub mod template;

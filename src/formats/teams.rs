@@ -59,8 +59,27 @@ fn style(severity: Severity) -> &'static str {
     }
 }
 
-/// One `mention` entity per distinct person shown with `<at>`.
-fn entities(message: &Message) -> Vec<Json> {
+/// Every string in `value`, joined: what the card shows.
+fn shown_text(value: &Json, out: &mut String) {
+    match value {
+        Json::String(text) => {
+            out.push_str(text);
+            out.push('\n');
+        }
+        Json::Array(items) => items.iter().for_each(|item| shown_text(item, out)),
+        Json::Object(map) => map.values().for_each(|item| shown_text(item, out)),
+        _ => {}
+    }
+}
+
+/// One `mention` entity per distinct person shown with `<at>` in `items`
+/// (Teams refuses an entity whose text the card does not show: a template
+/// may leave out people herald would mention).
+fn entities(message: &Message, items: &[Json]) -> Vec<Json> {
+    let mut card_text = String::new();
+    items
+        .iter()
+        .for_each(|item| shown_text(item, &mut card_text));
     let shown = message.fields.iter().flat_map(|f| match &f.value {
         Value::Users { users, .. } => users.as_slice(),
         Value::Text(_) | Value::Template(_) => &[],
@@ -70,7 +89,9 @@ fn entities(message: &Message) -> Vec<Json> {
         .mentions
         .iter()
         .chain(shown)
-        .filter(|u| mentionable(&u.email) && seen.insert(at_text(u)))
+        .filter(|u| {
+            mentionable(&u.email) && card_text.contains(&at_text(u)) && seen.insert(at_text(u))
+        })
         .map(|u| {
             json!({
                 "type": "mention",
@@ -135,7 +156,7 @@ pub fn body(message: &Message) -> Json {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
-        "msteams": {"width": "Full", "entities": entities(message)},
+        "msteams": {"width": "Full", "entities": entities(message, &items)},
         "body": items,
     });
     // https://adaptivecards.io/explorer/Action.OpenUrl.html

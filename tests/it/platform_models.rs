@@ -196,3 +196,69 @@ async fn generic_bodies_match_the_published_event_schema() {
     );
     validate(dir.path(), all.len());
 }
+
+/// Templates a user might write: every part, mentions and bold, loops over
+/// failed tasks, Chinese words, a field that renders empty, herald's title.
+const TEMPLATES: [&str; 3] = [
+    r#"
+title: "{% if locale == 'zh-CN' %}变更{% else %}Change{% endif %} · {{ title }}"
+fields:
+  - label: "{{ 'not a template: labels are shown as written' }}"
+    value: "{{ project.title }} / {{ issue.title }}"
+  - label: Approvers
+    value: "{% for a in data.approvers %}{{ mention(a) }} {% endfor %}"
+  - label: Empty for most types
+    value: "{% if data.reason %}{{ data.reason }}{% endif %}"
+text: |
+  {{ bold("Failed tasks") }} ({{ data.failed_tasks | length }}):
+  {% for t in data.failed_tasks %}- {{ t.name }} on {{ t.instance }}/{{ t.database }}: {{ t.error }}
+  {% endfor %}
+"#,
+    r#"
+title: "{{ issue.title }}"
+fields:
+  - label: 项目
+    value: "{{ project.title }}"
+  - label: 创建人
+    value: "{{ mention(issue.creator) }}"
+"#,
+    r#"
+text: "{{ title }} — {{ data | tojson }}"
+"#,
+];
+
+/// Templated Slack and Teams bodies, in both languages and for every kind
+/// of event (hostile and oversized ones included), pass the platforms' own
+/// models, and each was rendered by its template (none fell back).
+#[test]
+fn templated_slack_and_teams_bodies_pass_the_platforms_models() {
+    use herald::formats::template::{MessageTemplate, TemplateSource};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut written = 0;
+    for (t, text) in TEMPLATES.iter().enumerate() {
+        let source: TemplateSource = serde_norway::from_str(text).expect("template YAML");
+        for platform in [Platform::Slack, Platform::Teams] {
+            for locale in Locale::ALL {
+                let template =
+                    MessageTemplate::compile(&source, platform, &["*".into()], &[locale])
+                        .unwrap_or_else(|problems| panic!("{problems:?}"));
+                let mut endpoint = endpoint(platform, locale);
+                endpoint.template = Some(Arc::new(template));
+                for (n, event) in events().iter().enumerate() {
+                    let (rendered, fallback) =
+                        herald::formats::render_explained(&endpoint, event, Utc::now())
+                            .expect("renders");
+                    assert_eq!(fallback, None, "{platform} {locale} template {t} event {n}");
+                    std::fs::write(
+                        dir.path()
+                            .join(format!("{platform}-{locale}-t{t}-{n}.json")),
+                        rendered.body,
+                    )
+                    .expect("write body");
+                    written += 1;
+                }
+            }
+        }
+    }
+    validate(dir.path(), written);
+}

@@ -107,8 +107,11 @@ pub fn written(state: &State) -> Vec<Fragment> {
 }
 
 /// `mention(person)`: a person object of the event (`issue.creator`,
-/// `data.approvers[0]`, …).
+/// `data.approvers[0]`, …); nothing for a field the event does not have.
 pub fn mention(person: Value) -> Result<Value, Error> {
+    if person.is_undefined() || person.is_none() {
+        return Ok(Value::from(""));
+    }
     let json = serde_json::to_value(&person).map_err(|e| {
         Error::new(ErrorKind::InvalidOperation, "mention() takes a person").with_source(e)
     })?;
