@@ -407,4 +407,6 @@ pub fn render_effective(config: &Config) -> String {
 #[cfg(test)]
 mod routing_tests;
 #[cfg(test)]
+mod template_tests;
+#[cfg(test)]
 mod tests;

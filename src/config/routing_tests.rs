@@ -6,7 +6,7 @@ use super::*;
 use crate::routing::MuteAction;
 
 /// Every problem `text` has, as printed (`file:line:column: …`).
-fn problem_lines(text: &str, file: &str, secrets: &Path) -> Vec<String> {
+pub(super) fn problem_lines(text: &str, file: &str, secrets: &Path) -> Vec<String> {
     match parse(text, Path::new(file), secrets) {
         Err(ConfigError::Invalid { problems, .. }) => {
             problems.iter().map(|p| p.to_string()).collect()

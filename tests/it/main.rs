@@ -36,3 +36,4 @@ mod routing;
 mod schemas;
 mod security;
 mod sink;
+mod templates;
