@@ -81,14 +81,17 @@ fn entities(message: &Message, items: &[Json]) -> Vec<Json> {
         .iter()
         .for_each(|item| shown_text(item, &mut card_text));
     let shown = message.fields.iter().flat_map(|f| match &f.value {
-        Value::Users { users, .. } => users.as_slice(),
-        Value::Text(_) | Value::Template(_) => &[],
+        Value::Users { users, .. } => users.iter().collect::<Vec<_>>(),
+        Value::Template(rendered) => rendered.mentioned().collect(),
+        Value::Text(_) => Vec::new(),
     });
+    let in_text = message.text.iter().flat_map(|t| t.mentioned());
     let mut seen = std::collections::HashSet::new();
     message
         .mentions
         .iter()
         .chain(shown)
+        .chain(in_text)
         .filter(|u| {
             mentionable(&u.email) && card_text.contains(&at_text(u)) && seen.insert(at_text(u))
         })

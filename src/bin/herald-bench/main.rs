@@ -67,6 +67,10 @@ enum Bench {
         /// silence: the gate's whole work on every delivery, muting none.
         #[arg(long)]
         routed: bool,
+        /// Give every endpoint a body template (docs/templates.md): the
+        /// template's whole work — context, render, signing — on every delivery.
+        #[arg(long)]
+        templated: bool,
     },
     /// Latency from the committing write to arrival, at a fixed offered rate.
     Latency {
@@ -194,9 +198,15 @@ fn main() -> anyhow::Result<()> {
                 deliveries,
                 unordered,
                 routed,
+                templated,
             }) => {
                 for count in endpoints {
-                    throughput::throughput(count, deliveries, unordered, routed).await?;
+                    let options = throughput::Options {
+                        unordered,
+                        routed,
+                        templated,
+                    };
+                    throughput::throughput(count, deliveries, options).await?;
                 }
             }
             Some(Bench::Stats {

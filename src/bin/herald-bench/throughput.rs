@@ -143,16 +143,52 @@ fn routed(endpoint: &mut Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `deliveries` spread over `endpoints` subscribed to every event; with
-/// `unordered`, the endpoints are `ordering: none` with that concurrency;
-/// with `route`, each passes a filter, a mute window and a silence (none
-/// of which mutes it).
+/// How the endpoints of a throughput run are set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `ordering: none` with this concurrency.
+    pub unordered: Option<u16>,
+    /// A filter, a mute window and a silence (none of which mutes).
+    pub routed: bool,
+    /// A body template.
+    pub templated: bool,
+}
+
+/// A generic body template using strings, a lone expression and a filter.
+fn templated(endpoint: &mut Endpoint) -> anyhow::Result<()> {
+    use herald::formats::template::{MessageTemplate, TemplateSource};
+    let source: TemplateSource = serde_norway::from_str(
+        r#"
+body:
+  summary: "{{ type }} #{{ data.n }} ({{ title }})"
+  n: "{{ data.n }}"
+  event: "{{ id }}"
+  at: "{{ timestamp }}"
+"#,
+    )?;
+    let template = MessageTemplate::compile(
+        &source,
+        endpoint.platform,
+        &["*".into()],
+        &[Default::default()],
+    )
+    .map_err(|problems| anyhow::anyhow!("bench template: {problems:?}"))?;
+    endpoint.template = Some(Arc::new(template));
+    Ok(())
+}
+
+/// `deliveries` spread over `endpoints` subscribed to every event, set up
+/// as `options` says.
 pub async fn throughput(
     endpoints: usize,
     deliveries: usize,
-    unordered: Option<u16>,
-    route: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
+    let Options {
+        unordered,
+        routed: route,
+        templated: template,
+    } = options;
     let db = BenchDb::create().await?;
     let receiver = Receiver::start()?;
     let list = (0..endpoints)
@@ -167,6 +203,9 @@ pub async fn throughput(
             }
             if route {
                 routed(&mut endpoint)?;
+            }
+            if template {
+                templated(&mut endpoint)?;
             }
             Ok(endpoint)
         })
@@ -196,7 +235,8 @@ pub async fn throughput(
             " (filter, window, silence)"
         } else {
             ""
-        };
+        }
+        + if template { " (templated)" } else { "" };
     println!(
         "throughput  endpoints={endpoints:<4}{mode} deliveries={total:<6} {:>8.0} deliveries/s end to end \
          ({:.2}s; events committed in {:.2}s; {} duplicate requests)",
