@@ -19,6 +19,8 @@ pub type Bold = fn(&str) -> String;
 
 /// The words of one language.
 pub struct Catalogue {
+    /// The language these are the words of.
+    pub locale: Locale,
     /// Title prefixes, one per event type.
     pub issue_created: &'static str,
     pub approval_requested: &'static str,
@@ -111,6 +113,7 @@ impl Catalogue {
 }
 
 pub const EN: Catalogue = Catalogue {
+    locale: Locale::En,
     issue_created: "Issue created",
     approval_requested: "Approval requested",
     approval_reminder: "Approval still pending",
@@ -168,6 +171,7 @@ pub const EN: Catalogue = Catalogue {
 };
 
 pub const ZH_CN: Catalogue = Catalogue {
+    locale: Locale::ZhCn,
     // A notification, not a command: 工单已创建 rather than the plans'
     // 创建工单 (which reads like a button).
     issue_created: "工单已创建",

@@ -204,7 +204,7 @@ fn templated(
     let links = endpoint.presentation.links.expand(event);
     if platform == Platform::Generic {
         let body = template
-            .body(event, &links)
+            .body(event, &links, endpoint.presentation.locale)
             .map_err(|e| Fallback::Because(e.to_string()))?;
         let bytes = serde_json::to_vec(&body)
             .map_err(|source| Fallback::Format(FormatError::Serialize { platform, source }))?;

@@ -284,9 +284,17 @@ fn main() -> anyhow::Result<()> {
             }) => ceiling::ceiling(deliveries, writers).await?,
             None => {
                 for count in [1, 100] {
-                    throughput::throughput(count, 20_000, None, false).await?;
+                    throughput::throughput(count, 20_000, Default::default()).await?;
                 }
-                throughput::throughput(1, 20_000, Some(64), false).await?;
+                throughput::throughput(
+                    1,
+                    20_000,
+                    throughput::Options {
+                        unordered: Some(64),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 throughput::latency(1000, 10, 10).await?;
                 ceiling::ceiling(20_000, 100).await?;
                 for count in [1, 100] {

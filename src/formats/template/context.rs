@@ -89,14 +89,15 @@ pub fn chat(event: &Event, message: &Message) -> Value {
                 cleaned(&message.title.clone().into(), Some(MAX_VALUE_CHARS)),
             ),
             ("severity", severity_name(message.severity).into()),
-            ("locale", locale_of(message.words).as_str().into()),
+            ("locale", message.words.locale.as_str().into()),
         ],
     )
 }
 
-/// The context of a generic body: nothing cut (a receiver takes any size).
-pub fn generic(event: &Event, links: &Links) -> Value {
-    let summary = crate::formats::summary::summarize(event, Locale::En);
+/// The context of a generic body in `locale`: nothing cut (a receiver
+/// takes any size).
+pub fn generic(event: &Event, links: &Links, locale: Locale) -> Value {
+    let summary = crate::formats::summary::summarize(event, locale);
     base(
         event,
         links,
@@ -104,16 +105,9 @@ pub fn generic(event: &Event, links: &Links) -> Value {
         [
             ("title", cleaned(&summary.title.into(), None)),
             ("severity", severity_name(summary.severity).into()),
-            ("locale", Locale::En.as_str().into()),
+            ("locale", locale.as_str().into()),
         ],
     )
-}
-
-fn locale_of(words: &Catalogue) -> Locale {
-    Locale::ALL
-        .into_iter()
-        .find(|l| std::ptr::eq(Catalogue::of(*l), words))
-        .unwrap_or(Locale::En)
 }
 
 fn words(state: &State) -> &'static Catalogue {

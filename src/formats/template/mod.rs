@@ -35,6 +35,9 @@ const FUEL: u64 = 200_000;
 /// platform shows (Teams' whole card is 28 KB), so fitting never works
 /// through megabytes.
 const MAX_OUTPUT_BYTES: usize = 40 * 1024;
+/// Most output of one string of a generic body (1 MiB); more is an error
+/// (and herald's own body goes).
+const MAX_BODY_PART_BYTES: usize = 1024 * 1024;
 /// Longest template source, per part.
 const MAX_SOURCE_BYTES: usize = 64 * 1024;
 /// Most fields a template may define (no platform shows more than 25).
@@ -98,6 +101,29 @@ pub struct RenderError {
     pub part: String,
     pub line: Option<usize>,
     pub message: String,
+}
+
+/// A render's output, kept up to `max` bytes: the rest is counted out,
+/// never held, so a runaway template cannot fill memory.
+struct Capped {
+    kept: Vec<u8>,
+    max: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = self.max.saturating_sub(self.kept.len());
+        if bytes.len() > room {
+            self.over = true;
+        }
+        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the template defines.
@@ -192,8 +218,10 @@ fn error_text(error: &minijinja::Error) -> String {
 /// A string that is exactly one `{{ expression }}`.
 fn lone_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%"))
-        .then(|| inner.trim_matches(|c: char| c == '-' || c.is_whitespace()))
+    // Whitespace control (`{{-`, `-}}`) is not part of the expression.
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then(|| inner.trim())
 }
 
 struct Compiler {
@@ -206,6 +234,14 @@ struct Compiler {
 
 impl Compiler {
     fn add(&mut self, part: &str, source: &str) -> bool {
+        if self.added.iter().any(|(name, _)| name == part) {
+            self.problems.push(TemplateProblem {
+                part: part.into(),
+                line: None,
+                message: "two parts of the body have this path (a key with a dot in it?)".into(),
+            });
+            return false;
+        }
         if source.len() > MAX_SOURCE_BYTES {
             self.problems.push(TemplateProblem {
                 part: part.into(),
@@ -456,7 +492,7 @@ impl MessageTemplate {
 
     fn check_render(&self, event: &Event, locale: Locale) -> Result<(), RenderError> {
         match &self.parts {
-            Parts::Body(_) => self.body(event, &Links::default()).map(|_| ()),
+            Parts::Body(_) => self.body(event, &Links::default(), locale).map(|_| ()),
             Parts::Chat { .. } => {
                 let base = crate::formats::summary::summarize(event, locale);
                 self.message(event, base).map(|_| ())
@@ -471,17 +507,38 @@ impl MessageTemplate {
             message: error_text(&error),
         };
         let template = self.env.get_template(name).map_err(failed)?;
-        let captured = template.render_captured(ctx).map_err(failed)?;
-        let mut text = captured.output();
-        if text.len() > MAX_OUTPUT_BYTES && !matches!(self.parts, Parts::Body(_)) {
-            let mut end = MAX_OUTPUT_BYTES;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text = &text[..end];
+        let generic = matches!(self.parts, Parts::Body(_));
+        let mut output = Capped {
+            kept: Vec::new(),
+            max: if generic {
+                MAX_BODY_PART_BYTES
+            } else {
+                MAX_OUTPUT_BYTES
+            },
+            over: false,
+        };
+        let captured = template
+            .render_captured_to(ctx, &mut output)
+            .map_err(failed)?;
+        if output.over && generic {
+            return Err(RenderError {
+                part: name.to_owned(),
+                line: None,
+                message: format!("output over {MAX_BODY_PART_BYTES} bytes"),
+            });
         }
+        // A cut may end inside a character: the cut one is left out.
+        let text = match String::from_utf8(output.kept) {
+            Ok(text) => text,
+            Err(error) => {
+                let valid = error.utf8_error().valid_up_to();
+                let mut bytes = error.into_bytes();
+                bytes.truncate(valid);
+                String::from_utf8(bytes).unwrap_or_default()
+            }
+        };
         Ok(Rendered {
-            text: text.to_owned(),
+            text,
             fragments: fragments::written(captured.state()).into(),
         })
     }
@@ -534,16 +591,33 @@ impl MessageTemplate {
                 base.text = Some(rendered);
             }
         }
-        for user in mentioned {
-            if !base.mentions.iter().any(|m| m.id == user.id) {
-                base.mentions.push(user);
+        if fields.is_some() || *text {
+            // Who is notified follows who is shown: the template's people
+            // first, then those of herald's fields still shown.
+            let shown = base.fields.iter().flat_map(|f| match &f.value {
+                Value::Users { users, .. } => users.clone(),
+                _ => Vec::new(),
+            });
+            let mut people: Vec<crate::events::UserRef> = Vec::new();
+            for user in mentioned.into_iter().chain(shown) {
+                if !people.iter().any(|m| m.id == user.id) {
+                    people.push(user);
+                }
+            }
+            base.mentions = people;
+        } else {
+            for user in mentioned {
+                if !base.mentions.iter().any(|m| m.id == user.id) {
+                    base.mentions.push(user);
+                }
             }
         }
         Ok(base)
     }
 
-    /// The generic body for `event` (`links`: the endpoint's, expanded).
-    pub fn body(&self, event: &Event, links: &Links) -> Result<Json, RenderError> {
+    /// The generic body for `event` (`links`: the endpoint's, expanded) in
+    /// the endpoint's `locale`.
+    pub fn body(&self, event: &Event, links: &Links, locale: Locale) -> Result<Json, RenderError> {
         let Parts::Body(shape) = &self.parts else {
             return Err(RenderError {
                 part: "body".into(),
@@ -551,7 +625,7 @@ impl MessageTemplate {
                 message: "not a generic template".into(),
             });
         };
-        let ctx = context::generic(event, links);
+        let ctx = context::generic(event, links, locale);
         self.node(shape, &ctx)
     }
 

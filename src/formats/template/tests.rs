@@ -290,3 +290,68 @@ fn templates_are_checked_at_load() {
     );
     assert_eq!(problems(SLACK, Platform::Slack), Vec::<String>::new());
 }
+
+/// Who is notified follows who the templated message shows: a DingTalk
+/// template that mentions only the creator notifies only the creator,
+/// not the approvers herald would have mentioned (review finding).
+#[test]
+fn a_template_notifies_the_people_it_shows() {
+    let yaml = r#"
+fields:
+  - label: Creator
+    value: "{{ mention(issue.creator) }}"
+"#;
+    let event = sample("ISSUE_APPROVAL_REQUESTED");
+    let (body, fallback) = send(&with(Platform::Dingtalk, yaml, Locale::En), &event);
+    assert_eq!(fallback, None);
+    assert_eq!(body["at"]["atUserIds"], json!(["manager4220"]), "{body}");
+    let phones = body["at"]["atMobiles"].to_string();
+    assert!(
+        !phones.contains("13800000002"),
+        "approver Bob is not shown: {body}"
+    );
+}
+
+/// Generic bodies: `{{- -x -}}` keeps its minus, two parts with one path
+/// are refused, the endpoint's language reaches `time`, and a part over
+/// 1 MiB falls back instead of filling memory.
+#[test]
+fn generic_body_edges() {
+    let event = sample("PIPELINE_COMPLETED");
+    let endpoint = with(
+        Platform::Generic,
+        "body:\n  minus: \"{{- -(data.duration_seconds or 0) -}}\"\n  at: \"{{ data.started_at | time }}\"\n",
+        Locale::ZhCn,
+    );
+    let (body, fallback) = send(&endpoint, &event);
+    assert_eq!(fallback, None);
+    let seconds = event.data["duration_seconds"].as_i64().expect("seconds");
+    assert_eq!(body["minus"], json!(-seconds));
+    let en = with(
+        Platform::Generic,
+        "body:\n  at: \"{{ data.started_at | time }}\"\n",
+        Locale::En,
+    );
+    assert_ne!(
+        send(&en, &event).0["at"],
+        body["at"],
+        "times in the endpoint's language"
+    );
+    assert!(!problems(
+        "body:\n  a.b: \"x {{ type }}\"\n  a: {b: \"y {{ id }}\"}\n",
+        Platform::Generic
+    )
+    .is_empty());
+    let huge = with(
+        Platform::Generic,
+        "body:\n  big: \"{% for t in data.failed_tasks %}{{ t.error }}{% endfor %}\"\n",
+        Locale::En,
+    );
+    let mut failed = sample("PIPELINE_FAILED");
+    let mut task = failed.data["failed_tasks"][0].clone();
+    task["error"] = json!("E".repeat(1000));
+    failed.data["failed_tasks"] = Json::Array(vec![task; 2000]);
+    let (body, fallback) = send(&huge, &failed);
+    assert!(fallback.is_some_and(|r| r.contains("over")), "falls back");
+    assert_eq!(body["type"], json!("PIPELINE_FAILED"), "herald's own body");
+}
