@@ -296,12 +296,7 @@ fn live_markup(text: &str) -> Option<String> {
 }
 
 /// Injected markup in a rendered body, if any.
-pub(super) fn injection(
-    platform: Platform,
-    body: &Json,
-    event: &Event,
-    links: &Links,
-) -> Option<String> {
+fn injection(platform: Platform, body: &Json, event: &Event, links: &Links) -> Option<String> {
     // herald's own Markdown links (DingTalk, WeCom), in either language.
     let own_links: Vec<String> = links
         .0
@@ -428,7 +423,7 @@ fn event_users(event: &Event) -> Vec<UserRef> {
 }
 
 /// The documented body-size limit of `platform`, where it has one.
-pub(super) fn body_limit(platform: Platform) -> Option<usize> {
+fn body_limit(platform: Platform) -> Option<usize> {
     match platform {
         Platform::Teams | Platform::TeamsConnector => Some(limits::teams::BODY_BYTES),
         Platform::Feishu | Platform::Lark => Some(limits::feishu::BODY_BYTES),
@@ -440,6 +435,33 @@ pub(super) fn body_limit(platform: Platform) -> Option<usize> {
         Platform::Slack | Platform::Discord => Some(64 * 1024),
         Platform::Generic => None,
     }
+}
+
+/// `rendered` is within every limit of `platform` and carries no markup
+/// injected from `event`.
+pub(super) fn sound(
+    platform: Platform,
+    rendered: &RenderedRequest,
+    event: &Event,
+) -> Result<(), TestCaseError> {
+    let body: Json = serde_json::from_slice(&rendered.body).expect("JSON");
+    prop_assert_eq!(
+        check_limits(platform, &body, rendered.body.len()),
+        Ok(()),
+        "{}",
+        platform
+    );
+    if let Some(max) = body_limit(platform) {
+        prop_assert!(
+            rendered.body.len() <= max,
+            "{platform}: {} bytes",
+            rendered.body.len()
+        );
+    }
+    if let Some(found) = injection(platform, &body, event, &every_link().expand(event)) {
+        prop_assert!(false, "{platform}: injected markup survives: {found}");
+    }
+    Ok(())
 }
 
 proptest! {
@@ -454,15 +476,7 @@ proptest! {
         for (platform, locale, links) in cases {
             let rendered = render(&linked(platform, locale, links), &event, now);
             prop_assert!(rendered.is_ok(), "{platform}: {:?}", rendered.err());
-            let rendered = rendered.expect("checked");
-            let body: Json = serde_json::from_slice(&rendered.body).expect("JSON");
-            prop_assert_eq!(check_limits(platform, &body, rendered.body.len()), Ok(()), "{}", platform);
-            if let Some(max) = body_limit(platform) {
-                prop_assert!(rendered.body.len() <= max, "{platform}: {} bytes", rendered.body.len());
-            }
-            if let Some(found) = injection(platform, &body, &event, &every_link().expand(&event)) {
-                prop_assert!(false, "{platform}: injected markup survives: {found}");
-            }
+            sound(platform, &rendered.expect("checked"), &event)?;
         }
     }
 }

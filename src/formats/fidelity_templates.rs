@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use serde_json::Value as Json;
 
-use super::fidelity::{body_limit, event, every_link, hostile, injection, linked, FRAGMENTS};
+use super::fidelity::{event, every_link, hostile, linked, sound, FRAGMENTS};
 use super::template::{FieldSource, MessageTemplate, TemplateSource};
 use super::*;
 use crate::presentation::Locale;
@@ -109,14 +108,7 @@ proptest! {
                 if let Some(reason) = &fallback {
                     prop_assert!(reason.contains("cannot fit"), "{platform}: fell back: {reason}");
                 }
-                let body: Json = serde_json::from_slice(&rendered.body).expect("JSON");
-                prop_assert_eq!(check_limits(platform, &body, rendered.body.len()), Ok(()), "{}", platform);
-                if let Some(max) = body_limit(platform) {
-                    prop_assert!(rendered.body.len() <= max, "{platform}: {} bytes", rendered.body.len());
-                }
-                if let Some(found) = injection(platform, &body, &event, &every_link().expand(&event)) {
-                    prop_assert!(false, "{platform}: injected markup survives: {found}");
-                }
+                sound(platform, &rendered, &event)?;
             }
         }
     }

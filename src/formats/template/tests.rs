@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Platform};
 use crate::formats::samples::sample;
 use crate::formats::{render_explained, tests::endpoint};
 
