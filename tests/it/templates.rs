@@ -141,6 +141,25 @@ async fn template_render_previews_the_body_and_says_why_a_template_was_set_aside
     );
     assert!(!out.contains(&label), "herald's own body: {out}");
 
+    // herald's own sample instead of a file: the same body.
+    let from_sample = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "template",
+            "render",
+            "--endpoint",
+            "ops",
+            "--sample",
+            "PIPELINE_FAILED",
+            "--config",
+        ])
+        .arg(&file)
+        .output()
+        .await
+        .expect("herald runs");
+    let sampled: serde_json::Value =
+        serde_json::from_slice(&from_sample.stdout).expect("the body as JSON");
+    assert_eq!(sampled["text"], body["text"]);
+
     let unknown = render("nope").await;
     let err = String::from_utf8_lossy(&unknown.stderr);
     assert!(!unknown.status.success());

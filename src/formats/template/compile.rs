@@ -19,8 +19,9 @@ use crate::presentation::{Links, Locale};
 const FUEL: u64 = 200_000;
 /// Longest template source, per part.
 const MAX_SOURCE_BYTES: usize = 64 * 1024;
-/// Most fields a template may define (no platform shows more than 25).
-const MAX_FIELDS: usize = 25;
+/// Most fields a template may define: Discord's embed limit (the
+/// smallest; its source is in `limits::discord`).
+const MAX_FIELDS: usize = crate::formats::limits::discord::FIELDS;
 /// Longest field label.
 const MAX_LABEL_CHARS: usize = 100;
 

@@ -355,3 +355,29 @@ fn generic_body_edges() {
     assert!(fallback.is_some_and(|r| r.contains("over")), "falls back");
     assert_eq!(body["type"], json!("PIPELINE_FAILED"), "herald's own body");
 }
+
+/// A template whose fields all render empty leaves no empty section
+/// behind (Slack refuses one, Feishu shows an empty block, Google Chat an
+/// empty widget list): the message is still the template's.
+#[test]
+fn fields_that_all_render_empty_leave_no_empty_section() {
+    let yaml = r#"
+fields:
+  - label: Reason
+    value: "{% if data.reason %}{{ data.reason }}{% endif %}"
+text: "{{ plan.title }} took {{ data.duration_seconds | duration }}"
+"#;
+    let event = sample("PIPELINE_COMPLETED");
+    for platform in [Platform::Slack, Platform::Feishu, Platform::GoogleChat] {
+        let (body, fallback) = send(&with(platform, yaml, Locale::En), &event);
+        assert_eq!(fallback, None, "{platform}: {body}");
+        let text = body.to_string();
+        assert!(!text.contains("Reason"), "{platform}: {text}");
+        assert!(!text.contains(r#""widgets":[]"#), "{platform}: {text}");
+        assert!(!text.contains(r#""content":"""#), "{platform}: {text}");
+    }
+    let seconds = event.data["duration_seconds"].as_u64().expect("seconds");
+    let (zh, _) = send(&with(Platform::Slack, yaml, Locale::ZhCn), &event);
+    let words = crate::formats::catalogue::ZH_CN.duration_text;
+    assert!(zh.to_string().contains(&words(seconds as i64)), "{zh}");
+}
